@@ -1,0 +1,52 @@
+// flit/config.h: the datapath's compile-time knobs, in one place.
+//
+// Values that depend on each other are tied together with static_asserts
+// here, so changing one cannot silently break another. Run-time settings
+// (timeouts, maximum message size, MTU) live in flit::NexusConfig.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace flit {
+
+// Size of the fixed packet header every flit packet starts with
+// (docs/wire-format.md). Pinned by static_asserts in src/pkthdr.h.
+inline constexpr size_t kPktHdrSize = 40;
+
+// Concurrent requests per session (request slots). A client issues at most
+// this many calls at once on one session; more wait in the Rpc's backlog.
+inline constexpr uint32_t kSessionSlots = 8;
+
+// Packet credits per session: the client never has more request or
+// request-for-response packets in flight than this, so the server never
+// receives more than it reserved room for.
+inline constexpr uint32_t kSessionCredits = 32;
+
+// Packets taken from the transport per receive burst, and the transmit
+// batch size (a burst is flushed when it is full or the loop iteration ends).
+inline constexpr uint32_t kRxBurst = 32;
+inline constexpr uint32_t kTxBatch = 32;
+
+// Default largest message (request or response), in bytes. Configurable per
+// Nexus up to kMaxMsgSizeLimit.
+inline constexpr size_t kDefaultMaxMsgSize = size_t{8} << 20;
+inline constexpr size_t kMaxMsgSizeLimit = size_t{1} << 30;
+
+// Calls waiting for a free slot, per Rpc. enqueue_request returns
+// ResourceExhausted beyond this.
+inline constexpr uint32_t kDefaultBacklog = 4096;
+
+// Largest session number + 1 accepted per Rpc by default.
+inline constexpr uint32_t kDefaultMaxSessions = 4096;
+
+// Smallest message-buffer size class, in bytes of payload.
+inline constexpr size_t kMinBufferClass = 64;
+
+static_assert(kSessionCredits >= kSessionSlots,
+              "every slot must be able to send at least one packet");
+static_assert((kSessionSlots & (kSessionSlots - 1)) == 0, "slots: a power of two");
+static_assert(kTxBatch >= kRxBurst, "one rx burst can trigger one tx packet each");
+static_assert(kPktHdrSize % 8 == 0, "header keeps 8-byte fields aligned");
+
+}  // namespace flit

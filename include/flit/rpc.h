@@ -1,0 +1,272 @@
+// flit/rpc.h: the RPC endpoint, one per thread.
+//
+// An Rpc owns a transport queue, a message-buffer pool, sessions and timers.
+// Its owner thread (the one that constructed it) drives it by polling; every
+// method below is owner-thread only, and calling one from another thread
+// throws flit::Error instead of corrupting state.
+//
+// Client:
+//   flit::Rpc rpc(nexus, 0);
+//   flit::SessionId s;
+//   if (rpc.connect("udp://127.0.0.1:31850", &s) != flit::Status::kOk) ...;
+//   flit::MsgBuffer req = rpc.alloc_msg_buffer(5), resp = rpc.alloc_msg_buffer(64);
+//   std::memcpy(req.data(), "hello", 5);
+//   (void)rpc.enqueue_request(s, kEcho, &req, &resp, [&](flit::Status st) { ... });
+//   while (...) rpc.run_event_loop_once();
+//
+// Server: register handlers with the Nexus, create an Rpc, poll it.
+//
+// Cost: enqueue_request, enqueue_response and run_event_loop_once do no heap
+// allocation and take no lock after warm-up; the only syscalls are the UDP
+// transport's one sendmmsg/recvmmsg per burst.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "flit/config.h"
+#include "flit/function.h"
+#include "flit/msg_buffer.h"
+#include "flit/nexus.h"
+#include "flit/stats.h"
+#include "flit/status.h"
+#include "flit/transport/transport.h"
+
+namespace flit {
+
+class Rpc;
+class MsgBufferPool;
+struct Session;
+struct ServerSlot;
+struct PktHdr;
+
+// A session number local to one Rpc.
+using SessionId = uint32_t;
+inline constexpr SessionId kInvalidSession = 0xFFFFFFFF;
+
+enum class SessionState : uint8_t {
+  kFree,           // no such session
+  kConnecting,     // handshake in progress
+  kConnected,      // calls may be issued
+  kDisconnecting,  // disconnect sent, waiting for the server's answer
+};
+
+// Runs when a call completes: exactly once per accepted call, on the owner
+// thread, from inside the event loop. The response buffer holds the reply
+// when the status is kOk.
+using Continuation = Function<void(Status), 64>;
+// Runs when a handshake started by create_session finishes.
+using ConnectCallback = Function<void(SessionId, Status), 48>;
+
+// The server's view of one request. Owned by the Rpc; valid from the handler
+// call until enqueue_response() for it returns.
+class ReqHandle {
+ public:
+  Rpc* rpc() const { return rpc_; }
+  uint16_t method() const { return method_; }
+  SessionId session() const { return session_; }
+  // The request's bytes. For a single-packet request they are read in place
+  // from the transport's receive buffer (no copy) while the handler runs; if
+  // the handler returns without responding they are copied once so they stay
+  // valid until enqueue_response().
+  std::span<const uint8_t> request() const { return {req_data_, req_size_}; }
+  // The buffer to write the response into, sized to `size`. Uses the slot's
+  // preallocated one-packet buffer when it fits, else a pool buffer; no heap
+  // allocation either way. Calling it again replaces the earlier buffer.
+  // Throws flit::Error if size exceeds the maximum message size.
+  MsgBuffer& init_response(size_t size);
+
+ private:
+  friend class Rpc;
+  Rpc* rpc_ = nullptr;
+  Session* sess_ = nullptr;
+  ServerSlot* slot_ = nullptr;
+  const uint8_t* req_data_ = nullptr;
+  uint32_t req_size_ = 0;
+  SessionId session_ = kInvalidSession;
+  uint16_t method_ = 0;
+};
+
+class Rpc {
+ public:
+  // Creates the endpoint and its transport (Rpc rpc_id of this process binds
+  // the Nexus's listen port + rpc_id). The calling thread becomes the owner.
+  // Throws flit::Error if the transport cannot be created.
+  Rpc(Nexus& nexus, uint8_t rpc_id);
+  ~Rpc();
+  Rpc(const Rpc&) = delete;
+  Rpc& operator=(const Rpc&) = delete;
+
+  // --- Message buffers ---------------------------------------------------
+  // A buffer of `size` bytes from this Rpc's pool. Throws flit::Error if size
+  // exceeds NexusConfig::max_msg_size.
+  MsgBuffer alloc_msg_buffer(size_t size);
+
+  // --- Event loop --------------------------------------------------------
+  // One iteration: receive a burst, run handlers and continuations, fire due
+  // timers (retransmission, deadlines, handshakes), send the batch.
+  void run_event_loop_once();
+  // Polls for the given duration.
+  void run_event_loop(Duration d);
+  // Polls until done() returns true or the timeout passes; returns done().
+  template <typename Pred>
+  bool run_event_loop_until(Pred done, Duration timeout) {
+    auto end = std::chrono::steady_clock::now() + timeout;
+    while (!done()) {
+      if (std::chrono::steady_clock::now() >= end) return done();
+      run_event_loop_once();
+    }
+    return true;
+  }
+
+  // --- Sessions ----------------------------------------------------------
+  // Starts connecting to the Rpc at `uri` (e.g. "udp://127.0.0.1:31850").
+  // cb runs once: kOk when connected, kUnavailable when the server did not
+  // answer within NexusConfig::connect_timeout, kResourceExhausted when it
+  // refused (session table full). Throws flit::Error for a malformed URI or a
+  // full local session table.
+  SessionId create_session(std::string_view uri, ConnectCallback cb);
+  // Connects and waits (polling this Rpc) until done. timeout zero: the
+  // Nexus's connect_timeout.
+  [[nodiscard]] Status connect(std::string_view uri, SessionId* out,
+                               Duration timeout = Duration::zero());
+  // Ends a client session: its outstanding and backlogged calls complete with
+  // kCancelled now, the server is told to free its side. Asynchronous; the
+  // session number is reusable once session_state() says kFree.
+  void disconnect(SessionId s);
+  SessionState session_state(SessionId s) const;
+  // The server's epoch as learnt in the handshake (0 before it).
+  uint64_t remote_epoch(SessionId s) const;
+
+  // --- Calls -------------------------------------------------------------
+  // Sends request `req` for `method` on client session s. When the response
+  // arrives it is written into *resp (reallocated from the pool if it does not
+  // fit) and cont runs with kOk; on failure cont runs with the status.
+  // req and resp must stay valid, and req unchanged, until cont runs.
+  // deadline zero: NexusConfig::call_deadline.
+  //
+  // Returns kOk when the call was accepted (cont will run exactly once), or,
+  // with cont never run: kInvalidArgument (no such client session, req larger
+  // than the server accepts), kUnavailable (session not connected),
+  // kResourceExhausted (slots and backlog full).
+  [[nodiscard]] Status enqueue_request(SessionId s, uint16_t method, const MsgBuffer* req,
+                                       MsgBuffer* resp, Continuation cont,
+                                       Duration deadline = Duration::zero());
+  // Blocking helper: enqueue_request, then poll until the call completes.
+  [[nodiscard]] Status call(SessionId s, uint16_t method, const MsgBuffer& req, MsgBuffer* resp,
+                            Duration deadline = Duration::zero());
+
+  // Sends the response for h: the buffer from h->init_response() (empty if
+  // it was never called), with status st (a non-Ok status sends no body).
+  // Callable from the handler or any time later, including from a
+  // continuation of a nested call. h is invalid afterwards.
+  void enqueue_response(ReqHandle* h, Status st = Status::kOk);
+
+  // --- Introspection -----------------------------------------------------
+  const RpcStats& stats() const { return stats_; }
+  transport::TransportStats transport_stats() const;
+  uint8_t id() const { return id_; }
+  Nexus& nexus() { return nexus_; }
+  // This Rpc's own address, e.g. "udp://127.0.0.1:31851".
+  std::string local_uri() const;
+  // Live sessions where this Rpc is the server / the client.
+  uint32_t num_server_sessions() const { return num_server_sessions_; }
+  uint32_t num_client_sessions() const { return num_client_sessions_; }
+  // Message buffers currently handed out (by the user and the engine).
+  size_t buffers_in_use() const;
+  bool hugepage_backed() const;
+  // Largest payload per packet on this Rpc's transport.
+  size_t data_per_pkt() const { return data_per_pkt_; }
+
+ private:
+  struct PendingCall;
+  struct TxBatch;
+
+  void check_owner(const char* fn) const {
+    if (std::this_thread::get_id() != owner_) [[unlikely]]
+      owner_violation(fn);
+  }
+  [[noreturn]] FLIT_COLD void owner_violation(const char* fn) const;
+  uint64_t now_ns() const;
+
+  // session_handshake.cc
+  SessionId alloc_session_num();
+  void free_session(Session* s);
+  void handle_connect(const PktHdr& h, const uint8_t* payload, uint32_t len,
+                      const transport::Route& from);
+  void handle_connect_ack(const PktHdr& h, const uint8_t* payload, uint32_t len, Session* s);
+  void handle_disconnect(const PktHdr& h, Session* s);
+  void handle_disconnect_ack(Session* s);
+  void send_connect(Session* s);
+  void send_disconnect(Session* s);
+  void send_ctrl(const transport::Route& route, const PktHdr& h, const void* payload,
+                 uint32_t len);
+  void finish_connect(Session* s, Status st);
+
+  // request_path.cc (client side: issue, packetize, send)
+  Status start_call(Session* s, uint16_t method, const MsgBuffer* req, MsgBuffer* resp,
+                    Continuation&& cont, uint64_t deadline_ns);
+  void client_send_more(Session* s);
+  void client_send_one(Session* s, uint32_t slot_idx, uint32_t tx_idx);
+  void complete_call(Session* s, uint32_t slot_idx, Status st);
+  void drain_backlog(Session* s);
+  void fail_all_calls(Session* s, Status st);
+
+  // server_request.cc (server side: receive, reassemble, dispatch)
+  void handle_request_pkt(const PktHdr& h, const uint8_t* payload, uint32_t len, Session* s);
+  void handle_rfr(const PktHdr& h, Session* s);
+  void dispatch(Session* s, ServerSlot* slot);
+  void send_credit_return(Session* s, const PktHdr& req_hdr);
+  void send_response_pkt(Session* s, ServerSlot* slot, uint32_t pkt);
+  void reset_server_slot(ServerSlot* slot);
+
+  // response_path.cc (client side: credit returns, responses)
+  void handle_credit_return(const PktHdr& h, Session* s);
+  void handle_response_pkt(const PktHdr& h, const uint8_t* payload, uint32_t len, Session* s);
+  bool client_rx_ok(Session* s, uint32_t slot_idx, uint32_t rx_idx);
+
+  // loss_recovery.cc (timers: retransmission, deadlines, handshakes)
+  void scan_timers(uint64_t now);
+  void retransmit(Session* s, uint32_t slot_idx);
+
+  // rpc.cc: receive dispatch and transmit batching
+  void process_packet(const transport::RxPacket& p);
+  void tx_enqueue(const transport::Route* route, const uint8_t* hdr, const uint8_t* payload,
+                  uint32_t len);
+  uint8_t* tx_hdr_scratch();
+  void tx_flush();
+
+  Nexus& nexus_;
+  const NexusConfig& cfg_;
+  uint8_t id_;
+  std::thread::id owner_;
+  std::unique_ptr<transport::Transport> transport_;
+  std::unique_ptr<MsgBufferPool> pool_;
+  std::unique_ptr<TxBatch> tx_;
+  size_t data_per_pkt_;
+  uint64_t rto_ns_, deadline_ns_, connect_timeout_ns_, connect_retry_ns_;
+  uint64_t timer_interval_ns_;
+  uint64_t last_scan_ns_ = 0;
+  uint64_t now_cache_ns_ = 0;  // refreshed once per event-loop iteration
+  bool in_event_loop_ = false;
+
+  std::vector<std::unique_ptr<Session>> sessions_;  // indexed by session number
+  std::vector<SessionId> free_session_nums_;
+  // Server sessions by the connecting client's token, so a retransmitted
+  // connect gets the same session (control path).
+  std::unordered_map<uint64_t, SessionId> connect_index_;
+  uint32_t num_server_sessions_ = 0;
+  uint32_t num_client_sessions_ = 0;
+  uint32_t max_session_num_ = 0;  // one past the highest ever used
+
+  RpcStats stats_;
+};
+
+}  // namespace flit

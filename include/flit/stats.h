@@ -1,0 +1,37 @@
+// flit/stats.h: per-Rpc counters, read with Rpc::stats() on the owner thread.
+#pragma once
+
+#include <cstdint>
+
+namespace flit {
+
+struct RpcStats {
+  // Traffic, flit packets (header included).
+  uint64_t pkts_tx = 0;
+  uint64_t pkts_rx = 0;
+  uint64_t bytes_tx = 0;
+  uint64_t bytes_rx = 0;
+  // Packets the client sent again after a retransmission timeout.
+  uint64_t retransmissions = 0;
+
+  // Dropped received packets, by reason. None of these ever reaches a
+  // handler or a continuation.
+  uint64_t drop_truncated = 0;        // shorter than the header, or payload shorter than declared
+  uint64_t drop_bad_magic = 0;        // not a flit packet
+  uint64_t drop_bad_version = 0;      // a flit packet of a protocol version we do not speak
+  uint64_t drop_bad_type = 0;         // unknown packet type, or one not valid for the session's role
+  uint64_t drop_unknown_session = 0;  // no such session (or not in a state to take it)
+  uint64_t drop_bad_token = 0;        // the session exists but the token is wrong
+  uint64_t drop_malformed = 0;        // sizes or packet numbers inconsistent, message too large
+  uint64_t drop_stale = 0;            // for an earlier request, or a duplicate already handled
+  uint64_t drop_out_of_order = 0;     // ahead of the next expected packet (go-back-N resends it)
+  uint64_t tx_dropped = 0;            // packets the transport did not accept
+
+  // Calls.
+  uint64_t calls_started = 0;     // accepted by enqueue_request
+  uint64_t calls_completed = 0;   // continuation run (any status)
+  uint64_t requests_handled = 0;  // handler invocations at this server
+  uint64_t responses_resent = 0;  // stored responses resent for duplicate requests
+};
+
+}  // namespace flit

@@ -1,0 +1,60 @@
+#include "flit/nexus.h"
+
+#include <sys/random.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "flit/error.h"
+
+namespace flit {
+
+uint64_t secure_random_u64() {
+  uint64_t v = 0;
+  auto* p = reinterpret_cast<uint8_t*>(&v);
+  size_t got = 0;
+  while (got < sizeof v) {
+    ssize_t r = getrandom(p + got, sizeof v - got, 0);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      throw Error(std::string("flit: getrandom failed: ") + std::strerror(errno));
+    }
+    got += static_cast<size_t>(r);
+  }
+  return v;
+}
+
+Nexus::Nexus(NexusConfig cfg) : cfg_(std::move(cfg)), epoch_(secure_random_u64()) {
+  if (cfg_.max_msg_size == 0 || cfg_.max_msg_size > kMaxMsgSizeLimit) {
+    throw Error("flit: NexusConfig::max_msg_size must be in [1, " +
+                std::to_string(kMaxMsgSizeLimit) + "], got " + std::to_string(cfg_.max_msg_size));
+  }
+  if (cfg_.max_sessions == 0 || cfg_.max_sessions >= (1u << 31)) {
+    throw Error("flit: NexusConfig::max_sessions must be in [1, 2^31)");
+  }
+  if (cfg_.backlog == 0) throw Error("flit: NexusConfig::backlog must be at least 1");
+  if (cfg_.rto <= Duration::zero() || cfg_.call_deadline <= Duration::zero() ||
+      cfg_.connect_timeout <= Duration::zero() || cfg_.connect_retry <= Duration::zero()) {
+    throw Error("flit: NexusConfig timeouts (rto, call_deadline, connect_timeout, "
+                "connect_retry) must be positive");
+  }
+  if (epoch_ == 0) epoch_ = 1;  // 0 means "unknown" to the client
+}
+
+Nexus::~Nexus() = default;
+
+void Nexus::register_handler(uint16_t method, Handler handler) {
+  if (frozen_.load(std::memory_order_acquire)) {
+    throw Error("flit::Nexus::register_handler(" + std::to_string(method) +
+                "): register every handler before creating the first Rpc");
+  }
+  if (!handler) throw Error("flit::Nexus::register_handler: empty handler");
+  if (method >= handlers_.size()) handlers_.resize(size_t{method} + 1);
+  if (handlers_[method]) {
+    throw Error("flit::Nexus::register_handler: method id " + std::to_string(method) +
+                " is already registered");
+  }
+  handlers_[method] = std::move(handler);
+}
+
+}  // namespace flit

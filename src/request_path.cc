@@ -1,0 +1,162 @@
+// src/request_path.cc: the client side of a call: accept it into a slot (or
+// the backlog), split the request into packets, send them as session credits
+// allow, and complete the call exactly once.
+#include <bit>
+#include <cstring>
+
+#include "flit/rpc.h"
+#include "msg_buffer_pool.h"
+#include "pkthdr.h"
+#include "session.h"
+
+namespace flit {
+
+FLIT_HOT Status Rpc::enqueue_request(SessionId sn, uint16_t method, const MsgBuffer* req,
+                                     MsgBuffer* resp, Continuation cont, Duration deadline) {
+  check_owner("enqueue_request");
+  if (sn >= max_session_num_ || sessions_[sn] == nullptr ||
+      sessions_[sn]->role != SessionRole::kClient) [[unlikely]] {
+    return Status::kInvalidArgument;
+  }
+  Session* s = sessions_[sn].get();
+  if (s->state != SessionState::kConnected) [[unlikely]]
+    return Status::kUnavailable;
+  if (req == nullptr || resp == nullptr || !req->valid() || !resp->valid() ||
+      req->pool_ != pool_.get() || resp->pool_ != pool_.get() || req->size() > s->remote_max_msg)
+      [[unlikely]] {
+    return Status::kInvalidArgument;
+  }
+  uint64_t dl = now_ns() + (deadline == Duration::zero() ? deadline_ns_
+                                                         : static_cast<uint64_t>(deadline.count()));
+  if (s->free_slot_mask == 0) {
+    // All slots busy: wait in the session's backlog ring.
+    if (s->backlog == nullptr) {
+      s->backlog = std::make_unique<Session::Pending[]>(cfg_.backlog);  // once per session
+    }
+    if (s->backlog_len == cfg_.backlog) return Status::kResourceExhausted;
+    Session::Pending& p = s->backlog[(s->backlog_head + s->backlog_len) % cfg_.backlog];
+    p.method = method;
+    p.req = req;
+    p.resp = resp;
+    p.cont = std::move(cont);
+    p.deadline_ns = dl;
+    s->backlog_len++;
+    stats_.calls_started++;
+    return Status::kOk;
+  }
+  stats_.calls_started++;
+  return start_call(s, method, req, resp, std::move(cont), dl);
+}
+
+FLIT_HOT Status Rpc::start_call(Session* s, uint16_t method, const MsgBuffer* req, MsgBuffer* resp,
+                                Continuation&& cont, uint64_t deadline_ns) {
+  uint32_t i = static_cast<uint32_t>(std::countr_zero(s->free_slot_mask));
+  s->free_slot_mask &= ~(1u << i);
+  ClientSlot& c = s->cslots[i];
+  c.busy = true;
+  c.method = method;
+  c.req_num = s->next_req_num[i];
+  s->next_req_num[i] += kSessionSlots;
+  c.req = req;
+  c.resp = resp;
+  c.cont = std::move(cont);
+  c.req_pkts = pool_->num_pkts(req->size());
+  c.resp_pkts = 0;
+  c.num_tx = c.num_rx = 0;
+  c.progress_ns = now_cache_ns_;
+  c.deadline_ns = deadline_ns;
+  c.retries = 0;
+  client_send_more(s);
+  return Status::kOk;
+}
+
+// Sends every packet the session's credits allow, slot by slot. No allocation.
+FLIT_HOT void Rpc::client_send_more(Session* s) {
+  uint32_t busy = ~s->free_slot_mask & ((1u << kSessionSlots) - 1);
+  while (busy != 0 && s->credits != 0) {
+    uint32_t i = static_cast<uint32_t>(std::countr_zero(busy));
+    busy &= busy - 1;
+    ClientSlot& c = s->cslots[i];
+    while (c.num_tx < c.total_tx() && s->credits != 0) {
+      client_send_one(s, i, c.num_tx);
+      c.num_tx++;
+      s->credits--;
+    }
+  }
+}
+
+FLIT_HOT void Rpc::client_send_one(Session* s, uint32_t slot_idx, uint32_t tx_idx) {
+  ClientSlot& c = s->cslots[slot_idx];
+  PktHdr h{};
+  h.magic = kPktMagic;
+  h.version = kPktVersion;
+  h.method = c.method;
+  h.dest_session = s->remote_num;
+  h.token = s->remote_token;
+  h.req_num = c.req_num;
+  c.progress_ns = now_cache_ns_;
+  if (tx_idx < c.req_pkts) {
+    // Request packet tx_idx. Packet 0's header goes in the buffer's headroom
+    // so a single-packet request leaves as one contiguous frame.
+    uint32_t k = tx_idx;
+    size_t off = size_t{k} * data_per_pkt_;
+    uint32_t len = static_cast<uint32_t>(std::min(data_per_pkt_, c.req->size() - off));
+    h.type = static_cast<uint8_t>(PktType::kRequest);
+    h.msg_size = static_cast<uint32_t>(c.req->size());
+    h.pkt_num = k;
+    uint8_t* hdr = k == 0 ? MsgBufferPool::hdr0(*c.req) : tx_hdr_scratch();
+    h.store(hdr);
+    tx_enqueue(&s->route, hdr, c.req->data() + off, len);
+  } else {
+    // Request-for-response of response packet j.
+    h.type = static_cast<uint8_t>(PktType::kRequestForResponse);
+    h.pkt_num = tx_idx - c.req_pkts + 1;
+    uint8_t* hdr = tx_hdr_scratch();
+    h.store(hdr);
+    tx_enqueue(&s->route, hdr, nullptr, 0);
+  }
+}
+
+// Ends the call in slot slot_idx with st: frees the slot (returning the
+// credits of packets still in flight: their answers will be dropped as
+// stale), starts the next backlogged call, then runs the continuation.
+void Rpc::complete_call(Session* s, uint32_t slot_idx, Status st) {
+  ClientSlot& c = s->cslots[slot_idx];
+  Continuation cont = std::move(c.cont);
+  s->credits += c.num_tx - c.num_rx;
+  c.busy = false;
+  c.req = nullptr;
+  c.resp = nullptr;
+  s->free_slot_mask |= 1u << slot_idx;
+  stats_.calls_completed++;
+  drain_backlog(s);
+  cont(st);
+}
+
+void Rpc::drain_backlog(Session* s) {
+  while (s->backlog_len != 0 && s->free_slot_mask != 0 && s->state == SessionState::kConnected) {
+    Session::Pending& p = s->backlog[s->backlog_head];
+    s->backlog_head = (s->backlog_head + 1) % cfg_.backlog;
+    s->backlog_len--;
+    if (!p.cont) continue;  // expired while waiting (its continuation already ran)
+    (void)start_call(s, p.method, p.req, p.resp, std::move(p.cont), p.deadline_ns);
+  }
+}
+
+void Rpc::fail_all_calls(Session* s, Status st) {
+  // Backlogged calls first, so completing a slot does not start one of them.
+  while (s->backlog_len != 0) {
+    Session::Pending& p = s->backlog[s->backlog_head];
+    s->backlog_head = (s->backlog_head + 1) % cfg_.backlog;
+    s->backlog_len--;
+    if (!p.cont) continue;
+    Continuation cont = std::move(p.cont);
+    stats_.calls_completed++;
+    cont(st);
+  }
+  for (uint32_t i = 0; i < kSessionSlots; ++i) {
+    if (s->cslots[i].busy) complete_call(s, i, st);
+  }
+}
+
+}  // namespace flit

@@ -1,0 +1,131 @@
+// src/response_path.cc: the client side of credit returns and responses:
+// accept packets in order, return credits, reassemble the response into the
+// caller's buffer, ask for the rest with requests-for-response, complete.
+#include <cstring>
+
+#include "flit/rpc.h"
+#include "msg_buffer_pool.h"
+#include "pkthdr.h"
+#include "session.h"
+
+namespace flit {
+
+// Accepts the client's rx_idx-th answer for the slot if it is the next one
+// expected. Duplicates and packets from ahead of a gap are dropped (the
+// go-back-N retransmission resends what follows the gap). No allocation.
+FLIT_HOT bool Rpc::client_rx_ok(Session* s, uint32_t i, uint32_t rx_idx) {
+  ClientSlot& c = s->cslots[i];
+  if (rx_idx < c.num_rx) {
+    stats_.drop_stale++;
+    return false;
+  }
+  if (rx_idx > c.num_rx) {
+    stats_.drop_out_of_order++;
+    return false;
+  }
+  c.num_rx++;
+  if (rx_idx < c.num_tx) {
+    s->credits++;
+  } else {
+    // Answers a packet sent before a retransmission rolled num_tx back: its
+    // credit was reclaimed then, and it need not be sent again.
+    c.num_tx = c.num_rx;
+  }
+  c.progress_ns = now_cache_ns_;
+  c.retries = 0;
+  return true;
+}
+
+namespace {
+// The slot a packet is for, or -1 if it is for no outstanding call.
+int find_slot(const Session* s, uint64_t req_num) {
+  uint32_t i = static_cast<uint32_t>(req_num % kSessionSlots);
+  const ClientSlot& c = s->cslots[i];
+  return c.busy && c.req_num == req_num ? static_cast<int>(i) : -1;
+}
+}  // namespace
+
+FLIT_HOT void Rpc::handle_credit_return(const PktHdr& h, Session* s) {
+  int i = find_slot(s, h.req_num);
+  if (i < 0) {
+    stats_.drop_stale++;
+    return;
+  }
+  ClientSlot& c = s->cslots[i];
+  if (h.pkt_num + 1 >= c.req_pkts) {  // the last request packet is answered by the response
+    stats_.drop_malformed++;
+    return;
+  }
+  if (!client_rx_ok(s, static_cast<uint32_t>(i), h.pkt_num)) return;
+  client_send_more(s);
+}
+
+FLIT_HOT void Rpc::handle_response_pkt(const PktHdr& h, const uint8_t* payload, uint32_t len,
+                                       Session* s) {
+  int si = find_slot(s, h.req_num);
+  if (si < 0) {
+    stats_.drop_stale++;
+    return;
+  }
+  const uint32_t i = static_cast<uint32_t>(si);
+  ClientSlot& c = s->cslots[i];
+  const uint32_t k = h.pkt_num;
+  const uint32_t rx_idx = c.req_pkts - 1 + k;
+  if (k == 0) {
+    const Status st = status_from_wire(h.status);
+    const size_t expect = std::min<size_t>(data_per_pkt_, h.msg_size);
+    if ((st != Status::kOk && h.msg_size != 0) || len != expect) [[unlikely]] {
+      if (len < expect) {
+        stats_.drop_truncated++;
+      } else {
+        stats_.drop_malformed++;
+      }
+      return;
+    }
+    if (!client_rx_ok(s, i, rx_idx)) return;
+    if (st != Status::kOk) {
+      complete_call(s, i, st);
+      return;
+    }
+    if (h.msg_size > cfg_.max_msg_size) [[unlikely]] {
+      // The server ignored the size we announced in the handshake.
+      complete_call(s, i, Status::kResourceExhausted);
+      return;
+    }
+    c.resp_pkts = pool_->num_pkts(h.msg_size);
+    if (c.resp->capacity() < h.msg_size) {
+      *c.resp = pool_->alloc(h.msg_size);  // grows the caller's buffer from the pool
+    } else {
+      c.resp->resize(h.msg_size);
+    }
+    std::memcpy(c.resp->data(), payload, len);
+  } else {
+    if (c.resp_pkts == 0) {
+      stats_.drop_out_of_order++;  // before packet 0: cannot be expected yet
+      return;
+    }
+    if (k >= c.resp_pkts || h.msg_size != c.resp->size()) [[unlikely]] {
+      stats_.drop_malformed++;
+      return;
+    }
+    const size_t off = size_t{k} * data_per_pkt_;
+    const size_t expect = std::min<size_t>(data_per_pkt_, c.resp->size() - off);
+    if (len != expect) [[unlikely]] {
+      if (len < expect) {
+        stats_.drop_truncated++;
+      } else {
+        stats_.drop_malformed++;
+      }
+      return;
+    }
+    if (!client_rx_ok(s, i, rx_idx)) return;
+    std::memcpy(c.resp->data() + off, payload, len);
+  }
+  if (c.num_rx == c.total_tx()) {
+    complete_call(s, i, Status::kOk);
+  } else {
+    client_send_more(s);
+  }
+}
+
+}  // namespace flit

@@ -1,0 +1,290 @@
+// src/rpc.cc: construction, the event loop, receive dispatch and transmit
+// batching. The protocol itself lives in one file per concern:
+// session_handshake.cc, request_path.cc, server_request.cc,
+// response_path.cc, loss_recovery.cc.
+#include "flit/rpc.h"
+
+#include <algorithm>
+#include <sstream>
+
+#include "msg_buffer_pool.h"
+#include "pkthdr.h"
+#include "session.h"
+
+namespace flit {
+
+struct Rpc::TxBatch {
+  transport::TxPacket pkts[kTxBatch];
+  alignas(8) uint8_t hdrs[kTxBatch][kPktHdrSize];  // headers built for this burst
+  uint32_t n = 0;
+};
+
+namespace {
+uint64_t to_ns(Duration d) { return static_cast<uint64_t>(d.count()); }
+}  // namespace
+
+Rpc::Rpc(Nexus& nexus, uint8_t rpc_id)
+    : nexus_(nexus),
+      cfg_(nexus.config()),
+      id_(rpc_id),
+      owner_(std::this_thread::get_id()),
+      tx_(std::make_unique<TxBatch>()) {
+  nexus_.freeze();
+  transport_ = nexus_.make_transport(rpc_id);
+  size_t mps = transport_->max_packet_size();
+  FLIT_CHECK(mps > kPktHdrSize + 16, "transport packet size too small", mps);
+  data_per_pkt_ = mps - kPktHdrSize;
+  auto* t = transport_.get();
+  pool_ = std::make_unique<MsgBufferPool>(data_per_pkt_, cfg_.max_msg_size,
+                                          [t](void* p, size_t n) { t->register_memory(p, n); });
+  rto_ns_ = to_ns(cfg_.rto);
+  deadline_ns_ = to_ns(cfg_.call_deadline);
+  connect_timeout_ns_ = to_ns(cfg_.connect_timeout);
+  connect_retry_ns_ = to_ns(cfg_.connect_retry);
+  uint64_t finest = std::min(rto_ns_, connect_retry_ns_);
+  timer_interval_ns_ = std::max<uint64_t>(finest / 4, 20'000);
+  sessions_.reserve(cfg_.max_sessions);
+  free_session_nums_.reserve(cfg_.max_sessions);
+  now_cache_ns_ = now_ns();
+  last_scan_ns_ = now_cache_ns_;
+}
+
+Rpc::~Rpc() {
+  // Tell servers to free our sessions now rather than after an idle timeout.
+  // Best effort, one burst; continuations of outstanding calls are not run.
+  for (auto& sp : sessions_) {
+    Session* s = sp.get();
+    if (s != nullptr && s->role == SessionRole::kClient && s->state == SessionState::kConnected)
+      send_disconnect(s);
+  }
+  tx_flush();
+  // Sessions hold MsgBuffers from the pool: destroy them before it.
+  sessions_.clear();
+}
+
+void Rpc::owner_violation(const char* fn) const {
+  std::ostringstream os;
+  os << "flit::Rpc::" << fn << " called from thread " << std::this_thread::get_id()
+     << ", but Rpc " << int(id_) << " is owned by thread " << owner_
+     << ": an Rpc is used only by the thread that created it (create one Rpc per thread)";
+  throw Error(os.str());
+}
+
+uint64_t Rpc::now_ns() const {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
+MsgBuffer Rpc::alloc_msg_buffer(size_t size) {
+  check_owner("alloc_msg_buffer");
+  return pool_->alloc(size);
+}
+
+size_t Rpc::buffers_in_use() const { return pool_->buffers_in_use(); }
+bool Rpc::hugepage_backed() const { return pool_->hugepage_backed(); }
+std::string Rpc::local_uri() const { return transport_->local_uri(); }
+transport::TransportStats Rpc::transport_stats() const { return transport_->stats(); }
+
+namespace {
+// Marks the Rpc as inside its event loop for the scope (so a handler that
+// tries to poll re-entrantly gets an error), and gives received packets back
+// even if a handler throws.
+struct LoopScope {
+  bool& flag;
+  transport::Transport* t;
+  transport::RxPacket* rx;
+  uint32_t n = 0;
+  ~LoopScope() {
+    if (n != 0) t->rx_release(rx, n);
+    flag = false;
+  }
+};
+}  // namespace
+
+FLIT_HOT void Rpc::run_event_loop_once() {
+  check_owner("run_event_loop_once");
+  if (in_event_loop_) [[unlikely]] {
+    throw Error(
+        "flit::Rpc: the event loop was entered from inside a handler or continuation "
+        "(run_event_loop*, call() or connect()); issue nested calls with enqueue_request and "
+        "a continuation instead");
+  }
+  in_event_loop_ = true;
+  transport::RxPacket rx[kRxBurst];
+  LoopScope scope{in_event_loop_, transport_.get(), rx};
+  now_cache_ns_ = now_ns();
+  scope.n = transport_->rx_burst(rx, kRxBurst);
+  for (uint32_t i = 0; i < scope.n; ++i) process_packet(rx[i]);
+  if (now_cache_ns_ - last_scan_ns_ >= timer_interval_ns_) scan_timers(now_cache_ns_);
+  tx_flush();
+}
+
+void Rpc::run_event_loop(Duration d) {
+  auto end = std::chrono::steady_clock::now() + d;
+  do {
+    run_event_loop_once();
+  } while (std::chrono::steady_clock::now() < end);
+}
+
+// Validates the header and hands the packet to the handler of its type.
+// Malformed or unauthenticated packets are dropped and counted, never
+// passed on. No allocation.
+FLIT_HOT void Rpc::process_packet(const transport::RxPacket& p) {
+  stats_.pkts_rx++;
+  stats_.bytes_rx += p.len;
+  if (p.len < kPktHdrSize) [[unlikely]] {
+    stats_.drop_truncated++;
+    return;
+  }
+  const PktHdr h = PktHdr::load(p.data);
+  if (h.magic != kPktMagic) [[unlikely]] {
+    stats_.drop_bad_magic++;
+    return;
+  }
+  if (h.version != kPktVersion) [[unlikely]] {
+    stats_.drop_bad_version++;
+    return;
+  }
+  const uint8_t* payload = p.data + kPktHdrSize;
+  const uint32_t plen = p.len - static_cast<uint32_t>(kPktHdrSize);
+  const PktType type = h.pkt_type();
+  if (type == PktType::kConnect) [[unlikely]] {
+    handle_connect(h, payload, plen, *p.from);
+    return;
+  }
+  if (h.dest_session >= max_session_num_ || sessions_[h.dest_session] == nullptr) [[unlikely]] {
+    stats_.drop_unknown_session++;
+    return;
+  }
+  Session* s = sessions_[h.dest_session].get();
+  if (h.token != s->local_token) [[unlikely]] {
+    stats_.drop_bad_token++;
+    return;
+  }
+  const bool server = s->role == SessionRole::kServer;
+  switch (type) {
+    case PktType::kRequest:
+      if (server && s->state == SessionState::kConnected) {
+        s->last_rx_ns = now_cache_ns_;
+        handle_request_pkt(h, payload, plen, s);
+        return;
+      }
+      break;
+    case PktType::kRequestForResponse:
+      if (server && s->state == SessionState::kConnected) {
+        s->last_rx_ns = now_cache_ns_;
+        handle_rfr(h, s);
+        return;
+      }
+      break;
+    case PktType::kCreditReturn:
+      if (!server && s->state == SessionState::kConnected) {
+        handle_credit_return(h, s);
+        return;
+      }
+      break;
+    case PktType::kResponse:
+      if (!server && s->state == SessionState::kConnected) {
+        handle_response_pkt(h, payload, plen, s);
+        return;
+      }
+      break;
+    case PktType::kConnectAck:
+      if (!server) {
+        handle_connect_ack(h, payload, plen, s);
+        return;
+      }
+      break;
+    case PktType::kDisconnect:
+      if (server) {
+        handle_disconnect(h, s);
+        return;
+      }
+      break;
+    case PktType::kDisconnectAck:
+      if (!server && s->state == SessionState::kDisconnecting) {
+        handle_disconnect_ack(s);
+        return;
+      }
+      if (!server) {
+        stats_.drop_stale++;
+        return;
+      }
+      break;
+    default:
+      break;
+  }
+  // A type this role never receives, or a session not in a state to take it.
+  if (s->state != SessionState::kConnected && s->state != SessionState::kConnecting) {
+    stats_.drop_stale++;
+  } else {
+    stats_.drop_bad_type++;
+  }
+}
+
+uint8_t* Rpc::tx_hdr_scratch() {
+  if (tx_->n == kTxBatch) tx_flush();
+  return tx_->hdrs[tx_->n];
+}
+
+FLIT_HOT void Rpc::tx_enqueue(const transport::Route* route, const uint8_t* hdr,
+                              const uint8_t* payload, uint32_t len) {
+  if (tx_->n == kTxBatch) tx_flush();
+  transport::TxPacket& p = tx_->pkts[tx_->n++];
+  p.route = route;
+  p.hdr = hdr;
+  p.payload = payload;
+  p.payload_len = len;
+}
+
+FLIT_HOT void Rpc::tx_flush() {
+  uint32_t n = tx_->n;
+  if (n == 0) return;
+  uint32_t sent = transport_->tx_burst(tx_->pkts, n);
+  for (uint32_t i = 0; i < sent; ++i) stats_.bytes_tx += kPktHdrSize + tx_->pkts[i].payload_len;
+  stats_.pkts_tx += sent;
+  // Unsent packets are lost like packets dropped on the wire; the client's
+  // retransmission timer recovers them.
+  stats_.tx_dropped += n - sent;
+  tx_->n = 0;
+}
+
+Status Rpc::call(SessionId s, uint16_t method, const MsgBuffer& req, MsgBuffer* resp,
+                 Duration deadline) {
+  check_owner("call");
+  if (in_event_loop_) {
+    throw Error(
+        "flit::Rpc::call() from inside a handler or continuation would re-enter the event loop; "
+        "use enqueue_request with a continuation");
+  }
+  bool done = false;
+  Status result = Status::kInternal;
+  Status st = enqueue_request(
+      s, method, &req, resp,
+      [&done, &result](Status r) {
+        done = true;
+        result = r;
+      },
+      deadline);
+  if (st != Status::kOk) return st;
+  // Terminates: every accepted call completes by its deadline.
+  while (!done) run_event_loop_once();
+  return result;
+}
+
+MsgBuffer& ReqHandle::init_response(size_t size) {
+  ServerSlot* slot = slot_;
+  FLIT_CHECK(slot != nullptr, "ReqHandle::init_response after enqueue_response: the handle is spent");
+  if (size <= rpc_->data_per_pkt()) {
+    if (!slot->resp_small.valid()) slot->resp_small = rpc_->alloc_msg_buffer(rpc_->data_per_pkt());
+    slot->resp_small.resize(size);
+    slot->resp = &slot->resp_small;
+  } else {
+    slot->resp_large = rpc_->alloc_msg_buffer(size);
+    slot->resp = &slot->resp_large;
+  }
+  return *slot->resp;
+}
+
+}  // namespace flit

@@ -1,0 +1,186 @@
+// transports/udp/udp_transport.cc: control path of the UDP transport
+// (socket setup, address parsing). The data path is udp_datapath.cc.
+#include "udp_transport.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "flit/error.h"
+#include "flit/uri.h"
+#include "udp_route.h"
+
+namespace flit::transport {
+
+namespace {
+
+std::string errstr() { return std::strerror(errno); }
+
+// Resolves host:port for the given family (AF_UNSPEC: any). Throws.
+UdpAddr lookup(const std::string& host, uint16_t port, int family, std::string_view what) {
+  addrinfo hints{};
+  hints.ai_family = family;
+  hints.ai_socktype = SOCK_DGRAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  std::string port_s = std::to_string(port);
+  int rc = getaddrinfo(host.c_str(), port_s.c_str(), &hints, &res);
+  if (rc != 0 || res == nullptr) {
+    throw Error("flit udp: cannot resolve host '" + host + "' of " + std::string(what) + ": " +
+                gai_strerror(rc));
+  }
+  UdpAddr a{};
+  std::memcpy(&a.sa, res->ai_addr, res->ai_addrlen);
+  a.len = res->ai_addrlen;
+  freeaddrinfo(res);
+  return a;
+}
+
+void set_buf(int fd, int opt_force, int opt, int bytes) {
+  if (setsockopt(fd, SOL_SOCKET, opt_force, &bytes, sizeof bytes) != 0) {
+    (void)setsockopt(fd, SOL_SOCKET, opt, &bytes, sizeof bytes);  // capped by net.core.*mem_max
+  }
+}
+
+}  // namespace
+
+UdpTransport::UdpTransport(const Options& opt) {
+  mtu_ = opt.mtu == 0 ? kDefaultMtu : opt.mtu;
+  if (mtu_ < 128 || mtu_ > kMaxMtu) {
+    throw Error("flit udp: MTU " + std::to_string(mtu_) + " out of range [128, " +
+                std::to_string(kMaxMtu) + "]");
+  }
+  UdpAddr bind_addr{};
+  if (opt.bind_host.empty() || opt.bind_host == "::") {
+    // Dual-stack any address, falling back to IPv4 where IPv6 is off.
+    fd_ = socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd_ >= 0) {
+      int off = 0;
+      setsockopt(fd_, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+      family_ = AF_INET6;
+      bind_addr.in6.sin6_family = AF_INET6;
+      bind_addr.in6.sin6_addr = in6addr_any;
+      bind_addr.in6.sin6_port = htons(opt.port);
+      bind_addr.len = sizeof(sockaddr_in6);
+    } else if (opt.bind_host.empty()) {
+      family_ = AF_INET;
+      bind_addr.in.sin_family = AF_INET;
+      bind_addr.in.sin_addr.s_addr = htonl(INADDR_ANY);
+      bind_addr.in.sin_port = htons(opt.port);
+      bind_addr.len = sizeof(sockaddr_in);
+    } else {
+      throw Error("flit udp: cannot create an IPv6 socket: " + errstr());
+    }
+  } else {
+    bind_addr = lookup(opt.bind_host, opt.port, AF_UNSPEC, "the listen address");
+    family_ = bind_addr.sa.sa_family;
+  }
+  if (fd_ < 0) {
+    fd_ = socket(family_, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) throw Error("flit udp: socket() failed: " + errstr());
+  }
+  if (bind(fd_, &bind_addr.sa, bind_addr.len) != 0) {
+    int e = errno;
+    close(fd_);
+    fd_ = -1;
+    std::string where = opt.bind_host.empty() ? std::string("*") : opt.bind_host;
+    throw Error("flit udp: cannot bind " + where + ":" + std::to_string(opt.port) + ": " +
+                std::strerror(e) +
+                (e == EADDRINUSE ? " (another process listens there: pick another port)" : ""));
+  }
+  // Room for bursts from many sessions: a full socket queue drops packets,
+  // which retransmission recovers, but slowly.
+  set_buf(fd_, SO_RCVBUFFORCE, SO_RCVBUF, 16 << 20);
+  set_buf(fd_, SO_SNDBUFFORCE, SO_SNDBUF, 4 << 20);
+
+  // A frame larger than the MTU is a peer's error: a buffer with a little
+  // room past the MTU lets the kernel flag it (MSG_TRUNC) rather than cut it.
+  rx_buf_size_ = (mtu_ + 64 + 63) / 64 * 64;
+  rx_mem_len_ = rx_buf_size_ * kRxBufs;
+  void* mem = mmap(nullptr, rx_mem_len_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) {
+    close(fd_);
+    throw Error("flit udp: cannot map receive buffers: " + errstr());
+  }
+  rx_mem_ = static_cast<uint8_t*>(mem);
+  for (uint32_t i = 0; i < kRxBufs; ++i) free_bufs_[i] = kRxBufs - 1 - i;
+  num_free_ = kRxBufs;
+  std::memset(rx_msgs_, 0, sizeof rx_msgs_);
+  std::memset(tx_msgs_, 0, sizeof tx_msgs_);
+}
+
+UdpTransport::~UdpTransport() {
+  if (fd_ >= 0) close(fd_);
+  if (rx_mem_ != nullptr) munmap(rx_mem_, rx_mem_len_);
+}
+
+std::string UdpTransport::local_uri() const {
+  Route r{};
+  UdpAddr* a = udp_addr(&r);
+  a->len = sizeof(sockaddr_in6);
+  getsockname(fd_, &a->sa, &a->len);
+  return route_to_string(r);
+}
+
+std::string UdpTransport::route_to_string(const Route& r) const {
+  const UdpAddr* a = udp_addr(&r);
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (a->sa.sa_family == AF_INET) {
+    inet_ntop(AF_INET, &a->in.sin_addr, buf, sizeof buf);
+    return std::string("udp://") + buf + ":" + std::to_string(ntohs(a->in.sin_port));
+  }
+  inet_ntop(AF_INET6, &a->in6.sin6_addr, buf, sizeof buf);
+  return std::string("udp://[") + buf + "]:" + std::to_string(ntohs(a->in6.sin6_port));
+}
+
+Route UdpTransport::resolve(std::string_view text) {
+  Uri u = parse_uri(text);
+  if (u.scheme != "udp") {
+    throw Error("flit udp: cannot reach '" + std::string(text) + "' over UDP: its scheme is '" +
+                u.scheme + "' (this Rpc's transport is udp)");
+  }
+  if (u.port == 0) throw Error("bad URI '" + std::string(text) + "': port 0 cannot be connected to");
+  Route r{};
+  UdpAddr* a = udp_addr(&r);
+  *a = lookup(u.host, u.port, AF_UNSPEC, std::string(text));
+  if (family_ == AF_INET && a->sa.sa_family == AF_INET6) {
+    // Maybe the name also has an IPv4 address.
+    try {
+      *a = lookup(u.host, u.port, AF_INET, std::string(text));
+    } catch (const Error&) {
+      throw Error("flit udp: cannot reach IPv6 address of '" + std::string(text) +
+                  "' from this Rpc's IPv4 socket (bind the client to an IPv6 or dual-stack "
+                  "address)");
+    }
+  } else if (family_ == AF_INET6 && a->sa.sa_family == AF_INET) {
+    // Dual-stack socket: an IPv4 peer becomes ::ffff:a.b.c.d.
+    sockaddr_in v4 = a->in;
+    sockaddr_in6 v6{};
+    v6.sin6_family = AF_INET6;
+    v6.sin6_port = v4.sin_port;
+    v6.sin6_addr.s6_addr[10] = 0xff;
+    v6.sin6_addr.s6_addr[11] = 0xff;
+    std::memcpy(&v6.sin6_addr.s6_addr[12], &v4.sin_addr, 4);
+    a->in6 = v6;
+    a->len = sizeof v6;
+  }
+  return r;
+}
+
+bool UdpTransport::same_peer(const Route& ra, const Route& rb) const {
+  const UdpAddr* a = udp_addr(&ra);
+  const UdpAddr* b = udp_addr(&rb);
+  if (a->sa.sa_family != b->sa.sa_family) return false;
+  if (a->sa.sa_family == AF_INET) {
+    return a->in.sin_port == b->in.sin_port && a->in.sin_addr.s_addr == b->in.sin_addr.s_addr;
+  }
+  return a->in6.sin6_port == b->in6.sin6_port &&
+         std::memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, sizeof(in6_addr)) == 0;
+}
+
+}  // namespace flit::transport
