@@ -96,15 +96,15 @@ FLIT_HOT void Rpc::client_send_one(Session* s, uint32_t slot_idx, uint32_t tx_id
   h.req_num = c.req_num;
   c.progress_ns = now_cache_ns_;
   if (tx_idx < c.req_pkts) {
-    // Request packet tx_idx. Packet 0's header goes in the buffer's headroom
-    // so a single-packet request leaves as one contiguous frame.
+    // Request packet tx_idx. Its header goes in the send batch, never into
+    // the caller's buffer: one request buffer may be in several calls at once.
     uint32_t k = tx_idx;
     size_t off = size_t{k} * data_per_pkt_;
     uint32_t len = static_cast<uint32_t>(std::min(data_per_pkt_, c.req->size() - off));
     h.type = static_cast<uint8_t>(PktType::kRequest);
     h.msg_size = static_cast<uint32_t>(c.req->size());
     h.pkt_num = k;
-    uint8_t* hdr = k == 0 ? MsgBufferPool::hdr0(*c.req) : tx_hdr_scratch();
+    uint8_t* hdr = tx_hdr_scratch();
     h.store(hdr);
     tx_enqueue(&s->route, hdr, c.req->data() + off, len);
   } else {

@@ -146,6 +146,10 @@ FLIT_HOT void Rpc::process_packet(const transport::RxPacket& p) {
     stats_.drop_bad_version++;
     return;
   }
+  if (h.type == 0 || h.type > kMaxPktType) [[unlikely]] {
+    stats_.drop_bad_type++;
+    return;
+  }
   const uint8_t* payload = p.data + kPktHdrSize;
   const uint32_t plen = p.len - static_cast<uint32_t>(kPktHdrSize);
   const PktType type = h.pkt_type();
@@ -274,17 +278,9 @@ Status Rpc::call(SessionId s, uint16_t method, const MsgBuffer& req, MsgBuffer* 
 }
 
 MsgBuffer& ReqHandle::init_response(size_t size) {
-  ServerSlot* slot = slot_;
-  FLIT_CHECK(slot != nullptr, "ReqHandle::init_response after enqueue_response: the handle is spent");
-  if (size <= rpc_->data_per_pkt()) {
-    if (!slot->resp_small.valid()) slot->resp_small = rpc_->alloc_msg_buffer(rpc_->data_per_pkt());
-    slot->resp_small.resize(size);
-    slot->resp = &slot->resp_small;
-  } else {
-    slot->resp_large = rpc_->alloc_msg_buffer(size);
-    slot->resp = &slot->resp_large;
-  }
-  return *slot->resp;
+  FLIT_CHECK(in_use_, "ReqHandle::init_response after enqueue_response: the handle is spent");
+  resp_ = rpc_->alloc_msg_buffer(size);
+  return resp_;
 }
 
 }  // namespace flit

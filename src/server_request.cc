@@ -24,12 +24,45 @@ PktHdr reply_hdr(PktType type, const Session* s, uint64_t req_num, uint16_t meth
 }
 }  // namespace
 
-void Rpc::reset_server_slot(ServerSlot* slot) {
-  slot->req_buf.release();
-  slot->resp_large.release();
-  slot->resp = nullptr;
-  slot->resp_status = Status::kOk;
-  slot->resp_pkts = 0;
+ReqHandle* Rpc::alloc_handle() {
+  if (free_handles_.empty()) [[unlikely]] {
+    // Warm-up only: handles are reused, so their number is the peak number
+    // of requests in handlers at once.
+    if (handles_.size() == handles_.capacity()) handles_.reserve(handles_.size() * 2 + 64);
+    if (free_handles_.capacity() < handles_.capacity()) free_handles_.reserve(handles_.capacity());
+    handles_.push_back(std::make_unique<ReqHandle>());
+    handles_.back()->rpc_ = this;
+    free_handles_.push_back(handles_.back().get());
+  }
+  ReqHandle* h = free_handles_.back();
+  free_handles_.pop_back();
+  h->in_use_ = true;
+  return h;
+}
+
+void Rpc::free_handle(ReqHandle* h) {
+  h->req_buf_.release();
+  h->resp_.release();
+  h->req_data_ = nullptr;
+  h->slot_ = nullptr;
+  h->sess_ = nullptr;
+  h->in_use_ = false;
+  free_handles_.push_back(h);
+}
+
+// The client gave up on the slot's request while its handler holds the
+// handle: the handler keeps a valid handle, its response goes nowhere.
+void Rpc::detach_handle(ServerSlot* slot) {
+  ReqHandle* h = slot->handle;
+  if (h == nullptr) return;
+  if (h->in_place_) {
+    // Only possible while the packet is still being processed; never here,
+    // since the handler has returned (dispatch copies a kept request).
+    FLIT_CHECK(false, "detaching a handle that reads a receive buffer");
+  }
+  h->slot_ = nullptr;
+  h->sess_ = nullptr;
+  slot->handle = nullptr;
 }
 
 FLIT_HOT void Rpc::handle_request_pkt(const PktHdr& h, const uint8_t* payload, uint32_t len,
@@ -95,18 +128,15 @@ FLIT_HOT void Rpc::handle_request_pkt(const PktHdr& h, const uint8_t* payload, u
         break;
     }
   } else {
-    // A new request in this slot.
-    if (slot->state == ServerSlotState::kInHandler) {
-      // The previous request's handler still holds its ReqHandle (the client
-      // gave up on it): the new one waits for its retransmission.
-      stats_.drop_stale++;
-      return;
-    }
+    // A new request in this slot: the client has the previous response, or
+    // gave up on it.
     if (h.pkt_num != 0) {
       stats_.drop_out_of_order++;
       return;
     }
-    reset_server_slot(slot);
+    if (slot->state == ServerSlotState::kInHandler) detach_handle(slot);
+    slot->req_buf.release();
+    slot->resp.release();
     slot->state = ServerSlotState::kReceiving;
     slot->req_num = h.req_num;
     slot->req_pkts = req_pkts;
@@ -119,7 +149,10 @@ FLIT_HOT void Rpc::handle_request_pkt(const PktHdr& h, const uint8_t* payload, u
   if (req_pkts == 1) {
     // Zero copy: the handler reads the request in the receive buffer.
     slot->num_rx = 1;
-    slot->handle.req_data_ = payload;
+    ReqHandle* hd = alloc_handle();
+    hd->req_data_ = payload;
+    hd->in_place_ = true;
+    slot->handle = hd;
     dispatch(s, slot);
     return;
   }
@@ -129,72 +162,73 @@ FLIT_HOT void Rpc::handle_request_pkt(const PktHdr& h, const uint8_t* payload, u
     send_credit_return(s, h);
     return;
   }
-  slot->handle.req_data_ = slot->req_buf.data();
+  ReqHandle* hd = alloc_handle();
+  hd->req_buf_ = std::move(slot->req_buf);
+  hd->req_data_ = hd->req_buf_.data();
+  hd->in_place_ = false;
+  slot->handle = hd;
   dispatch(s, slot);
 }
 
 void Rpc::dispatch(Session* s, ServerSlot* slot) {
   slot->state = ServerSlotState::kInHandler;
-  ReqHandle& hd = slot->handle;
-  hd.rpc_ = this;
-  hd.sess_ = s;
-  hd.slot_ = slot;
-  hd.session_ = s->local_num;
-  hd.method_ = slot->method;
-  hd.req_size_ = slot->req_size;
+  ReqHandle* hd = slot->handle;
+  hd->slot_ = slot;
+  hd->sess_ = s;
+  hd->session_ = s->local_num;
+  hd->method_ = slot->method;
+  hd->req_size_ = slot->req_size;
   Handler* fn = nexus_.handler(slot->method);
   if (fn == nullptr) [[unlikely]] {
-    enqueue_response(&hd, Status::kUnimplemented);
+    enqueue_response(hd, Status::kUnimplemented);
     return;
   }
   stats_.requests_handled++;
-  (*fn)(&hd);
-  if (slot->state == ServerSlotState::kInHandler && !slot->req_buf.valid()) {
-    // The handler kept the request to respond later: it was read in place
-    // from the receive buffer, which goes back to the transport now. Copy it
-    // so request() stays valid until the response.
-    slot->req_buf = pool_->alloc(slot->req_size);
-    std::memcpy(slot->req_buf.data(), hd.req_data_, slot->req_size);
-    hd.req_data_ = slot->req_buf.data();
+  (*fn)(hd);
+  if (hd->in_use_ && hd->in_place_) {
+    // The handler kept the request to respond later, and it was read in
+    // place from a receive buffer that goes back to the transport now: copy
+    // it so request() stays valid until the response.
+    hd->req_buf_ = pool_->alloc(hd->req_size_);
+    if (hd->req_size_ != 0) std::memcpy(hd->req_buf_.data(), hd->req_data_, hd->req_size_);
+    hd->req_data_ = hd->req_buf_.data();
+    hd->in_place_ = false;
   }
 }
 
 FLIT_HOT void Rpc::enqueue_response(ReqHandle* hd, Status st) {
   check_owner("enqueue_response");
+  FLIT_CHECK(hd != nullptr && hd->in_use_,
+             "enqueue_response on a request that was already answered (a ReqHandle is spent "
+             "after its response)");
   ServerSlot* slot = hd->slot_;
   Session* s = hd->sess_;
-  FLIT_CHECK(slot != nullptr && slot->state == ServerSlotState::kInHandler,
-             "enqueue_response on a request that was already answered; state",
-             int(slot ? static_cast<int>(slot->state) : -1));
-  if (st == Status::kOk && slot->resp != nullptr && slot->resp->size() > s->remote_max_msg) {
-    st = Status::kResourceExhausted;  // larger than the client accepts
-  }
-  if (st != Status::kOk || slot->resp == nullptr) {
-    hd->init_response(0);
-    slot->resp_large.release();
-  }
-  slot->resp_status = st;
-  slot->resp_pkts = pool_->num_pkts(slot->resp->size());
-  slot->state = ServerSlotState::kResponded;
-  slot->req_buf.release();
-  hd->req_data_ = nullptr;
-  hd->slot_ = nullptr;
-  if (s->state != SessionState::kConnected) {
-    // The client disconnected while the handler ran: drop the response, and
-    // free the session once no handler holds it.
-    for (ServerSlot& o : s->sslots) {
-      if (o.state == ServerSlotState::kInHandler) return;
-    }
-    free_session(s);
+  if (slot == nullptr) {
+    // Detached: the client gave up on this request, or disconnected.
+    stats_.responses_orphaned++;
+    free_handle(hd);
     return;
   }
+  if (st == Status::kOk && hd->resp_.valid() && hd->resp_.size() > s->remote_max_msg) {
+    st = Status::kResourceExhausted;  // larger than the client accepts
+  }
+  if (st != Status::kOk || !hd->resp_.valid()) {
+    hd->resp_ = pool_->alloc(0);  // a status-only (or empty) response
+  }
+  slot->resp = std::move(hd->resp_);
+  slot->resp_status = st;
+  slot->resp_pkts = pool_->num_pkts(slot->resp.size());
+  slot->state = ServerSlotState::kResponded;
+  slot->handle = nullptr;
+  hd->in_place_ = false;
+  free_handle(hd);
   send_response_pkt(s, slot, 0);
 }
 
 FLIT_HOT void Rpc::send_response_pkt(Session* s, ServerSlot* slot, uint32_t k) {
   PktHdr h = reply_hdr(PktType::kResponse, s, slot->req_num, slot->method);
   h.status = static_cast<uint8_t>(slot->resp_status);
-  const MsgBuffer& r = *slot->resp;
+  const MsgBuffer& r = slot->resp;
   h.msg_size = static_cast<uint32_t>(r.size());
   h.pkt_num = k;
   size_t off = size_t{k} * data_per_pkt_;

@@ -56,13 +56,11 @@ struct ServerSlot {
   uint32_t num_rx = 0;  // request packets received in order
   uint32_t req_size = 0;
   uint16_t method = 0;
-  MsgBuffer req_buf;        // reassembly, or a copy of a deferred single-packet request
-  MsgBuffer resp_small;     // one-packet response buffer, kept for the slot's life
-  MsgBuffer resp_large;     // larger responses, freed when the next request arrives
-  MsgBuffer* resp = nullptr;
+  MsgBuffer req_buf;             // reassembly of a multi-packet request
+  ReqHandle* handle = nullptr;   // while kInHandler
+  MsgBuffer resp;                // while kResponded: kept for duplicates
   uint32_t resp_pkts = 0;
   Status resp_status = Status::kOk;
-  ReqHandle handle;
 };
 
 struct Session {

@@ -32,6 +32,10 @@ void Rpc::free_session(Session* s) {
   tx_flush();  // queued packets may point at the session's route
   SessionId n = s->local_num;
   if (s->role == SessionRole::kServer) {
+    // Handlers still running for this session keep valid, detached handles.
+    for (ServerSlot& slot : s->sslots) {
+      if (slot.state == ServerSlotState::kInHandler) detach_handle(&slot);
+    }
     auto it = connect_index_.find(s->remote_token);
     if (it != connect_index_.end() && it->second == n) connect_index_.erase(it);
     num_server_sessions_--;
@@ -265,14 +269,6 @@ void Rpc::handle_disconnect(const PktHdr& h, Session* s) {
   ack.store(hdr);
   tx_enqueue(&route, hdr, nullptr, 0);
   tx_flush();
-  bool busy = false;
-  for (ServerSlot& slot : s->sslots) busy |= slot.state == ServerSlotState::kInHandler;
-  if (busy) {
-    // Handlers still hold ReqHandles into this session: free it when the last
-    // one responds (enqueue_response), and take no new requests meanwhile.
-    s->state = SessionState::kDisconnecting;
-    return;
-  }
   free_session(s);
 }
 

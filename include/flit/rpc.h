@@ -65,8 +65,15 @@ using Continuation = Function<void(Status), 64>;
 // Runs when a handshake started by create_session finishes.
 using ConnectCallback = Function<void(SessionId, Status), 48>;
 
-// The server's view of one request. Owned by the Rpc; valid from the handler
-// call until enqueue_response() for it returns.
+// The server's view of one request. Owned by the Rpc (a per-Rpc pool, no
+// allocation per request); valid from the handler call until
+// enqueue_response() for it returns.
+//
+// If the client gives up on the request (its deadline passed and it reused
+// the slot, or it disconnected) while the handler still holds the handle, the
+// handle is detached: request() stays valid, and the eventual response is
+// dropped (RpcStats::responses_orphaned). A slow handler never blocks a
+// session's slot.
 class ReqHandle {
  public:
   Rpc* rpc() const { return rpc_; }
@@ -77,21 +84,27 @@ class ReqHandle {
   // the handler returns without responding they are copied once so they stay
   // valid until enqueue_response().
   std::span<const uint8_t> request() const { return {req_data_, req_size_}; }
-  // The buffer to write the response into, sized to `size`. Uses the slot's
-  // preallocated one-packet buffer when it fits, else a pool buffer; no heap
-  // allocation either way. Calling it again replaces the earlier buffer.
+  // The buffer to write the response into, sized to `size` (from the Rpc's
+  // pool: no heap allocation). Calling it again replaces the earlier buffer.
   // Throws flit::Error if size exceeds the maximum message size.
   MsgBuffer& init_response(size_t size);
+  // False once the client has given up on this request: a response would be
+  // dropped, so a long handler may stop early.
+  bool client_waiting() const { return slot_ != nullptr; }
 
  private:
   friend class Rpc;
   Rpc* rpc_ = nullptr;
+  ServerSlot* slot_ = nullptr;  // nullptr: detached, or not in use
   Session* sess_ = nullptr;
-  ServerSlot* slot_ = nullptr;
   const uint8_t* req_data_ = nullptr;
   uint32_t req_size_ = 0;
   SessionId session_ = kInvalidSession;
   uint16_t method_ = 0;
+  bool in_use_ = false;
+  bool in_place_ = false;  // req_data_ points into a receive buffer
+  MsgBuffer req_buf_;      // the request, when not read in place
+  MsgBuffer resp_;         // from init_response()
 };
 
 class Rpc {
@@ -149,7 +162,9 @@ class Rpc {
   // Sends request `req` for `method` on client session s. When the response
   // arrives it is written into *resp (reallocated from the pool if it does not
   // fit) and cont runs with kOk; on failure cont runs with the status.
-  // req and resp must stay valid, and req unchanged, until cont runs.
+  // req and resp must stay valid, and req unchanged, until cont runs. The
+  // engine never writes into req, so one request buffer may be sent by many
+  // calls at once; each call needs its own resp.
   // deadline zero: NexusConfig::call_deadline.
   //
   // Returns kOk when the call was accepted (cont will run exactly once), or,
@@ -225,7 +240,9 @@ class Rpc {
   void dispatch(Session* s, ServerSlot* slot);
   void send_credit_return(Session* s, const PktHdr& req_hdr);
   void send_response_pkt(Session* s, ServerSlot* slot, uint32_t pkt);
-  void reset_server_slot(ServerSlot* slot);
+  ReqHandle* alloc_handle();
+  void free_handle(ReqHandle* h);
+  void detach_handle(ServerSlot* slot);
 
   // response_path.cc (client side: credit returns, responses)
   void handle_credit_return(const PktHdr& h, Session* s);
@@ -265,6 +282,10 @@ class Rpc {
   uint32_t num_server_sessions_ = 0;
   uint32_t num_client_sessions_ = 0;
   uint32_t max_session_num_ = 0;  // one past the highest ever used
+
+  // Request handles: every one ever made, and the free ones.
+  std::vector<std::unique_ptr<ReqHandle>> handles_;
+  std::vector<ReqHandle*> free_handles_;
 
   RpcStats stats_;
 };

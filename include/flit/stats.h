@@ -32,6 +32,7 @@ struct RpcStats {
   uint64_t calls_completed = 0;   // continuation run (any status)
   uint64_t requests_handled = 0;  // handler invocations at this server
   uint64_t responses_resent = 0;  // stored responses resent for duplicate requests
+  uint64_t responses_orphaned = 0;  // responses dropped: the client had given up on the request
 };
 
 }  // namespace flit

@@ -1,0 +1,336 @@
+// bench/flit_bench.cc: flit-bench, the latency and throughput benchmark.
+//
+//   flit-bench server --listen udp://127.0.0.1:31850 [--cpu 0] [--duration 60]
+//   flit-bench client --connect udp://127.0.0.1:31850 --mode latency|throughput
+//                     [--duration 10] [--warmup 1] [--req-size 32] [--resp-size 32]
+//                     [--inflight 32] [--sessions 1] [--cpu 1]
+//
+// The client prints a progress line per second and, at the end, latency
+// percentiles (p50, p90, p99, p99.9, p99.99, max) and requests per second.
+#include <sched.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "flit/flit.h"
+#include "histogram.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr uint16_t kEcho = 1;   // response = request
+constexpr uint16_t kSized = 2;  // response size = little-endian u32 at the request's start
+
+std::atomic<bool> g_stop{false};
+void on_signal(int) { g_stop.store(true); }
+
+void pin_to_cpu(int cpu) {
+  if (cpu < 0) return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (sched_setaffinity(0, sizeof set, &set) != 0) {
+    throw flit::Error("flit-bench: cannot pin to CPU " + std::to_string(cpu) + ": " +
+                      std::strerror(errno));
+  }
+}
+
+uint64_t ns_since(Clock::time_point t0) {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
+}
+
+struct ServerOpts {
+  std::string listen = "udp://127.0.0.1:31850";
+  int cpu = -1;
+  double duration = 0;  // 0: until SIGINT/SIGTERM
+  size_t mtu = 0;
+};
+
+int run_server(const ServerOpts& o) {
+  pin_to_cpu(o.cpu);
+  flit::NexusConfig cfg;
+  cfg.listen_uri = o.listen;
+  cfg.mtu = o.mtu;
+  flit::Nexus nexus(cfg);
+  nexus.register_handler(kEcho, [](flit::ReqHandle* h) {
+    auto req = h->request();
+    flit::MsgBuffer& out = h->init_response(req.size());
+    if (!req.empty()) std::memcpy(out.data(), req.data(), req.size());
+    h->rpc()->enqueue_response(h);
+  });
+  nexus.register_handler(kSized, [](flit::ReqHandle* h) {
+    auto req = h->request();
+    if (req.size() < 4) {
+      h->rpc()->enqueue_response(h, flit::Status::kInvalidArgument);
+      return;
+    }
+    uint32_t n = uint32_t{req[0]} | uint32_t{req[1]} << 8 | uint32_t{req[2]} << 16 |
+                 uint32_t{req[3]} << 24;
+    flit::MsgBuffer& out = h->init_response(n);  // throws (not ours to catch) above the maximum
+    std::memset(out.data(), 0x5a, n);
+    h->rpc()->enqueue_response(h);
+  });
+  flit::Rpc rpc(nexus, 0);
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  std::printf("flit-bench server: listening on %s (transport %s)\n", rpc.local_uri().c_str(),
+              std::string(nexus.config().transport.empty() ? "udp" : nexus.config().transport).c_str());
+  std::fflush(stdout);
+  auto t0 = Clock::now();
+  uint64_t limit = o.duration > 0 ? static_cast<uint64_t>(o.duration * 1e9) : UINT64_MAX;
+  while (!g_stop.load(std::memory_order_relaxed)) {
+    for (int i = 0; i < 1024; ++i) rpc.run_event_loop_once();
+    if (ns_since(t0) >= limit) break;
+  }
+  const flit::RpcStats& s = rpc.stats();
+  std::printf("flit-bench server: %lu requests handled, %lu packets in, %lu out, %lu resent\n",
+              static_cast<unsigned long>(s.requests_handled), static_cast<unsigned long>(s.pkts_rx),
+              static_cast<unsigned long>(s.pkts_tx),
+              static_cast<unsigned long>(s.responses_resent));
+  return 0;
+}
+
+struct ClientOpts {
+  std::string connect = "udp://127.0.0.1:31850";
+  std::string mode = "latency";
+  double duration = 10;
+  double warmup = 1;
+  size_t req_size = 32;
+  size_t resp_size = 32;
+  uint32_t inflight = 32;
+  uint32_t sessions = 1;
+  int cpu = -1;
+  size_t mtu = 0;
+};
+
+struct Client;
+
+// One call slot of the load generator: it reissues its call as soon as the
+// previous one completes, so `inflight` calls per session stay outstanding.
+struct CallCtx {
+  Client* c;
+  flit::SessionId session;
+  flit::MsgBuffer resp;
+  Clock::time_point start;
+};
+
+struct Client {
+  flit::Rpc* rpc;
+  const ClientOpts* o;
+  uint16_t method;
+  flit::MsgBuffer req;
+  std::vector<std::unique_ptr<CallCtx>> calls;
+  flit::bench::Histogram interval, total;
+  bool recording = false;
+  bool stopping = false;
+  uint64_t completed = 0, recorded = 0, errors = 0;
+  uint64_t err_by_status[flit::kNumStatusCodes] = {};
+
+  void issue(CallCtx* ctx) {
+    ctx->start = Clock::now();
+    flit::Status st = rpc->enqueue_request(ctx->session, method, &req, &ctx->resp,
+                                           [ctx](flit::Status r) { ctx->c->done(ctx, r); });
+    if (st != flit::Status::kOk) {
+      throw flit::Error(std::string("flit-bench: enqueue_request: ") +
+                        std::string(flit::to_string(st)));
+    }
+  }
+  void done(CallCtx* ctx, flit::Status st) {
+    uint64_t ns = ns_since(ctx->start);
+    completed++;
+    if (st != flit::Status::kOk) {
+      errors++;
+      err_by_status[static_cast<int>(st)]++;
+    } else if (recording) {
+      interval.record(ns);
+      recorded++;
+    }
+    if (!stopping) issue(ctx);
+  }
+};
+
+void print_percentiles(const char* label, const flit::bench::Histogram& h) {
+  auto us = [&](double q) { return static_cast<double>(h.percentile(q)) / 1000.0; };
+  std::printf("%s p50 %.2f us  p90 %.2f us  p99 %.2f us  p99.9 %.2f us  p99.99 %.2f us  max %.2f us\n",
+              label, us(0.5), us(0.9), us(0.99), us(0.999), us(0.9999),
+              static_cast<double>(h.max()) / 1000.0);
+}
+
+int run_client(const ClientOpts& o) {
+  pin_to_cpu(o.cpu);
+  flit::NexusConfig cfg;
+  cfg.mtu = o.mtu;
+  flit::Nexus nexus(cfg);
+  flit::Rpc rpc(nexus, 0);
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+
+  Client c;
+  c.rpc = &rpc;
+  c.o = &o;
+  c.method = o.resp_size == o.req_size ? kEcho : kSized;
+  c.req = rpc.alloc_msg_buffer(o.req_size);
+  std::memset(c.req.data(), 0xa5, o.req_size);
+  if (c.method == kSized) {
+    uint32_t n = static_cast<uint32_t>(o.resp_size);
+    for (int i = 0; i < 4; ++i) c.req.data()[i] = static_cast<uint8_t>(n >> (8 * i));
+  }
+  uint32_t inflight = o.mode == "latency" ? 1 : o.inflight;
+  std::vector<flit::SessionId> sessions;
+  for (uint32_t i = 0; i < o.sessions; ++i) {
+    flit::SessionId s;
+    flit::Status st = rpc.connect(o.connect, &s);
+    if (st != flit::Status::kOk) {
+      std::fprintf(stderr, "flit-bench: cannot connect to %s: %s (is the server running?)\n",
+                   o.connect.c_str(), std::string(flit::to_string(st)).c_str());
+      return 1;
+    }
+    sessions.push_back(s);
+  }
+  std::printf("flit-bench client: %s, %s, %u session(s) x %u in flight, request %zu B, "
+              "response %zu B, %.0f s (+%.0f s warm-up)\n",
+              o.mode.c_str(), o.connect.c_str(), o.sessions, inflight, o.req_size, o.resp_size,
+              o.duration, o.warmup);
+  std::fflush(stdout);
+  for (flit::SessionId s : sessions) {
+    for (uint32_t i = 0; i < inflight; ++i) {
+      c.calls.push_back(std::make_unique<CallCtx>(
+          CallCtx{&c, s, rpc.alloc_msg_buffer(std::max<size_t>(o.resp_size, 1)), {}}));
+    }
+  }
+  for (auto& ctx : c.calls) c.issue(ctx.get());
+
+  auto t0 = Clock::now();
+  const uint64_t warm_ns = static_cast<uint64_t>(o.warmup * 1e9);
+  const uint64_t end_ns = warm_ns + static_cast<uint64_t>(o.duration * 1e9);
+  uint64_t next_tick = warm_ns + 1'000'000'000;
+  uint64_t tick_recorded = 0;
+  uint64_t measure_start = 0, measure_end = 0;
+  auto cpu0 = std::clock();
+  std::clock_t cpu_measure_start = cpu0;
+  for (;;) {
+    for (int i = 0; i < 64; ++i) rpc.run_event_loop_once();
+    uint64_t now = ns_since(t0);
+    if (!c.recording && now >= warm_ns) {
+      c.recording = true;
+      measure_start = now;
+      cpu_measure_start = std::clock();
+    }
+    if (c.recording && now >= next_tick) {
+      uint64_t n = c.recorded - tick_recorded;
+      tick_recorded = c.recorded;
+      char label[64];
+      std::snprintf(label, sizeof label, "[%3.0fs] %9.0f req/s ", (now - warm_ns) / 1e9,
+                    static_cast<double>(n) / ((now - (next_tick - 1'000'000'000)) / 1e9));
+      print_percentiles(label, c.interval);
+      std::fflush(stdout);
+      c.total.merge(c.interval);
+      c.interval.reset();
+      next_tick += 1'000'000'000;
+    }
+    if (now >= end_ns || g_stop.load(std::memory_order_relaxed)) {
+      measure_end = now;
+      break;
+    }
+  }
+  double cpu_s = static_cast<double>(std::clock() - cpu_measure_start) / CLOCKS_PER_SEC;
+  c.total.merge(c.interval);
+  c.recording = false;
+  // Let outstanding calls finish (each ends by its deadline).
+  c.stopping = true;
+  rpc.run_event_loop_until([&] { return c.completed >= c.recorded + c.errors + c.calls.size() ||
+                                        c.calls.empty(); },
+                           std::chrono::seconds(10));
+
+  double secs = (measure_end - measure_start) / 1e9;
+  std::printf("\n== flit-bench %s: %s ==\n", o.mode.c_str(), o.connect.c_str());
+  std::printf("requests: %lu in %.2f s = %.0f req/s (%.3f Mreq/s)\n",
+              static_cast<unsigned long>(c.total.count()), secs,
+              static_cast<double>(c.total.count()) / secs,
+              static_cast<double>(c.total.count()) / secs / 1e6);
+  print_percentiles("latency:", c.total);
+  if (c.total.count() != 0) {
+    std::printf("client CPU per request: %.2f us\n", cpu_s * 1e6 / static_cast<double>(c.total.count()));
+  }
+  const flit::RpcStats& s = rpc.stats();
+  std::printf("packets: %lu out, %lu in; retransmissions %lu; errors %lu\n",
+              static_cast<unsigned long>(s.pkts_tx), static_cast<unsigned long>(s.pkts_rx),
+              static_cast<unsigned long>(s.retransmissions), static_cast<unsigned long>(c.errors));
+  for (int i = 0; i < flit::kNumStatusCodes; ++i) {
+    if (c.err_by_status[i] != 0) {
+      std::printf("  %s: %lu\n", std::string(flit::to_string(static_cast<flit::Status>(i))).c_str(),
+                  static_cast<unsigned long>(c.err_by_status[i]));
+    }
+  }
+  return c.errors == 0 && c.total.count() > 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"flit-bench: latency and throughput of flit RPCs"};
+  app.require_subcommand(1);
+
+  ServerOpts so;
+  auto* server = app.add_subcommand("server", "answer benchmark calls");
+  server->add_option("--listen", so.listen, "URI to listen on")->capture_default_str();
+  server->add_option("--cpu", so.cpu, "pin to this CPU")->check(CLI::Range(0, 4095));
+  server->add_option("--duration", so.duration, "exit after SECONDS (default: until SIGINT)")
+      ->check(CLI::Range(0.0, 86400.0));
+  server->add_option("--mtu", so.mtu, "largest packet, header included (default: transport's)");
+
+  ClientOpts co;
+  auto* client = app.add_subcommand("client", "issue benchmark calls and report");
+  client->add_option("--connect", co.connect, "server URI")->capture_default_str();
+  client->add_option("--mode", co.mode, "latency (one call in flight) or throughput")
+      ->check(CLI::IsMember({"latency", "throughput"}))
+      ->capture_default_str();
+  client->add_option("--duration", co.duration, "measured SECONDS")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
+  client->add_option("--warmup", co.warmup, "unmeasured SECONDS first")
+      ->check(CLI::Range(0.0, 600.0))
+      ->capture_default_str();
+  client->add_option("--req-size", co.req_size, "request bytes")
+      ->check(CLI::Range(size_t{0}, flit::kDefaultMaxMsgSize))
+      ->capture_default_str();
+  client->add_option("--resp-size", co.resp_size, "response bytes")
+      ->check(CLI::Range(size_t{0}, flit::kDefaultMaxMsgSize))
+      ->capture_default_str();
+  auto* inflight = client->add_option("--inflight", co.inflight, "calls in flight per session (throughput)")
+      ->check(CLI::Range(1u, 4096u))
+      ->capture_default_str();
+  client->add_option("--sessions", co.sessions, "sessions to the server")
+      ->check(CLI::Range(1u, 4096u))
+      ->capture_default_str();
+  client->add_option("--cpu", co.cpu, "pin to this CPU")->check(CLI::Range(0, 4095));
+  client->add_option("--mtu", co.mtu, "largest packet, header included (default: transport's)");
+
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    if (server->parsed()) return run_server(so);
+    if (co.mode == "latency" && inflight->count() != 0 && co.inflight != 1) {
+      throw CLI::ValidationError("--inflight", "--mode latency keeps one call in flight; use --mode throughput");
+    }
+    if (co.resp_size != co.req_size && co.req_size < 4) {
+      throw CLI::ValidationError("--resp-size",
+                                 "a response size different from the request size needs "
+                                 "--req-size >= 4 (the request carries the size)");
+    }
+    return run_client(co);
+  } catch (const CLI::Error& e) {
+    return app.exit(e);
+  } catch (const flit::Error& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,140 @@
+// tests/test_util.h: helpers for tests over real transports.
+//
+// ServerThread runs a server Rpc on its own thread (its owner), polling until
+// stopped; the test thread talks to it as a client would, and inspects its
+// state with run_on_server(), which executes a function on the server thread
+// between two event-loop iterations.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+
+#include "flit/flit.h"
+
+namespace flit::testing {
+
+class ServerThread {
+ public:
+  // register_fn registers handlers on the server's Nexus. on_loop runs after
+  // every event-loop iteration on the server thread (for deferred work).
+  ServerThread(NexusConfig cfg, const std::function<void(Nexus&)>& register_fn,
+               std::function<void(Rpc&)> on_loop = nullptr)
+      : nexus_(std::move(cfg)), on_loop_(std::move(on_loop)) {
+    if (register_fn) register_fn(nexus_);
+    thread_ = std::thread([this] { run(); });
+    std::unique_lock<std::mutex> lk(mu_);
+    cv_.wait(lk, [this] { return ready_; });
+    if (!error_.empty()) {
+      lk.unlock();
+      thread_.join();
+      throw Error(error_);
+    }
+  }
+  ~ServerThread() { stop(); }
+
+  void stop() {
+    if (!thread_.joinable()) return;
+    stop_.store(true);
+    thread_.join();
+  }
+
+  const std::string& uri() const { return uri_; }
+  Nexus& nexus() { return nexus_; }
+
+  // Runs fn(rpc) on the server thread and waits for it.
+  template <typename F>
+  void run_on_server(F&& fn) {
+    std::function<void(Rpc&)> task = std::forward<F>(fn);
+    std::unique_lock<std::mutex> lk(mu_);
+    task_ = &task;
+    has_task_.store(true, std::memory_order_release);
+    cv_.wait(lk, [this] { return task_ == nullptr; });
+  }
+
+  RpcStats stats() {
+    RpcStats s;
+    run_on_server([&s](Rpc& r) { s = r.stats(); });
+    return s;
+  }
+  uint32_t num_sessions() {
+    uint32_t n = 0;
+    run_on_server([&n](Rpc& r) { n = r.num_server_sessions(); });
+    return n;
+  }
+
+ private:
+  void run() {
+    std::unique_ptr<Rpc> rpc;
+    try {
+      rpc = std::make_unique<Rpc>(nexus_, 0);
+      uri_ = rpc->local_uri();
+    } catch (const std::exception& e) {
+      error_ = e.what();
+    }
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      ready_ = true;
+    }
+    cv_.notify_all();
+    if (!rpc) return;
+    while (!stop_.load(std::memory_order_relaxed)) {
+      rpc->run_event_loop_once();
+      if (on_loop_) on_loop_(*rpc);
+      if (has_task_.load(std::memory_order_acquire)) {
+        std::lock_guard<std::mutex> lk(mu_);
+        (*task_)(*rpc);
+        task_ = nullptr;
+        has_task_.store(false);
+        cv_.notify_all();
+      }
+    }
+  }
+
+  Nexus nexus_;
+  std::function<void(Rpc&)> on_loop_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> has_task_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::function<void(Rpc&)>* task_ = nullptr;
+  bool ready_ = false;
+  std::string error_;
+  std::string uri_;
+};
+
+// A NexusConfig for a server on loopback with an ephemeral port.
+inline NexusConfig loopback_server_config() {
+  NexusConfig c;
+  c.listen_uri = "udp://127.0.0.1:0";
+  return c;
+}
+
+// Polls rpc until done() or a generous bound (a failing test ends instead of
+// hanging); returns done().
+template <typename Pred>
+bool poll_until(Rpc& rpc, Pred done, std::chrono::seconds bound = std::chrono::seconds(30)) {
+  return rpc.run_event_loop_until(done, bound);
+}
+
+inline void fill_random(MsgBuffer& b, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  size_t i = 0;
+  for (; i + 8 <= b.size(); i += 8) {
+    uint64_t v = rng();
+    std::memcpy(b.data() + i, &v, 8);
+  }
+  for (; i < b.size(); ++i) b.data()[i] = static_cast<uint8_t>(rng());
+}
+
+}  // namespace flit::testing
