@@ -109,6 +109,7 @@ struct ClientOpts {
   uint32_t sessions = 1;
   int cpu = -1;
   size_t mtu = 0;
+  double connect_timeout = 2;
 };
 
 struct Client;
@@ -187,7 +188,9 @@ int run_client(const ClientOpts& o) {
   std::vector<flit::SessionId> sessions;
   for (uint32_t i = 0; i < o.sessions; ++i) {
     flit::SessionId s;
-    flit::Status st = rpc.connect(o.connect, &s);
+    flit::Status st = rpc.connect(
+        o.connect, &s,
+        std::chrono::duration_cast<flit::Duration>(std::chrono::duration<double>(o.connect_timeout)));
     if (st != flit::Status::kOk) {
       std::fprintf(stderr, "flit-bench: cannot connect to %s: %s (is the server running?)\n",
                    o.connect.c_str(), std::string(flit::to_string(st)).c_str());
@@ -312,6 +315,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1u, 4096u))
       ->capture_default_str();
   client->add_option("--cpu", co.cpu, "pin to this CPU")->check(CLI::Range(0, 4095));
+  client->add_option("--connect-timeout", co.connect_timeout,
+                     "SECONDS to wait for the server to answer the handshake")
+      ->check(CLI::Range(0.01, 600.0))
+      ->capture_default_str();
   client->add_option("--mtu", co.mtu, "largest packet, header included (default: transport's)");
 
   CLI11_PARSE(app, argc, argv);

@@ -69,6 +69,30 @@ TEST(MsgBufferPool, TooLargeIsAClearError) {
   }
 }
 
+// Reads a number from /proc/meminfo ("HugePages_Free:   1024").
+long meminfo(const char* key) {
+  FILE* f = std::fopen("/proc/meminfo", "r");
+  if (f == nullptr) return -1;
+  char line[256];
+  long v = -1;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::strncmp(line, key, std::strlen(key)) == 0) v = std::atol(line + std::strlen(key));
+  }
+  std::fclose(f);
+  return v;
+}
+
+TEST(MsgBufferPool, UsesHugepagesWhenReserved) {
+  long free_pages = meminfo("HugePages_Free:");
+  if (free_pages < 2) {
+    GTEST_SKIP() << "no free 2 MiB hugepages (run scripts/hugepages.sh as root)";
+  }
+  MsgBufferPool pool(1432, 1 << 20);
+  MsgBuffer b = pool.alloc(1000);
+  EXPECT_TRUE(pool.hugepage_backed());
+  EXPECT_LT(meminfo("HugePages_Free:"), free_pages);
+}
+
 TEST(MsgBufferPool, NumPkts) {
   MsgBufferPool pool(1000, 1 << 20);
   EXPECT_EQ(pool.num_pkts(0), 1u);

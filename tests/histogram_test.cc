@@ -1,0 +1,96 @@
+// tests/histogram_test.cc: flit-bench's latency histogram against known
+// distributions.
+#include "histogram.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <vector>
+
+namespace flit::bench {
+namespace {
+
+// Exact percentile of a sorted sample, same rank convention as Histogram.
+uint64_t exact(const std::vector<uint64_t>& sorted, double q) {
+  if (q >= 1.0) return sorted.back();
+  size_t rank = static_cast<size_t>(q * static_cast<double>(sorted.size()));
+  return sorted[std::min(rank, sorted.size() - 1)];
+}
+
+void expect_close(const std::vector<uint64_t>& values) {
+  Histogram h;
+  for (uint64_t v : values) h.record(v);
+  std::vector<uint64_t> sorted = values;
+  std::sort(sorted.begin(), sorted.end());
+  for (double q : {0.0, 0.1, 0.5, 0.9, 0.99, 0.999, 0.9999, 1.0}) {
+    double want = static_cast<double>(exact(sorted, q));
+    double got = static_cast<double>(h.percentile(q));
+    // Never below the true value; above it by at most one sub-bucket (1/128).
+    EXPECT_GE(got, want) << "q=" << q;
+    EXPECT_LE(got, want * (1.0 + 1.0 / Histogram::kSubBuckets) + 1) << "q=" << q;
+  }
+  EXPECT_EQ(h.count(), values.size());
+  EXPECT_EQ(h.max(), sorted.back());
+  EXPECT_EQ(h.min(), sorted.front());
+}
+
+TEST(Histogram, UniformSmallValuesAreExact) {
+  Histogram h;
+  for (uint64_t v = 0; v < 100; ++v) h.record(v);
+  EXPECT_EQ(h.percentile(0.5), 50u);
+  EXPECT_EQ(h.percentile(0.99), 99u);
+  EXPECT_EQ(h.percentile(1.0), 99u);
+}
+
+TEST(Histogram, UniformWide) {
+  std::mt19937_64 rng(1);
+  std::uniform_int_distribution<uint64_t> d(1000, 10'000'000);
+  std::vector<uint64_t> v(200'000);
+  for (auto& x : v) x = d(rng);
+  expect_close(v);
+}
+
+TEST(Histogram, LogNormalLatencies) {
+  std::mt19937_64 rng(2);
+  std::lognormal_distribution<double> d(std::log(10'000.0), 0.5);  // ~10 us median
+  std::vector<uint64_t> v(200'000);
+  for (auto& x : v) x = static_cast<uint64_t>(d(rng));
+  expect_close(v);
+}
+
+TEST(Histogram, ExponentialTail) {
+  std::mt19937_64 rng(3);
+  std::exponential_distribution<double> d(1.0 / 50'000);
+  std::vector<uint64_t> v(100'000);
+  for (auto& x : v) x = static_cast<uint64_t>(d(rng)) + 5000;
+  expect_close(v);
+}
+
+TEST(Histogram, HugeValuesAndMerge) {
+  Histogram a, b;
+  a.record(1);
+  b.record(uint64_t{1} << 62);
+  a.merge(b);
+  EXPECT_EQ(a.count(), 2u);
+  EXPECT_EQ(a.percentile(0.0), 1u);
+  EXPECT_EQ(a.percentile(1.0), uint64_t{1} << 62);
+  a.reset();
+  EXPECT_EQ(a.count(), 0u);
+  EXPECT_EQ(a.percentile(0.5), 0u);
+}
+
+TEST(Histogram, IndexAndValueAreConsistent) {
+  for (uint64_t v : {0ull, 1ull, 127ull, 128ull, 129ull, 255ull, 256ull, 1000ull, 123456789ull,
+                     ~0ull}) {
+    size_t i = Histogram::index(v);
+    EXPECT_GE(Histogram::value_at(i), v) << v;
+    if (i > 0) {
+      EXPECT_LT(Histogram::value_at(i - 1), v) << v;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace flit::bench
