@@ -47,7 +47,31 @@ uint64_t ns_since(Clock::time_point t0) {
       std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
 }
 
+// Transport selection, shared by server and client.
+struct TransportOpts {
+  std::string transport;                // empty: from the URI's scheme
+  std::vector<std::string> options;     // key=value, passed to the transport
+  std::string dpdk_args;                // EAL arguments (--dpdk-args)
+  std::string rdma_device;              // RDMA device name (--rdma-device)
+
+  void apply(flit::NexusConfig* cfg) const {
+    cfg->transport = transport;
+    cfg->transport_options = options;
+    if (!dpdk_args.empty()) cfg->transport_options.push_back("eal=" + dpdk_args);
+    if (!rdma_device.empty()) cfg->transport_options.push_back("device=" + rdma_device);
+  }
+  void add_flags(CLI::App* app) {
+    app->add_option("--transport", transport, "udp, dpdk or rdma (default: the URI's scheme)")
+        ->check(CLI::IsMember({"udp", "dpdk", "rdma"}));
+    app->add_option("--transport-opt", options,
+                    "transport option KEY=VALUE (repeatable; see docs/transports.md)");
+    app->add_option("--dpdk-args", dpdk_args, "DPDK EAL arguments, e.g. \"--vdev=net_memif0\"");
+    app->add_option("--rdma-device", rdma_device, "RDMA device name, e.g. mlx5_0");
+  }
+};
+
 struct ServerOpts {
+  TransportOpts t;
   std::string listen = "udp://127.0.0.1:31850";
   int cpu = -1;
   double duration = 0;  // 0: until SIGINT/SIGTERM
@@ -57,6 +81,7 @@ struct ServerOpts {
 int run_server(const ServerOpts& o) {
   pin_to_cpu(o.cpu);
   flit::NexusConfig cfg;
+  o.t.apply(&cfg);
   cfg.listen_uri = o.listen;
   cfg.mtu = o.mtu;
   flit::Nexus nexus(cfg);
@@ -81,8 +106,7 @@ int run_server(const ServerOpts& o) {
   flit::Rpc rpc(nexus, 0);
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
-  std::printf("flit-bench server: listening on %s (transport %s)\n", rpc.local_uri().c_str(),
-              std::string(nexus.config().transport.empty() ? "udp" : nexus.config().transport).c_str());
+  std::printf("flit-bench server: listening on %s\n", rpc.local_uri().c_str());
   std::fflush(stdout);
   auto t0 = Clock::now();
   uint64_t limit = o.duration > 0 ? static_cast<uint64_t>(o.duration * 1e9) : UINT64_MAX;
@@ -99,6 +123,7 @@ int run_server(const ServerOpts& o) {
 }
 
 struct ClientOpts {
+  TransportOpts t;
   std::string connect = "udp://127.0.0.1:31850";
   std::string mode = "latency";
   double duration = 10;
@@ -168,6 +193,8 @@ void print_percentiles(const char* label, const flit::bench::Histogram& h) {
 int run_client(const ClientOpts& o) {
   pin_to_cpu(o.cpu);
   flit::NexusConfig cfg;
+  o.t.apply(&cfg);
+  if (cfg.transport.empty()) cfg.transport = flit::parse_uri(o.connect).scheme;
   cfg.mtu = o.mtu;
   flit::Nexus nexus(cfg);
   flit::Rpc rpc(nexus, 0);
@@ -289,6 +316,7 @@ int main(int argc, char** argv) {
   server->add_option("--duration", so.duration, "exit after SECONDS (default: until SIGINT)")
       ->check(CLI::Range(0.0, 86400.0));
   server->add_option("--mtu", so.mtu, "largest packet, header included (default: transport's)");
+  so.t.add_flags(server);
 
   ClientOpts co;
   auto* client = app.add_subcommand("client", "issue benchmark calls and report");
@@ -320,6 +348,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.01, 600.0))
       ->capture_default_str();
   client->add_option("--mtu", co.mtu, "largest packet, header included (default: transport's)");
+  co.t.add_flags(client);
 
   CLI11_PARSE(app, argc, argv);
 
@@ -336,7 +365,7 @@ int main(int argc, char** argv) {
     return run_client(co);
   } catch (const CLI::Error& e) {
     return app.exit(e);
-  } catch (const flit::Error& e) {
+  } catch (const std::exception& e) {  // flit::Error from setup: its message names the fix
     std::fprintf(stderr, "%s\n", e.what());
     return 1;
   }

@@ -4,7 +4,9 @@
 // of the installed libflit, picks a transport by name and links the ones this
 // build has. A transport that was not built is reported as such, not as an
 // unknown name.
+#include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "flit/error.h"
 #include "flit/nexus.h"
@@ -18,6 +20,32 @@
 #endif
 
 namespace flit {
+
+namespace {
+// Splits "key=value"; throws naming the transport and the bad option.
+std::pair<std::string, std::string> split_option(std::string_view transport,
+                                                 const std::string& opt) {
+  size_t eq = opt.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    throw Error("flit " + std::string(transport) + ": transport option '" + opt +
+                "' is not key=value");
+  }
+  return {opt.substr(0, eq), opt.substr(eq + 1)};
+}
+
+size_t parse_size(std::string_view transport, const std::string& key, const std::string& v) {
+  size_t n = 0;
+  try {
+    size_t used = 0;
+    n = std::stoul(v, &used);
+    if (used != v.size()) throw std::invalid_argument(v);
+  } catch (const std::exception&) {
+    throw Error("flit " + std::string(transport) + ": option " + key + "=" + v +
+                ": not a number");
+  }
+  return n;
+}
+}  // namespace
 
 std::vector<std::string> Nexus::transports_built() {
   std::vector<std::string> v{"udp"};
@@ -46,6 +74,17 @@ std::unique_ptr<transport::Transport> Nexus::make_transport(uint8_t rpc_id) {
   if (name == "udp") {
     transport::UdpTransport::Options o;
     o.mtu = cfg_.mtu;
+    for (const std::string& opt : cfg_.transport_options) {
+      auto [key, value] = split_option("udp", opt);
+      if (key == "rcvbuf") {
+        o.rcvbuf = parse_size("udp", key, value);
+      } else if (key == "sndbuf") {
+        o.sndbuf = parse_size("udp", key, value);
+      } else {
+        throw Error("flit udp: unknown transport option '" + key +
+                    "' (udp knows: rcvbuf=BYTES, sndbuf=BYTES)");
+      }
+    }
     if (have_listen) {
       o.bind_host = listen.host;
       if (listen.port != 0 && listen.port + rpc_id > 65535) {

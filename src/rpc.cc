@@ -133,6 +133,10 @@ void Rpc::run_event_loop(Duration d) {
 FLIT_HOT void Rpc::process_packet(const transport::RxPacket& p) {
   stats_.pkts_rx++;
   stats_.bytes_rx += p.len;
+  if (fault_on_ && fault_hit(fault_.drop_rx)) [[unlikely]] {
+    stats_.fault_drops++;
+    return;
+  }
   if (p.len < kPktHdrSize) [[unlikely]] {
     stats_.drop_truncated++;
     return;
@@ -245,6 +249,18 @@ FLIT_HOT void Rpc::tx_enqueue(const transport::Route* route, const uint8_t* hdr,
 FLIT_HOT void Rpc::tx_flush() {
   uint32_t n = tx_->n;
   if (n == 0) return;
+  if (fault_on_ && fault_.drop_tx > 0) [[unlikely]] {
+    uint32_t keep = 0;
+    for (uint32_t i = 0; i < n; ++i) {
+      if (fault_hit(fault_.drop_tx)) {
+        stats_.fault_drops++;
+      } else {
+        tx_->pkts[keep++] = tx_->pkts[i];
+      }
+    }
+    n = tx_->n = keep;
+    if (n == 0) return;
+  }
   uint32_t sent = transport_->tx_burst(tx_->pkts, n);
   for (uint32_t i = 0; i < sent; ++i) stats_.bytes_tx += kPktHdrSize + tx_->pkts[i].payload_len;
   stats_.pkts_tx += sent;
@@ -252,6 +268,24 @@ FLIT_HOT void Rpc::tx_flush() {
   // retransmission timer recovers them.
   stats_.tx_dropped += n - sent;
   tx_->n = 0;
+}
+
+void Rpc::set_fault_injection(const FaultInjection& f) {
+  check_owner("set_fault_injection");
+  FLIT_CHECK(f.drop_rx >= 0 && f.drop_rx <= 1 && f.drop_tx >= 0 && f.drop_tx <= 1,
+             "drop probabilities must be in [0, 1]:", f.drop_rx, f.drop_tx);
+  fault_ = f;
+  fault_on_ = f.drop_rx > 0 || f.drop_tx > 0;
+  fault_rng_ = f.seed == 0 ? 0x9e3779b97f4a7c15ULL : f.seed;
+}
+
+// xorshift64*: a fast deterministic choice per packet.
+bool Rpc::fault_hit(double p) {
+  fault_rng_ ^= fault_rng_ >> 12;
+  fault_rng_ ^= fault_rng_ << 25;
+  fault_rng_ ^= fault_rng_ >> 27;
+  uint64_t r = fault_rng_ * 0x2545F4914F6CDD1DULL;
+  return static_cast<double>(r >> 11) * 0x1.0p-53 < p;
 }
 
 Status Rpc::call(SessionId s, uint16_t method, const MsgBuffer& req, MsgBuffer* resp,

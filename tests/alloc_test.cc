@@ -10,6 +10,7 @@
 #include <new>
 
 #include "flit/flit.h"
+#include "test_env.h"
 #include "test_util.h"
 
 namespace {
@@ -45,7 +46,7 @@ TEST(Alloc, CountingOperatorNewSeesAllocations) {
 }
 
 TEST(Alloc, NoHeapAllocationPerCallInSteadyState) {
-  testing::ServerThread server(testing::loopback_server_config(), [](Nexus& n) {
+  testing::ServerThread server(testing::test_env().server_config(), [](Nexus& n) {
     n.register_handler(1, [](ReqHandle* h) {
       auto req = h->request();
       MsgBuffer& out = h->init_response(req.size());
@@ -53,7 +54,7 @@ TEST(Alloc, NoHeapAllocationPerCallInSteadyState) {
       h->rpc()->enqueue_response(h);
     });
   });
-  Nexus nexus(NexusConfig{});
+  Nexus nexus(testing::test_env().client_config());
   Rpc rpc(nexus, 0);
   SessionId s;
   ASSERT_EQ(rpc.connect(server.uri(), &s), Status::kOk);
@@ -88,10 +89,6 @@ TEST(Alloc, NoHeapAllocationPerCallInSteadyState) {
   ASSERT_EQ(ok, 10'000);
   EXPECT_EQ(after - before, 0u) << "heap allocations during 10,000 calls";
   EXPECT_EQ(rpc.stats().calls_completed, 11'000u);
-  RpcStats st = rpc.stats();
-  std::printf("client: pkts tx %lu rx %lu retransmissions %lu stale %lu ooo %lu txdrop %lu\n",
-              (unsigned long)st.pkts_tx, (unsigned long)st.pkts_rx, (unsigned long)st.retransmissions,
-              (unsigned long)st.drop_stale, (unsigned long)st.drop_out_of_order, (unsigned long)st.tx_dropped);
 }
 
 }  // namespace

@@ -113,13 +113,6 @@ class ServerThread {
   std::string uri_;
 };
 
-// A NexusConfig for a server on loopback with an ephemeral port.
-inline NexusConfig loopback_server_config() {
-  NexusConfig c;
-  c.listen_uri = "udp://127.0.0.1:0";
-  return c;
-}
-
 // Polls rpc until done() or a generous bound (a failing test ends instead of
 // hanging); returns done().
 template <typename Pred>

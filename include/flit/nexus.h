@@ -39,6 +39,9 @@ struct NexusConfig {
   // Address client-only Rpcs bind to when listen_uri is empty; "" binds the
   // dual-stack any address (reaches IPv4 and IPv6 peers).
   std::string client_bind_host;
+  // Transport-specific settings, "key=value" each; docs/transports.md lists
+  // every transport's keys. A key the transport does not know is an error.
+  std::vector<std::string> transport_options;
   // Largest flit packet (header included) to send; 0 means the transport's
   // default (1472 for UDP: an Ethernet frame's IPv4/UDP payload).
   size_t mtu = 0;

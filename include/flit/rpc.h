@@ -107,6 +107,14 @@ class ReqHandle {
   MsgBuffer resp_;         // from init_response()
 };
 
+// Random packet loss injected by the engine itself, on any transport: a test
+// hook for loss recovery (see Rpc::set_fault_injection).
+struct FaultInjection {
+  double drop_rx = 0;  // probability a received packet is discarded unread
+  double drop_tx = 0;  // probability a packet to send is discarded instead
+  uint64_t seed = 1;   // same seed, same choices for the same packet sequence
+};
+
 class Rpc {
  public:
   // Creates the endpoint and its transport (Rpc rpc_id of this process binds
@@ -183,6 +191,10 @@ class Rpc {
   // Callable from the handler or any time later, including from a
   // continuation of a nested call. h is invalid afterwards.
   void enqueue_response(ReqHandle* h, Status st = Status::kOk);
+
+  // Drops packets at random (RpcStats::fault_drops counts them). For tests
+  // of loss recovery; all-zero (the default) costs one branch per burst.
+  void set_fault_injection(const FaultInjection& f);
 
   // --- Introspection -----------------------------------------------------
   const RpcStats& stats() const { return stats_; }
@@ -273,6 +285,10 @@ class Rpc {
   uint64_t last_scan_ns_ = 0;
   uint64_t now_cache_ns_ = 0;  // refreshed once per event-loop iteration
   bool in_event_loop_ = false;
+  FaultInjection fault_;
+  bool fault_on_ = false;
+  uint64_t fault_rng_ = 1;
+  bool fault_hit(double p);
 
   std::vector<std::unique_ptr<Session>> sessions_;  // indexed by session number
   std::vector<SessionId> free_session_nums_;

@@ -26,6 +26,7 @@ struct RpcStats {
   uint64_t drop_stale = 0;            // for an earlier request, or a duplicate already handled
   uint64_t drop_out_of_order = 0;     // ahead of the next expected packet (go-back-N resends it)
   uint64_t tx_dropped = 0;            // packets the transport did not accept
+  uint64_t fault_drops = 0;           // packets dropped by Rpc::set_fault_injection
 
   // Calls.
   uint64_t calls_started = 0;     // accepted by enqueue_request

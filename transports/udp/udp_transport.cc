@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -95,8 +96,8 @@ UdpTransport::UdpTransport(const Options& opt) {
   }
   // Room for bursts from many sessions: a full socket queue drops packets,
   // which retransmission recovers, but slowly.
-  set_buf(fd_, SO_RCVBUFFORCE, SO_RCVBUF, 16 << 20);
-  set_buf(fd_, SO_SNDBUFFORCE, SO_SNDBUF, 4 << 20);
+  set_buf(fd_, SO_RCVBUFFORCE, SO_RCVBUF, static_cast<int>(std::min<size_t>(opt.rcvbuf, 1u << 30)));
+  set_buf(fd_, SO_SNDBUFFORCE, SO_SNDBUF, static_cast<int>(std::min<size_t>(opt.sndbuf, 1u << 30)));
 
   // A frame larger than the MTU is a peer's error: a buffer with a little
   // room past the MTU lets the kernel flag it (MSG_TRUNC) rather than cut it.

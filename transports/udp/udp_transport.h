@@ -27,6 +27,9 @@ class UdpTransport final : public Transport {
     uint16_t port = 0;  // 0: ephemeral
     // Largest flit packet to send (header included); 0: kDefaultMtu.
     size_t mtu = 0;
+    // Socket buffer sizes (SO_RCVBUF/SO_SNDBUF, forced when root).
+    size_t rcvbuf = 16 << 20;
+    size_t sndbuf = 4 << 20;
   };
   // 1472: the UDP payload of a 1500-byte Ethernet frame over IPv4.
   static constexpr size_t kDefaultMtu = 1472;
