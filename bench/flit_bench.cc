@@ -5,8 +5,14 @@
 //                     [--duration 10] [--warmup 1] [--req-size 32] [--resp-size 32]
 //                     [--inflight 32] [--sessions 1] [--cpu 1]
 //
+//   flit-bench baseline-server --listen udp://127.0.0.1:31860
+//   flit-bench baseline --connect udp://127.0.0.1:31860 --mode latency|throughput
+//
 // The client prints a progress line per second and, at the end, latency
-// percentiles (p50, p90, p99, p99.9, p99.99, max) and requests per second.
+// percentiles (p50, p90, p99, p99.9, p99.99, max), requests per second and
+// CPU time per request; --json FILE writes the same as JSON. The baseline is
+// the same traffic over busy-polled sockets with no RPC layer: the limit
+// flit's figure is compared with, measured in the same run.
 #include <sched.h>
 
 #include <CLI/CLI.hpp>
@@ -21,6 +27,8 @@
 
 #include "flit/flit.h"
 #include "histogram.h"
+#include "report.h"
+#include "udp_baseline.h"
 
 namespace {
 
@@ -135,6 +143,7 @@ struct ClientOpts {
   int cpu = -1;
   size_t mtu = 0;
   double connect_timeout = 2;
+  std::string json;
 };
 
 struct Client;
@@ -183,12 +192,7 @@ struct Client {
   }
 };
 
-void print_percentiles(const char* label, const flit::bench::Histogram& h) {
-  auto us = [&](double q) { return static_cast<double>(h.percentile(q)) / 1000.0; };
-  std::printf("%s p50 %.2f us  p90 %.2f us  p99 %.2f us  p99.9 %.2f us  p99.99 %.2f us  max %.2f us\n",
-              label, us(0.5), us(0.9), us(0.99), us(0.999), us(0.9999),
-              static_cast<double>(h.max()) / 1000.0);
-}
+using flit::bench::print_percentiles;
 
 int run_client(const ClientOpts& o) {
   pin_to_cpu(o.cpu);
@@ -280,25 +284,31 @@ int run_client(const ClientOpts& o) {
                                         c.calls.empty(); },
                            std::chrono::seconds(10));
 
-  double secs = (measure_end - measure_start) / 1e9;
-  std::printf("\n== flit-bench %s: %s ==\n", o.mode.c_str(), o.connect.c_str());
-  std::printf("requests: %lu in %.2f s = %.0f req/s (%.3f Mreq/s)\n",
-              static_cast<unsigned long>(c.total.count()), secs,
-              static_cast<double>(c.total.count()) / secs,
-              static_cast<double>(c.total.count()) / secs / 1e6);
-  print_percentiles("latency:", c.total);
-  if (c.total.count() != 0) {
-    std::printf("client CPU per request: %.2f us\n", cpu_s * 1e6 / static_cast<double>(c.total.count()));
-  }
-  const flit::RpcStats& s = rpc.stats();
-  std::printf("packets: %lu out, %lu in; retransmissions %lu; errors %lu\n",
-              static_cast<unsigned long>(s.pkts_tx), static_cast<unsigned long>(s.pkts_rx),
-              static_cast<unsigned long>(s.retransmissions), static_cast<unsigned long>(c.errors));
+  flit::bench::Report r;
+  r.kind = "flit";
+  r.transport = cfg.transport;
+  r.mode = o.mode;
+  r.target = o.connect;
+  r.req_size = o.req_size;
+  r.resp_size = o.resp_size;
+  r.inflight = inflight;
+  r.sessions = o.sessions;
+  r.seconds = static_cast<double>(measure_end - measure_start) / 1e9;
+  r.requests = c.total.count();
+  r.errors = c.errors;
+  r.retransmissions = rpc.stats().retransmissions;
+  r.cpu_seconds = cpu_s;
+  r.latency = c.total;
+  flit::bench::print_report(r);
   for (int i = 0; i < flit::kNumStatusCodes; ++i) {
     if (c.err_by_status[i] != 0) {
       std::printf("  %s: %lu\n", std::string(flit::to_string(static_cast<flit::Status>(i))).c_str(),
                   static_cast<unsigned long>(c.err_by_status[i]));
     }
+  }
+  if (!o.json.empty() && !flit::bench::write_json(r, o.json)) {
+    std::fprintf(stderr, "flit-bench: cannot write %s: %s\n", o.json.c_str(), std::strerror(errno));
+    return 1;
   }
   return c.errors == 0 && c.total.count() > 0 ? 0 : 1;
 }
@@ -349,11 +359,62 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   client->add_option("--mtu", co.mtu, "largest packet, header included (default: transport's)");
   co.t.add_flags(client);
+  client->add_option("--json", co.json, "also write the result as JSON to FILE");
+
+  flit::bench::BaselineOpts bso;
+  auto* bserver = app.add_subcommand("baseline-server",
+                                     "echo datagrams over busy-polled UDP (no RPC layer)");
+  bserver->add_option("--listen", bso.uri, "udp:// URI to listen on")->required();
+  bserver->add_option("--cpu", bso.cpu, "pin to this CPU")->check(CLI::Range(0, 4095));
+  bserver->add_option("--duration", bso.duration, "exit after SECONDS (default: until SIGINT)")
+      ->check(CLI::Range(0.0, 86400.0));
+  bso.duration = 0;
+
+  flit::bench::BaselineOpts bco;
+  std::string bjson;
+  auto* bclient = app.add_subcommand(
+      "baseline", "ping-pong (latency) or batch-echo (throughput) datagrams: the limit");
+  bclient->add_option("--connect", bco.uri, "udp:// URI of a baseline-server")->required();
+  bclient->add_option("--mode", bco.mode, "latency or throughput")
+      ->check(CLI::IsMember({"latency", "throughput"}))
+      ->capture_default_str();
+  bclient->add_option("--duration", bco.duration, "measured SECONDS")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
+  bclient->add_option("--warmup", bco.warmup, "unmeasured SECONDS first")
+      ->check(CLI::Range(0.0, 600.0))
+      ->capture_default_str();
+  bclient->add_option("--req-size", bco.req_size, "payload bytes (plus a 40-byte flit header)")
+      ->check(CLI::Range(size_t{8}, size_t{65000}))
+      ->capture_default_str();
+  bclient->add_option("--inflight", bco.inflight, "datagrams in flight (throughput)")
+      ->check(CLI::Range(1u, 4096u))
+      ->capture_default_str();
+  bclient->add_option("--cpu", bco.cpu, "pin to this CPU")->check(CLI::Range(0, 4095));
+  bclient->add_option("--json", bjson, "also write the result as JSON to FILE");
 
   CLI11_PARSE(app, argc, argv);
 
   try {
     if (server->parsed()) return run_server(so);
+    if (bserver->parsed()) {
+      pin_to_cpu(bso.cpu);
+      std::signal(SIGINT, on_signal);
+      std::signal(SIGTERM, on_signal);
+      return flit::bench::run_udp_baseline_server(bso, g_stop);
+    }
+    if (bclient->parsed()) {
+      pin_to_cpu(bco.cpu);
+      std::signal(SIGINT, on_signal);
+      flit::bench::Report r;
+      int rc = flit::bench::run_udp_baseline_client(bco, g_stop, &r);
+      flit::bench::print_report(r);
+      if (!bjson.empty() && !flit::bench::write_json(r, bjson)) {
+        std::fprintf(stderr, "flit-bench: cannot write %s: %s\n", bjson.c_str(), std::strerror(errno));
+        return 1;
+      }
+      return rc;
+    }
     if (co.mode == "latency" && inflight->count() != 0 && co.inflight != 1) {
       throw CLI::ValidationError("--inflight", "--mode latency keeps one call in flight; use --mode throughput");
     }

@@ -1,0 +1,191 @@
+#include "udp_baseline.h"
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <vector>
+
+#include "flit/error.h"
+#include "flit/uri.h"
+
+namespace flit::bench {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr size_t kHdr = 40;        // a flit packet header's worth
+constexpr uint32_t kBatch = 32;     // like the engine's bursts
+constexpr uint64_t kLossNs = 100'000'000;  // a datagram unanswered this long is lost
+
+uint64_t now_ns() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+          .count());
+}
+
+struct Addr {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+};
+
+Addr resolve(const std::string& uri) {
+  Uri u = parse_uri(uri);
+  if (u.scheme != "udp") throw Error("the UDP baseline needs a udp:// URI, got " + uri);
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_DGRAM;
+  addrinfo* res = nullptr;
+  int rc = getaddrinfo(u.host.c_str(), std::to_string(u.port).c_str(), &hints, &res);
+  if (rc != 0) throw Error("cannot resolve " + uri + ": " + gai_strerror(rc));
+  Addr a;
+  std::memcpy(&a.ss, res->ai_addr, res->ai_addrlen);
+  a.len = res->ai_addrlen;
+  freeaddrinfo(res);
+  return a;
+}
+
+int make_socket(int family) {
+  int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+  if (fd < 0) throw Error(std::string("socket: ") + std::strerror(errno));
+  int big = 16 << 20;
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big) != 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+  return fd;
+}
+
+// Fixed arrays for one recvmmsg/sendmmsg batch.
+struct Batch {
+  explicit Batch(size_t bytes) : buf(kBatch * bytes), size(bytes) {
+    for (uint32_t i = 0; i < kBatch; ++i) {
+      iov[i].iov_base = buf.data() + i * bytes;
+      iov[i].iov_len = bytes;
+      std::memset(&msgs[i], 0, sizeof msgs[i]);
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+  }
+  uint8_t* data(uint32_t i) { return buf.data() + i * size; }
+  std::vector<uint8_t> buf;
+  size_t size;
+  iovec iov[kBatch];
+  mmsghdr msgs[kBatch];
+  sockaddr_storage from[kBatch];
+};
+
+}  // namespace
+
+int run_udp_baseline_server(const BaselineOpts& o, const std::atomic<bool>& stop) {
+  Addr a = resolve(o.uri);
+  int fd = make_socket(a.ss.ss_family);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a.ss), a.len) != 0) {
+    throw Error("baseline server: cannot bind " + o.uri + ": " + std::strerror(errno));
+  }
+  std::printf("flit-bench baseline server: echoing on %s\n", o.uri.c_str());
+  std::fflush(stdout);
+  Batch b(65536);
+  const uint64_t end = o.duration > 0 ? now_ns() + static_cast<uint64_t>(o.duration * 1e9) : UINT64_MAX;
+  uint64_t echoed = 0;
+  for (uint64_t spins = 0; !stop.load(std::memory_order_relaxed); ++spins) {
+    for (uint32_t i = 0; i < kBatch; ++i) {
+      b.msgs[i].msg_hdr.msg_name = &b.from[i];
+      b.msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+      b.iov[i].iov_len = b.size;
+    }
+    int n = recvmmsg(fd, b.msgs, kBatch, MSG_DONTWAIT, nullptr);
+    if (n > 0) {
+      for (int i = 0; i < n; ++i) b.iov[i].iov_len = b.msgs[i].msg_len;
+      int off = 0;
+      while (off < n) {
+        int s = sendmmsg(fd, b.msgs + off, n - off, MSG_DONTWAIT);
+        if (s <= 0) break;  // dropped like a full queue would
+        off += s;
+      }
+      echoed += n;
+    }
+    if ((spins & 1023) == 0 && now_ns() >= end) break;
+  }
+  close(fd);
+  std::printf("flit-bench baseline server: %lu datagrams echoed\n",
+              static_cast<unsigned long>(echoed));
+  return 0;
+}
+
+int run_udp_baseline_client(const BaselineOpts& o, const std::atomic<bool>& stop, Report* r) {
+  Addr a = resolve(o.uri);
+  int fd = make_socket(a.ss.ss_family);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a.ss), a.len) != 0) {
+    throw Error("baseline client: connect " + o.uri + ": " + std::strerror(errno));
+  }
+  const size_t dgram = kHdr + o.req_size;
+  const size_t stamp = sizeof(uint64_t);
+  if (dgram < stamp) throw Error("baseline: datagram too small");
+  const uint32_t window = o.mode == "latency" ? 1 : o.inflight;
+  r->kind = "baseline";
+  r->transport = "udp";
+  r->mode = o.mode;
+  r->target = o.uri;
+  r->req_size = r->resp_size = o.req_size;
+  r->inflight = window;
+
+  Batch tx(dgram), rx(dgram + 64);
+  const uint64_t t0 = now_ns();
+  const uint64_t measure_from = t0 + static_cast<uint64_t>(o.warmup * 1e9);
+  const uint64_t end = measure_from + static_cast<uint64_t>(o.duration * 1e9);
+  uint32_t outstanding = 0;
+  uint64_t last_rx = t0;
+  std::clock_t cpu0 = 0;
+  bool measuring = false;
+  uint64_t measured_start = 0;
+  for (;;) {
+    // Top the window up in one sendmmsg.
+    uint32_t want = window - outstanding;
+    if (want > kBatch) want = kBatch;
+    if (want != 0) {
+      uint64_t ts = now_ns();
+      for (uint32_t i = 0; i < want; ++i) {
+        std::memcpy(tx.data(i), &ts, stamp);
+        tx.iov[i].iov_len = dgram;
+      }
+      int s = sendmmsg(fd, tx.msgs, want, MSG_DONTWAIT);
+      if (s > 0) outstanding += static_cast<uint32_t>(s);
+    }
+    int n = recvmmsg(fd, rx.msgs, kBatch, MSG_DONTWAIT, nullptr);
+    uint64_t now = now_ns();
+    if (n > 0) {
+      last_rx = now;
+      for (int i = 0; i < n; ++i) {
+        uint64_t ts;
+        std::memcpy(&ts, rx.data(i), stamp);
+        if (measuring && ts >= measured_start) {
+          r->latency.record(now - ts);
+          r->requests++;
+        }
+      }
+      outstanding -= static_cast<uint32_t>(n);
+    } else if (outstanding != 0 && now - last_rx > kLossNs) {
+      r->errors += outstanding;  // lost: refill the window
+      outstanding = 0;
+      last_rx = now;
+    }
+    if (!measuring && now >= measure_from) {
+      measuring = true;
+      measured_start = now;
+      cpu0 = std::clock();
+    }
+    if (now >= end || stop.load(std::memory_order_relaxed)) {
+      r->seconds = static_cast<double>(now - measured_start) / 1e9;
+      break;
+    }
+  }
+  r->cpu_seconds = static_cast<double>(std::clock() - cpu0) / CLOCKS_PER_SEC;
+  close(fd);
+  return r->requests > 0 ? 0 : 1;
+}
+
+}  // namespace flit::bench
