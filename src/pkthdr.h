@@ -27,8 +27,8 @@ enum class PktType : uint8_t {
   kConnectAck = 6,          // server -> client: session opened (or refused: status)
   kDisconnect = 7,          // client -> server: close the session
   kDisconnectAck = 8,       // server -> client: closed
-  kReset = 9,               // either way: the receiver's session is gone; forget it
-  kPing = 10,               // keepalive (reserved: not sent by this version)
+  kReset = 9,               // either way: "the session your packet named is gone here"
+  kPing = 10,               // keepalive; from the server also "your request is still running"
 };
 inline constexpr uint8_t kMaxPktType = 10;
 
@@ -57,14 +57,14 @@ struct PktHdr {
   uint8_t version;        // 2
   uint8_t type;           // 3  PktType
   uint16_t method;        // 4  method id (requests and responses)
-  uint8_t status;         // 6  Status of a response or connect-ack; 0 otherwise
-  uint8_t flags;          // 7  reserved, 0
+  uint8_t status;         // 6  Status of a response or connect-ack; requests: budget, low byte
+  uint8_t flags;          // 7  requests: budget, high byte; 0 otherwise
   uint32_t dest_session;  // 8  the receiver's session number
   uint32_t msg_size;      // 12 size of the whole message (payload size for control packets)
   uint64_t token;         // 16 the receiver's session token
   uint64_t req_num;       // 24 request number (slot = req_num % kSessionSlots)
   uint32_t pkt_num;       // 32 packet number within the message
-  uint32_t reserved;      // 36 0
+  uint32_t src_session;   // 36 the sender's session number (kNoSession if none)
 
   static PktHdr load(const uint8_t* p) {
     PktHdr h;
@@ -78,6 +78,13 @@ struct PktHdr {
     std::memcpy(p, &h, sizeof h);
   }
   PktType pkt_type() const { return static_cast<PktType>(type); }
+  // Requests reuse bytes 6-7 as the call's remaining deadline budget in
+  // milliseconds (little-endian u16, saturating at 65535; 0: none).
+  uint16_t budget_ms() const { return static_cast<uint16_t>(status | flags << 8); }
+  void set_budget_ms(uint16_t ms) {
+    status = static_cast<uint8_t>(ms);
+    flags = static_cast<uint8_t>(ms >> 8);
+  }
 
  private:
   void swap() {
@@ -88,7 +95,7 @@ struct PktHdr {
     token = to_le(token);
     req_num = to_le(req_num);
     pkt_num = to_le(pkt_num);
-    reserved = to_le(reserved);
+    src_session = to_le(src_session);
   }
 };
 
@@ -104,7 +111,7 @@ static_assert(offsetof(PktHdr, msg_size) == 12);
 static_assert(offsetof(PktHdr, token) == 16);
 static_assert(offsetof(PktHdr, req_num) == 24);
 static_assert(offsetof(PktHdr, pkt_num) == 32);
-static_assert(offsetof(PktHdr, reserved) == 36);
+static_assert(offsetof(PktHdr, src_session) == 36);
 static_assert(std::is_trivially_copyable_v<PktHdr>);
 
 // Payload of kConnect (client -> server), 32 bytes, little-endian.

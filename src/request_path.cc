@@ -1,6 +1,8 @@
 // src/request_path.cc: the client side of a call: accept it into a slot (or
 // the backlog), split the request into packets, send them as session credits
-// allow, and complete the call exactly once.
+// allow, and complete the call exactly once (answer, deadline, cancel, or
+// session failure).
+#include <algorithm>
 #include <bit>
 #include <cstring>
 
@@ -11,8 +13,13 @@
 
 namespace flit {
 
+namespace {
+CallId make_call_id(SessionId s, uint32_t seq) { return (uint64_t{s} << 32) | seq; }
+}  // namespace
+
 FLIT_HOT Status Rpc::enqueue_request(SessionId sn, uint16_t method, const MsgBuffer* req,
-                                     MsgBuffer* resp, Continuation cont, Duration deadline) {
+                                     MsgBuffer* resp, Continuation cont, Duration deadline,
+                                     CallId* id) {
   check_owner("enqueue_request");
   if (sn >= max_session_num_ || sessions_[sn] == nullptr ||
       sessions_[sn]->role != SessionRole::kClient) [[unlikely]] {
@@ -28,6 +35,8 @@ FLIT_HOT Status Rpc::enqueue_request(SessionId sn, uint16_t method, const MsgBuf
   }
   uint64_t dl = now_ns() + (deadline == Duration::zero() ? deadline_ns_
                                                          : static_cast<uint64_t>(deadline.count()));
+  uint32_t seq = s->next_call_seq++;
+  if (s->next_call_seq == 0) s->next_call_seq = 1;  // CallId 0 is kInvalidCall
   if (s->free_slot_mask == 0) {
     // All slots busy: wait in the session's backlog ring.
     if (s->backlog == nullptr) {
@@ -35,6 +44,7 @@ FLIT_HOT Status Rpc::enqueue_request(SessionId sn, uint16_t method, const MsgBuf
     }
     if (s->backlog_len == cfg_.backlog) return Status::kResourceExhausted;
     Session::Pending& p = s->backlog[(s->backlog_head + s->backlog_len) % cfg_.backlog];
+    p.call_seq = seq;
     p.method = method;
     p.req = req;
     p.resp = resp;
@@ -42,19 +52,22 @@ FLIT_HOT Status Rpc::enqueue_request(SessionId sn, uint16_t method, const MsgBuf
     p.deadline_ns = dl;
     s->backlog_len++;
     stats_.calls_started++;
+    if (id != nullptr) *id = make_call_id(sn, seq);
     return Status::kOk;
   }
   stats_.calls_started++;
-  return start_call(s, method, req, resp, std::move(cont), dl);
+  if (id != nullptr) *id = make_call_id(sn, seq);
+  return start_call(s, seq, method, req, resp, std::move(cont), dl);
 }
 
-FLIT_HOT Status Rpc::start_call(Session* s, uint16_t method, const MsgBuffer* req, MsgBuffer* resp,
-                                Continuation&& cont, uint64_t deadline_ns) {
+FLIT_HOT Status Rpc::start_call(Session* s, uint32_t seq, uint16_t method, const MsgBuffer* req,
+                                MsgBuffer* resp, Continuation&& cont, uint64_t deadline_ns) {
   uint32_t i = static_cast<uint32_t>(std::countr_zero(s->free_slot_mask));
   s->free_slot_mask &= ~(1u << i);
   ClientSlot& c = s->cslots[i];
   c.busy = true;
   c.method = method;
+  c.call_seq = seq;
   c.req_num = s->next_req_num[i];
   s->next_req_num[i] += kSessionSlots;
   c.req = req;
@@ -63,6 +76,7 @@ FLIT_HOT Status Rpc::start_call(Session* s, uint16_t method, const MsgBuffer* re
   c.req_pkts = pool_->num_pkts(req->size());
   c.resp_pkts = 0;
   c.num_tx = c.num_rx = 0;
+  c.rx_mask = 0;
   c.progress_ns = now_cache_ns_;
   c.deadline_ns = deadline_ns;
   c.retries = 0;
@@ -70,14 +84,15 @@ FLIT_HOT Status Rpc::start_call(Session* s, uint16_t method, const MsgBuffer* re
   return Status::kOk;
 }
 
-// Sends every packet the session's credits allow, slot by slot. No allocation.
+// Sends every new packet the session's credits and each slot's window allow.
+// No allocation.
 FLIT_HOT void Rpc::client_send_more(Session* s) {
   uint32_t busy = ~s->free_slot_mask & ((1u << kSessionSlots) - 1);
   while (busy != 0 && s->credits != 0) {
     uint32_t i = static_cast<uint32_t>(std::countr_zero(busy));
     busy &= busy - 1;
     ClientSlot& c = s->cslots[i];
-    while (c.num_tx < c.total_tx() && s->credits != 0) {
+    while (c.num_tx < c.total_tx() && s->credits != 0 && c.num_tx - c.num_rx < kWindow) {
       client_send_one(s, i, c.num_tx);
       c.num_tx++;
       s->credits--;
@@ -92,9 +107,12 @@ FLIT_HOT void Rpc::client_send_one(Session* s, uint32_t slot_idx, uint32_t tx_id
   h.version = kPktVersion;
   h.method = c.method;
   h.dest_session = s->remote_num;
+  h.src_session = s->local_num;
   h.token = s->remote_token;
   h.req_num = c.req_num;
   c.progress_ns = now_cache_ns_;
+  s->last_tx_ns = now_cache_ns_;
+  uint8_t* hdr = tx_hdr_scratch();
   if (tx_idx < c.req_pkts) {
     // Request packet tx_idx. Its header goes in the send batch, never into
     // the caller's buffer: one request buffer may be in several calls at once.
@@ -104,14 +122,17 @@ FLIT_HOT void Rpc::client_send_one(Session* s, uint32_t slot_idx, uint32_t tx_id
     h.type = static_cast<uint8_t>(PktType::kRequest);
     h.msg_size = static_cast<uint32_t>(c.req->size());
     h.pkt_num = k;
-    uint8_t* hdr = tx_hdr_scratch();
+    // The time left, so the server can drop work that can no longer be
+    // answered in time.
+    uint64_t left_ms =
+        c.deadline_ns > now_cache_ns_ ? (c.deadline_ns - now_cache_ns_ + 999'999) / 1'000'000 : 1;
+    h.set_budget_ms(static_cast<uint16_t>(std::min<uint64_t>(left_ms, 0xFFFF)));
     h.store(hdr);
     tx_enqueue(&s->route, hdr, c.req->data() + off, len);
   } else {
     // Request-for-response of response packet j.
     h.type = static_cast<uint8_t>(PktType::kRequestForResponse);
     h.pkt_num = tx_idx - c.req_pkts + 1;
-    uint8_t* hdr = tx_hdr_scratch();
     h.store(hdr);
     tx_enqueue(&s->route, hdr, nullptr, 0);
   }
@@ -123,7 +144,7 @@ FLIT_HOT void Rpc::client_send_one(Session* s, uint32_t slot_idx, uint32_t tx_id
 void Rpc::complete_call(Session* s, uint32_t slot_idx, Status st) {
   ClientSlot& c = s->cslots[slot_idx];
   Continuation cont = std::move(c.cont);
-  s->credits += c.num_tx - c.num_rx;
+  s->credits += c.in_flight();
   c.busy = false;
   c.req = nullptr;
   c.resp = nullptr;
@@ -138,8 +159,8 @@ void Rpc::drain_backlog(Session* s) {
     Session::Pending& p = s->backlog[s->backlog_head];
     s->backlog_head = (s->backlog_head + 1) % cfg_.backlog;
     s->backlog_len--;
-    if (!p.cont) continue;  // expired while waiting (its continuation already ran)
-    (void)start_call(s, p.method, p.req, p.resp, std::move(p.cont), p.deadline_ns);
+    if (!p.cont) continue;  // expired or cancelled while waiting
+    (void)start_call(s, p.call_seq, p.method, p.req, p.resp, std::move(p.cont), p.deadline_ns);
   }
 }
 
@@ -157,6 +178,48 @@ void Rpc::fail_all_calls(Session* s, Status st) {
   for (uint32_t i = 0; i < kSessionSlots; ++i) {
     if (s->cslots[i].busy) complete_call(s, i, st);
   }
+}
+
+// The server is unreachable or reset the session. Each outstanding call
+// completes once: kUnavailable if the server cannot have run it (never sent,
+// or not every request packet sent), else kUnknownOutcome.
+void Rpc::fail_session(Session* s) {
+  s->state = SessionState::kFailed;
+  stats_.sessions_failed++;
+  for (uint32_t i = 0; i < kSessionSlots; ++i) {
+    ClientSlot& c = s->cslots[i];
+    if (!c.busy) continue;
+    complete_call(s, i, c.num_tx < c.req_pkts ? Status::kUnavailable : Status::kUnknownOutcome);
+  }
+  fail_all_calls(s, Status::kUnavailable);  // the backlog: never sent
+}
+
+bool Rpc::cancel(CallId id) {
+  check_owner("cancel");
+  SessionId sn = static_cast<SessionId>(id >> 32);
+  uint32_t seq = static_cast<uint32_t>(id);
+  if (id == kInvalidCall || sn >= max_session_num_ || sessions_[sn] == nullptr) return false;
+  Session* s = sessions_[sn].get();
+  if (s->role != SessionRole::kClient) return false;
+  for (uint32_t i = 0; i < kSessionSlots; ++i) {
+    ClientSlot& c = s->cslots[i];
+    if (c.busy && c.call_seq == seq) {
+      stats_.calls_cancelled++;
+      complete_call(s, i, Status::kCancelled);
+      return true;
+    }
+  }
+  for (uint32_t j = 0; j < s->backlog_len; ++j) {
+    Session::Pending& p = s->backlog[(s->backlog_head + j) % cfg_.backlog];
+    if (p.cont && p.call_seq == seq) {
+      Continuation cont = std::move(p.cont);  // leaves a tombstone drain_backlog skips
+      stats_.calls_cancelled++;
+      stats_.calls_completed++;
+      cont(Status::kCancelled);
+      return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace flit

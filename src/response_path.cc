@@ -1,6 +1,8 @@
 // src/response_path.cc: the client side of credit returns and responses:
-// accept packets in order, return credits, reassemble the response into the
-// caller's buffer, ask for the rest with requests-for-response, complete.
+// accept answers in any order within the window, return credits, reassemble
+// the response into the caller's buffer, ask for the rest with
+// requests-for-response, complete.
+#include <algorithm>
 #include <cstring>
 
 #include "flit/rpc.h"
@@ -10,27 +12,25 @@
 
 namespace flit {
 
-// Accepts the client's rx_idx-th answer for the slot if it is the next one
-// expected. Duplicates and packets from ahead of a gap are dropped (the
-// go-back-N retransmission resends what follows the gap). No allocation.
+// Records answer rx_idx of slot i if it is new: returns its credit, slides
+// the window over answers now contiguous. Duplicates (stale) and answers to
+// packets never sent (malformed) are dropped. No allocation.
 FLIT_HOT bool Rpc::client_rx_ok(Session* s, uint32_t i, uint32_t rx_idx) {
   ClientSlot& c = s->cslots[i];
-  if (rx_idx < c.num_rx) {
-    stats_.drop_stale++;
+  if (rx_idx >= c.num_tx) [[unlikely]] {
+    stats_.drop_malformed++;  // an answer to a packet we never sent
     return false;
   }
-  if (rx_idx > c.num_rx) {
-    stats_.drop_out_of_order++;
+  if (c.answered(rx_idx)) {
+    stats_.drop_stale++;  // a duplicate, e.g. the answer to a retransmission
     return false;
   }
-  c.num_rx++;
-  if (rx_idx < c.num_tx) {
-    s->credits++;
-  } else {
-    // Answers a packet sent before a retransmission rolled num_tx back: its
-    // credit was reclaimed then, and it need not be sent again.
-    c.num_tx = c.num_rx;
+  c.rx_mask |= uint64_t{1} << (rx_idx - c.num_rx);
+  while ((c.rx_mask & 1) != 0) {
+    c.rx_mask >>= 1;
+    c.num_rx++;
   }
+  s->credits++;
   c.progress_ns = now_cache_ns_;
   c.retries = 0;
   return true;
@@ -83,6 +83,18 @@ FLIT_HOT void Rpc::handle_response_pkt(const PktHdr& h, const uint8_t* payload, 
       return;
     }
     if (!client_rx_ok(s, i, rx_idx)) return;
+    // Response packet 0 means the server has every request packet: credit
+    // returns still missing are moot.
+    for (uint32_t x = c.num_rx; x < c.req_pkts - 1; ++x) {
+      if (!c.answered(x)) {
+        c.rx_mask |= uint64_t{1} << (x - c.num_rx);
+        s->credits++;
+      }
+    }
+    while ((c.rx_mask & 1) != 0) {
+      c.rx_mask >>= 1;
+      c.num_rx++;
+    }
     if (st != Status::kOk) {
       complete_call(s, i, st);
       return;

@@ -41,6 +41,8 @@ Rpc::Rpc(Nexus& nexus, uint8_t rpc_id)
   deadline_ns_ = to_ns(cfg_.call_deadline);
   connect_timeout_ns_ = to_ns(cfg_.connect_timeout);
   connect_retry_ns_ = to_ns(cfg_.connect_retry);
+  idle_timeout_ns_ = to_ns(cfg_.idle_timeout);
+  keepalive_ns_ = idle_timeout_ns_ / 4;
   uint64_t finest = std::min(rto_ns_, connect_retry_ns_);
   timer_interval_ns_ = std::max<uint64_t>(finest / 4, 20'000);
   sessions_.reserve(cfg_.max_sessions);
@@ -71,6 +73,7 @@ void Rpc::owner_violation(const char* fn) const {
 }
 
 uint64_t Rpc::now_ns() const {
+  if (cfg_.clock != nullptr) return cfg_.clock(cfg_.clock_ctx);
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                    std::chrono::steady_clock::now().time_since_epoch())
                                    .count());
@@ -161,27 +164,38 @@ FLIT_HOT void Rpc::process_packet(const transport::RxPacket& p) {
     handle_connect(h, payload, plen, *p.from);
     return;
   }
+  if (type == PktType::kReset) [[unlikely]] {
+    handle_reset(h);
+    return;
+  }
+  // Packets of an exchange in progress: a peer that names a session we do
+  // not have (we restarted, or reaped it) is told so, unless the packet is
+  // itself an end-of-exchange answer.
+  const bool answerable = type == PktType::kRequest || type == PktType::kRequestForResponse ||
+                          type == PktType::kResponse || type == PktType::kCreditReturn ||
+                          type == PktType::kPing;
   if (h.dest_session >= max_session_num_ || sessions_[h.dest_session] == nullptr) [[unlikely]] {
     stats_.drop_unknown_session++;
+    if (answerable) send_reset(h, *p.from);
     return;
   }
   Session* s = sessions_[h.dest_session].get();
   if (h.token != s->local_token) [[unlikely]] {
     stats_.drop_bad_token++;
+    if (answerable) send_reset(h, *p.from);
     return;
   }
+  s->last_rx_ns = now_cache_ns_;
   const bool server = s->role == SessionRole::kServer;
   switch (type) {
     case PktType::kRequest:
       if (server && s->state == SessionState::kConnected) {
-        s->last_rx_ns = now_cache_ns_;
         handle_request_pkt(h, payload, plen, s);
         return;
       }
       break;
     case PktType::kRequestForResponse:
       if (server && s->state == SessionState::kConnected) {
-        s->last_rx_ns = now_cache_ns_;
         handle_rfr(h, s);
         return;
       }
@@ -195,6 +209,12 @@ FLIT_HOT void Rpc::process_packet(const transport::RxPacket& p) {
     case PktType::kResponse:
       if (!server && s->state == SessionState::kConnected) {
         handle_response_pkt(h, payload, plen, s);
+        return;
+      }
+      break;
+    case PktType::kPing:
+      if (s->state == SessionState::kConnected) {
+        handle_ping(h, s);
         return;
       }
       break;

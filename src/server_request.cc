@@ -18,6 +18,7 @@ PktHdr reply_hdr(PktType type, const Session* s, uint64_t req_num, uint16_t meth
   h.type = static_cast<uint8_t>(type);
   h.method = method;
   h.dest_session = s->remote_num;
+  h.src_session = s->local_num;
   h.token = s->remote_token;
   h.req_num = req_num;
   return h;
@@ -100,18 +101,24 @@ FLIT_HOT void Rpc::handle_request_pkt(const PktHdr& h, const uint8_t* payload, u
       return;
     }
     switch (slot->state) {
-      case ServerSlotState::kReceiving:
-        if (h.pkt_num == slot->num_rx) break;  // the next packet: take it below
-        if (h.pkt_num < slot->num_rx) {
+      case ServerSlotState::kReceiving: {
+        uint32_t d = h.pkt_num - slot->num_rx;
+        if (h.pkt_num >= slot->num_rx && d < kWindow && ((slot->rx_mask >> d) & 1) == 0) break;
+        if (h.pkt_num < slot->num_rx || d < kWindow) {
           stats_.drop_stale++;
-          send_credit_return(s, h);  // its credit return was lost
+          if (h.pkt_num + 1 < req_pkts) send_credit_return(s, h);  // its credit return was lost
         } else {
-          stats_.drop_out_of_order++;
+          stats_.drop_out_of_order++;  // beyond the window: the client resends it
         }
         return;
+      }
       case ServerSlotState::kInHandler:
         stats_.drop_stale++;
-        if (h.pkt_num + 1 < req_pkts) send_credit_return(s, h);
+        if (h.pkt_num + 1 < req_pkts) {
+          send_credit_return(s, h);
+        } else {
+          send_ping(s, h.req_num);  // "still running": a slow handler is not a dead server
+        }
         return;
       case ServerSlotState::kResponded:
         stats_.drop_stale++;
@@ -129,12 +136,17 @@ FLIT_HOT void Rpc::handle_request_pkt(const PktHdr& h, const uint8_t* payload, u
     }
   } else {
     // A new request in this slot: the client has the previous response, or
-    // gave up on it.
-    if (h.pkt_num != 0) {
-      stats_.drop_out_of_order++;
+    // gave up on it. Any packet may come first (packet 0 may be lost).
+    if (req_pkts > 1 && (s->reassembly_bytes + h.msg_size > cfg_.session_reassembly_budget ||
+                         reassembly_bytes_ + h.msg_size > cfg_.reassembly_budget)) [[unlikely]] {
+      stats_.drop_budget++;  // no room now: the client resends it later
       return;
     }
     if (slot->state == ServerSlotState::kInHandler) detach_handle(slot);
+    if (slot->state == ServerSlotState::kReceiving) {
+      s->reassembly_bytes -= slot->req_size;
+      reassembly_bytes_ -= slot->req_size;
+    }
     slot->req_buf.release();
     slot->resp.release();
     slot->state = ServerSlotState::kReceiving;
@@ -143,7 +155,14 @@ FLIT_HOT void Rpc::handle_request_pkt(const PktHdr& h, const uint8_t* payload, u
     slot->req_size = h.msg_size;
     slot->method = h.method;
     slot->num_rx = 0;
-    if (req_pkts > 1) slot->req_buf = pool_->alloc(h.msg_size);
+    slot->rx_mask = 0;
+    const uint16_t budget = h.budget_ms();
+    slot->deadline_ns = budget == 0 ? 0 : now_cache_ns_ + uint64_t{budget} * 1'000'000;
+    if (req_pkts > 1) {
+      slot->req_buf = pool_->alloc(h.msg_size);
+      s->reassembly_bytes += h.msg_size;
+      reassembly_bytes_ += h.msg_size;
+    }
   }
 
   if (req_pkts == 1) {
@@ -157,11 +176,15 @@ FLIT_HOT void Rpc::handle_request_pkt(const PktHdr& h, const uint8_t* payload, u
     return;
   }
   std::memcpy(slot->req_buf.data() + off, payload, len);
-  slot->num_rx++;
-  if (slot->num_rx < req_pkts) {
-    send_credit_return(s, h);
-    return;
+  slot->rx_mask |= uint64_t{1} << (h.pkt_num - slot->num_rx);
+  while ((slot->rx_mask & 1) != 0) {
+    slot->rx_mask >>= 1;
+    slot->num_rx++;
   }
+  if (h.pkt_num + 1 < req_pkts) send_credit_return(s, h);
+  if (slot->num_rx < req_pkts) return;
+  s->reassembly_bytes -= slot->req_size;
+  reassembly_bytes_ -= slot->req_size;
   ReqHandle* hd = alloc_handle();
   hd->req_buf_ = std::move(slot->req_buf);
   hd->req_data_ = hd->req_buf_.data();
@@ -170,7 +193,32 @@ FLIT_HOT void Rpc::handle_request_pkt(const PktHdr& h, const uint8_t* payload, u
   dispatch(s, slot);
 }
 
+// Drops a request whose deadline passed before its handler started: frees
+// its memory and stores a DeadlineExceeded answer for its duplicates.
+void Rpc::expire_request(Session* s, ServerSlot* slot) {
+  stats_.requests_expired++;
+  if (slot->state == ServerSlotState::kReceiving && slot->req_pkts > 1) {
+    s->reassembly_bytes -= slot->req_size;
+    reassembly_bytes_ -= slot->req_size;
+  }
+  slot->req_buf.release();
+  if (slot->handle != nullptr) {
+    free_handle(slot->handle);
+    slot->handle = nullptr;
+  }
+  slot->resp = pool_->alloc(0);
+  slot->resp_status = Status::kDeadlineExceeded;
+  slot->resp_pkts = 1;
+  slot->state = ServerSlotState::kResponded;
+}
+
 void Rpc::dispatch(Session* s, ServerSlot* slot) {
+  if (slot->deadline_ns != 0 && now_cache_ns_ > slot->deadline_ns) [[unlikely]] {
+    // The caller has given up already: do not start work nobody will see.
+    expire_request(s, slot);
+    send_response_pkt(s, slot, 0);
+    return;
+  }
   slot->state = ServerSlotState::kInHandler;
   ReqHandle* hd = slot->handle;
   hd->slot_ = slot;
@@ -246,10 +294,81 @@ void Rpc::send_credit_return(Session* s, const PktHdr& req) {
   tx_enqueue(&s->route, hdr, nullptr, 0);
 }
 
+void Rpc::send_ping(Session* s, uint64_t req_num) {
+  PktHdr h = reply_hdr(PktType::kPing, s, req_num, 0);
+  uint8_t* hdr = tx_hdr_scratch();
+  h.store(hdr);
+  tx_enqueue(&s->route, hdr, nullptr, 0);
+  s->last_tx_ns = now_cache_ns_;
+  stats_.pings_sent++;
+}
+
+// A ping from the client is a keepalive (answered, so the client knows we
+// live); from the server it is an answer to a keepalive, or "your request
+// req_num is still running", which holds off the client's failure detector.
+void Rpc::handle_ping(const PktHdr& h, Session* s) {
+  if (s->role == SessionRole::kServer) {
+    send_ping(s, h.req_num);
+    return;
+  }
+  uint32_t i = static_cast<uint32_t>(h.req_num % kSessionSlots);
+  ClientSlot& c = s->cslots[i];
+  if (c.busy && c.req_num == h.req_num) {
+    c.retries = 0;
+    c.progress_ns = now_cache_ns_;
+  }
+}
+
+// Answers a packet naming a session we do not have (or with a stale token):
+// a restarted server's answer to its old clients, a restarted client's to
+// its old servers. The reset echoes the packet's token, so only the peer
+// that sent it can match it to its session.
+void Rpc::send_reset(const PktHdr& offending, const transport::Route& to) {
+  if (offending.src_session == kNoSession) return;
+  PktHdr h{};
+  h.magic = kPktMagic;
+  h.version = kPktVersion;
+  h.type = static_cast<uint8_t>(PktType::kReset);
+  h.dest_session = offending.src_session;
+  h.src_session = kNoSession;
+  h.token = offending.token;
+  h.req_num = offending.req_num;
+  uint8_t* hdr = tx_hdr_scratch();
+  h.store(hdr);
+  // `to` is the receive buffer's route: send before it is released.
+  tx_enqueue(&to, hdr, nullptr, 0);
+  tx_flush();
+  stats_.resets_sent++;
+}
+
+void Rpc::handle_reset(const PktHdr& h) {
+  if (h.dest_session >= max_session_num_ || sessions_[h.dest_session] == nullptr) {
+    stats_.drop_unknown_session++;
+    return;
+  }
+  Session* s = sessions_[h.dest_session].get();
+  if (h.token != s->remote_token) {  // must echo the token we sent
+    stats_.drop_bad_token++;
+    return;
+  }
+  if (s->role == SessionRole::kServer) {
+    free_session(s);  // the client restarted: nothing of this session is wanted
+  } else if (s->state == SessionState::kConnected) {
+    fail_session(s);  // the server restarted (or reaped us): calls fail once each
+  } else if (s->state == SessionState::kDisconnecting) {
+    free_session(s);
+  } else {
+    stats_.drop_stale++;
+  }
+}
+
 void Rpc::handle_rfr(const PktHdr& h, Session* s) {
   ServerSlot* slot = &s->sslots[h.req_num % kSessionSlots];
   if (slot->state != ServerSlotState::kResponded || slot->req_num != h.req_num) {
     stats_.drop_stale++;
+    if (slot->state == ServerSlotState::kInHandler && slot->req_num == h.req_num) {
+      send_ping(s, h.req_num);
+    }
     return;
   }
   if (h.pkt_num == 0 || h.pkt_num >= slot->resp_pkts) {

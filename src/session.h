@@ -16,30 +16,47 @@ namespace flit {
 
 enum class SessionRole : uint8_t { kClient, kServer };
 
+// Answers a client tracks beyond the first missing one, and packets a server
+// reassembles beyond the first missing one: a 64-bit window. Credits (32)
+// keep fewer packets than that in flight, so the window never limits a
+// session that is not losing packets.
+inline constexpr uint32_t kWindow = 64;
+static_assert(kSessionCredits <= kWindow);
+
 // One outstanding call at the client.
 //
-// Packet indices follow eRPC's scheme: the client's n-th transmitted packet
+// Packet indices follow eRPC's scheme: the client's i-th transmitted packet
 // (request packet i for i < req_pkts, else the request-for-response of
-// response packet i - req_pkts + 1) is answered by its n-th received packet
+// response packet i - req_pkts + 1) is answered by its i-th received packet
 // (credit return of request packet i for i < req_pkts - 1, else response
-// packet i - req_pkts + 1). So num_tx - num_rx packets are in flight, each
-// holding one session credit.
+// packet i - req_pkts + 1). Recovery is selective: answers are accepted in
+// any order within the window (rx_mask), and a retransmission resends only
+// the packets whose answers are missing. Every sent, unanswered packet holds
+// one session credit.
 struct ClientSlot {
   bool busy = false;
   uint16_t method = 0;
-  uint64_t req_num = 0;  // of the current (or last) call in this slot
+  uint64_t req_num = 0;   // of the current (or last) call in this slot
+  uint32_t call_seq = 0;  // for cancel(): the low half of its CallId
   const MsgBuffer* req = nullptr;
   MsgBuffer* resp = nullptr;
   Continuation cont;
   uint32_t req_pkts = 0;
   uint32_t resp_pkts = 0;  // 0 until response packet 0 arrives
-  uint32_t num_tx = 0;
-  uint32_t num_rx = 0;
-  uint64_t progress_ns = 0;  // last send or in-order receive
+  uint32_t num_tx = 0;     // packets [0, num_tx) sent at least once
+  uint32_t num_rx = 0;     // answers [0, num_rx) all received
+  uint64_t rx_mask = 0;    // bit j: answer num_rx + j received (bit 0 always clear)
+  uint64_t progress_ns = 0;  // last send, accepted answer or sign of life
   uint64_t deadline_ns = 0;
-  uint32_t retries = 0;  // retransmissions without progress
+  uint32_t retries = 0;  // retransmission rounds without an answer
 
   uint32_t total_tx() const { return resp_pkts == 0 ? req_pkts : req_pkts + resp_pkts - 1; }
+  uint32_t in_flight() const {
+    return num_tx - num_rx - static_cast<uint32_t>(__builtin_popcountll(rx_mask));
+  }
+  bool answered(uint32_t idx) const {
+    return idx < num_rx || (idx - num_rx < kWindow && ((rx_mask >> (idx - num_rx)) & 1) != 0);
+  }
 };
 
 enum class ServerSlotState : uint8_t {
@@ -53,7 +70,9 @@ struct ServerSlot {
   ServerSlotState state = ServerSlotState::kIdle;
   uint64_t req_num = 0;  // valid unless kIdle
   uint32_t req_pkts = 0;
-  uint32_t num_rx = 0;  // request packets received in order
+  uint32_t num_rx = 0;   // request packets [0, num_rx) all received
+  uint64_t rx_mask = 0;  // bit j: packet num_rx + j received
+  uint64_t deadline_ns = 0;  // from the request's budget; 0: none
   uint32_t req_size = 0;
   uint16_t method = 0;
   MsgBuffer req_buf;             // reassembly of a multi-packet request
@@ -85,6 +104,7 @@ struct Session {
   // Calls waiting for a slot: a ring allocated on the first overflow
   // (capacity NexusConfig::backlog), never resized.
   struct Pending {
+    uint32_t call_seq;
     uint16_t method;
     const MsgBuffer* req;
     MsgBuffer* resp;
@@ -96,7 +116,12 @@ struct Session {
 
   // Server side.
   ServerSlot sslots[kSessionSlots];
-  uint64_t last_rx_ns = 0;
+  uint64_t reassembly_bytes = 0;  // held by kReceiving slots' buffers
+
+  // Both sides: liveness.
+  uint64_t last_rx_ns = 0;  // any valid packet from the peer
+  uint64_t last_tx_ns = 0;  // any packet to the peer (keepalive timer)
+  uint32_t next_call_seq = 1;
 };
 
 }  // namespace flit

@@ -36,6 +36,7 @@ void Rpc::free_session(Session* s) {
     for (ServerSlot& slot : s->sslots) {
       if (slot.state == ServerSlotState::kInHandler) detach_handle(&slot);
     }
+    reassembly_bytes_ -= s->reassembly_bytes;
     auto it = connect_index_.find(s->remote_token);
     if (it != connect_index_.end() && it->second == n) connect_index_.erase(it);
     num_server_sessions_--;
@@ -58,8 +59,9 @@ void Rpc::send_ctrl(const transport::Route& route, const PktHdr& h, const void* 
 }
 
 namespace {
-PktHdr make_hdr(PktType type, uint32_t dest, uint64_t token) {
+PktHdr make_hdr(PktType type, uint32_t dest, uint64_t token, uint32_t src) {
   PktHdr h{};
+  h.src_session = src;
   h.magic = kPktMagic;
   h.version = kPktVersion;
   h.type = static_cast<uint8_t>(type);
@@ -117,7 +119,7 @@ Status Rpc::connect(std::string_view uri, SessionId* out, Duration timeout) {
 }
 
 void Rpc::send_connect(Session* s) {
-  PktHdr h = make_hdr(PktType::kConnect, kNoSession, s->local_token);
+  PktHdr h = make_hdr(PktType::kConnect, kNoSession, s->local_token, s->local_num);
   ConnectPayload cp{};
   cp.client_session = s->local_num;
   cp.max_msg_size = static_cast<uint32_t>(cfg_.max_msg_size);
@@ -139,7 +141,7 @@ void Rpc::handle_connect(const PktHdr& h, const uint8_t* payload, uint32_t len,
     return;
   }
   ConnectPayload cp = load_payload<ConnectPayload>(payload);
-  PktHdr ack = make_hdr(PktType::kConnectAck, cp.client_session, h.token);
+  PktHdr ack = make_hdr(PktType::kConnectAck, cp.client_session, h.token, kNoSession);
   ConnectAckPayload ap{};
   ap.max_msg_size = static_cast<uint32_t>(cfg_.max_msg_size);
   ap.slots = kSessionSlots;
@@ -187,12 +189,13 @@ void Rpc::handle_connect(const PktHdr& h, const uint8_t* payload, uint32_t len,
     ns->remote_epoch = cp.client_epoch;
     ns->remote_max_msg = cp.max_msg_size;
     ns->route = from;
-    ns->last_rx_ns = now_cache_ns_;
+    ns->last_rx_ns = now_ns();
     s = ns.get();
     sessions_[n] = std::move(ns);
     connect_index_[h.token] = n;
     num_server_sessions_++;
   }
+  ack.src_session = s->local_num;
   ap.server_session = s->local_num;
   ap.server_token = s->local_token;
   uint8_t buf[sizeof ap];
@@ -224,6 +227,7 @@ void Rpc::handle_connect_ack(const PktHdr& h, const uint8_t* payload, uint32_t l
       s->remote_max_msg = ap.max_msg_size;
       s->credits = std::min<uint32_t>(ap.credits, kSessionCredits);
       s->state = SessionState::kConnected;
+      s->last_rx_ns = s->last_tx_ns = now_cache_ns_;
     }
   }
   finish_connect(s, st);
@@ -247,6 +251,10 @@ void Rpc::disconnect(SessionId n) {
     finish_connect(s, Status::kCancelled);
     return;
   }
+  if (s->state == SessionState::kFailed) {
+    free_session(s);  // the server is gone or forgot us: nothing to tell it
+    return;
+  }
   if (s->state != SessionState::kConnected) return;  // already disconnecting
   s->state = SessionState::kDisconnecting;
   fail_all_calls(s, Status::kCancelled);
@@ -255,14 +263,14 @@ void Rpc::disconnect(SessionId n) {
 }
 
 void Rpc::send_disconnect(Session* s) {
-  PktHdr h = make_hdr(PktType::kDisconnect, s->remote_num, s->remote_token);
+  PktHdr h = make_hdr(PktType::kDisconnect, s->remote_num, s->remote_token, s->local_num);
   s->hs_last_tx_ns = now_ns();
   send_ctrl(s->route, h, nullptr, 0);
 }
 
 void Rpc::handle_disconnect(const PktHdr& h, Session* s) {
   (void)h;
-  PktHdr ack = make_hdr(PktType::kDisconnectAck, s->remote_num, s->remote_token);
+  PktHdr ack = make_hdr(PktType::kDisconnectAck, s->remote_num, s->remote_token, s->local_num);
   // The ack must not point into the session we are about to free.
   transport::Route route = s->route;
   uint8_t* hdr = tx_hdr_scratch();

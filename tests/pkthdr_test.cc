@@ -18,16 +18,26 @@ TEST(PktHdr, WireBytesAreLittleEndianAtDocumentedOffsets) {
   h.token = 0x1112131415161718ULL;
   h.req_num = 0x2122232425262728ULL;
   h.pkt_num = 0x31323334;
-  h.reserved = 0;
+  h.src_session = 0x41424344;
   uint8_t b[kPktHdrSize];
   h.store(b);
   const uint8_t want[kPktHdrSize] = {
       'F',  'L',  1,    2,    0x02, 0x01, 7,    0,    0x06, 0x05, 0x04, 0x03, 0x0a, 0x09,
       0x08, 0x07, 0x18, 0x17, 0x16, 0x15, 0x14, 0x13, 0x12, 0x11, 0x28, 0x27, 0x26, 0x25,
-      0x24, 0x23, 0x22, 0x21, 0x34, 0x33, 0x32, 0x31, 0,    0,    0,    0};
+      0x24, 0x23, 0x22, 0x21, 0x34, 0x33, 0x32, 0x31, 0x44, 0x43, 0x42, 0x41};
   for (size_t i = 0; i < kPktHdrSize; ++i) EXPECT_EQ(b[i], want[i]) << "byte " << i;
   PktHdr back = PktHdr::load(b);
   EXPECT_EQ(std::memcmp(&back, &h, sizeof h), 0);
+}
+
+TEST(PktHdr, RequestBudgetSharesStatusBytes) {
+  PktHdr h{};
+  h.set_budget_ms(0x1234);
+  EXPECT_EQ(h.budget_ms(), 0x1234);
+  uint8_t b[kPktHdrSize];
+  h.store(b);
+  EXPECT_EQ(b[6], 0x34);
+  EXPECT_EQ(b[7], 0x12);
 }
 
 TEST(PktHdr, LoadFromUnalignedBytes) {

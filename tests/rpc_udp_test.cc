@@ -273,6 +273,7 @@ class RawClient {
     h.req_num = req_num;
     h.msg_size = msg_size;
     h.pkt_num = pkt_num;
+    h.src_session = 5;
     return h;
   }
 
@@ -298,12 +299,18 @@ TEST_F(RpcTest, MalformedSizesAreDroppedAndCounted) {
   PktHdr wrong = raw.request(0, 3);
   wrong.token ^= 1;
   raw.send(wrong, data, 3);                                 // wrong token
+  // ... is answered with a reset that echoes the token it carried, so only
+  // the sender can match it to a session of its own.
+  PktHdr r;
+  std::vector<uint8_t> pl;
+  ASSERT_TRUE(raw.recv(&r, &pl));
+  EXPECT_EQ(r.pkt_type(), PktType::kReset);
+  EXPECT_EQ(r.dest_session, 5u);
+  EXPECT_EQ(r.token, wrong.token);
 
   // A well-formed request is answered; its duplicate gets the stored response
   // and the handler runs once (at most once per request).
   raw.send(raw.request(0, 3), data, 3);
-  PktHdr r;
-  std::vector<uint8_t> pl;
   ASSERT_TRUE(raw.recv(&r, &pl));
   EXPECT_EQ(r.pkt_type(), PktType::kResponse);
   EXPECT_EQ(r.dest_session, 5u);
@@ -320,6 +327,7 @@ TEST_F(RpcTest, MalformedSizesAreDroppedAndCounted) {
   EXPECT_EQ(st.drop_truncated, 1u);
   EXPECT_EQ(st.drop_malformed, 3u);
   EXPECT_EQ(st.drop_bad_token, 1u);
+  EXPECT_EQ(st.resets_sent, 1u);
   EXPECT_EQ(st.requests_handled, 1u);
   EXPECT_EQ(st.responses_resent, 1u);
 }

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -60,6 +61,30 @@ struct NexusConfig {
   Duration connect_timeout = std::chrono::seconds(1);
   // Interval between connect (and disconnect) retransmissions.
   Duration connect_retry = std::chrono::milliseconds(50);
+  // Retransmission rounds without any answer after which a server is
+  // declared unreachable: outstanding calls then complete with kUnavailable
+  // (request not fully sent) or kUnknownOutcome (it may have run), within
+  // rto * (max_retries + 1) of the last answer. A server whose handler is
+  // merely slow answers retransmissions with "still running" and is not
+  // declared dead.
+  uint32_t max_retries = 100;
+  // A server frees a session that sent nothing for this long (a crashed
+  // client); clients send keepalives on idle sessions every idle_timeout / 4,
+  // and declare an idle session's server unreachable after idle_timeout of
+  // silence.
+  Duration idle_timeout = std::chrono::seconds(10);
+  // Bytes of partly received multi-packet requests one session, and the
+  // whole Rpc, may hold; a request beyond either waits (its first packet is
+  // dropped, the client resends).
+  size_t session_reassembly_budget = size_t{64} << 20;
+  size_t reassembly_budget = size_t{512} << 20;
+  // Time source, nanoseconds (tests and simulators): nullptr means
+  // std::chrono::steady_clock.
+  uint64_t (*clock)(void* ctx) = nullptr;
+  void* clock_ctx = nullptr;
+  // A custom transport factory (simulators, user transports); when set it
+  // replaces the built-in transports.
+  std::function<std::unique_ptr<transport::Transport>(uint8_t rpc_id)> transport_factory;
 };
 
 // A request handler. Runs on the Rpc's owner thread, inside the event loop.

@@ -56,7 +56,14 @@ enum class SessionState : uint8_t {
   kConnecting,     // handshake in progress
   kConnected,      // calls may be issued
   kDisconnecting,  // disconnect sent, waiting for the server's answer
+  kFailed,         // the server became unreachable or reset the session: calls
+                   // fail with kUnavailable; disconnect() frees it, connect anew
 };
+
+// Names one call for cancel(): the session number and a per-session
+// sequence number.
+using CallId = uint64_t;
+inline constexpr CallId kInvalidCall = 0;
 
 // Runs when a call completes: exactly once per accepted call, on the owner
 // thread, from inside the event loop. The response buffer holds the reply
@@ -179,9 +186,15 @@ class Rpc {
   // with cont never run: kInvalidArgument (no such client session, req larger
   // than the server accepts), kUnavailable (session not connected),
   // kResourceExhausted (slots and backlog full).
+  // If id is given, it receives the call's CallId (for cancel()).
   [[nodiscard]] Status enqueue_request(SessionId s, uint16_t method, const MsgBuffer* req,
                                        MsgBuffer* resp, Continuation cont,
-                                       Duration deadline = Duration::zero());
+                                       Duration deadline = Duration::zero(),
+                                       CallId* id = nullptr);
+  // Cancels an outstanding call: its continuation runs now with kCancelled
+  // (the request may still run at the server; a late response is dropped).
+  // Returns false if the call already completed (its continuation ran).
+  bool cancel(CallId id);
   // Blocking helper: enqueue_request, then poll until the call completes.
   [[nodiscard]] Status call(SessionId s, uint16_t method, const MsgBuffer& req, MsgBuffer* resp,
                             Duration deadline = Duration::zero());
@@ -208,6 +221,10 @@ class Rpc {
   uint32_t num_client_sessions() const { return num_client_sessions_; }
   // Message buffers currently handed out (by the user and the engine).
   size_t buffers_in_use() const;
+  // Server state that a departed client leaves behind until reclaimed:
+  // bytes of partly received requests, and request handles held by handlers.
+  uint64_t reassembly_bytes() const { return reassembly_bytes_; }
+  size_t handles_in_use() const { return handles_.size() - free_handles_.size(); }
   bool hugepage_backed() const;
   // Largest payload per packet on this Rpc's transport.
   size_t data_per_pkt() const { return data_per_pkt_; }
@@ -238,17 +255,23 @@ class Rpc {
   void finish_connect(Session* s, Status st);
 
   // request_path.cc (client side: issue, packetize, send)
-  Status start_call(Session* s, uint16_t method, const MsgBuffer* req, MsgBuffer* resp,
-                    Continuation&& cont, uint64_t deadline_ns);
+  Status start_call(Session* s, uint32_t seq, uint16_t method, const MsgBuffer* req,
+                    MsgBuffer* resp, Continuation&& cont, uint64_t deadline_ns);
   void client_send_more(Session* s);
   void client_send_one(Session* s, uint32_t slot_idx, uint32_t tx_idx);
   void complete_call(Session* s, uint32_t slot_idx, Status st);
   void drain_backlog(Session* s);
   void fail_all_calls(Session* s, Status st);
+  void fail_session(Session* s);
 
   // server_request.cc (server side: receive, reassemble, dispatch)
   void handle_request_pkt(const PktHdr& h, const uint8_t* payload, uint32_t len, Session* s);
   void handle_rfr(const PktHdr& h, Session* s);
+  void handle_ping(const PktHdr& h, Session* s);
+  void send_ping(Session* s, uint64_t req_num);
+  void send_reset(const PktHdr& offending, const transport::Route& to);
+  void handle_reset(const PktHdr& h);
+  void expire_request(Session* s, ServerSlot* slot);
   void dispatch(Session* s, ServerSlot* slot);
   void send_credit_return(Session* s, const PktHdr& req_hdr);
   void send_response_pkt(Session* s, ServerSlot* slot, uint32_t pkt);
@@ -263,6 +286,8 @@ class Rpc {
 
   // loss_recovery.cc (timers: retransmission, deadlines, handshakes)
   void scan_timers(uint64_t now);
+  void scan_client_session(Session* s, uint64_t now);
+  void scan_server_session(Session* s, uint64_t now);
   void retransmit(Session* s, uint32_t slot_idx);
 
   // rpc.cc: receive dispatch and transmit batching
@@ -281,6 +306,8 @@ class Rpc {
   std::unique_ptr<TxBatch> tx_;
   size_t data_per_pkt_;
   uint64_t rto_ns_, deadline_ns_, connect_timeout_ns_, connect_retry_ns_;
+  uint64_t idle_timeout_ns_, keepalive_ns_;
+  uint64_t reassembly_bytes_ = 0;
   uint64_t timer_interval_ns_;
   uint64_t last_scan_ns_ = 0;
   uint64_t now_cache_ns_ = 0;  // refreshed once per event-loop iteration

@@ -27,6 +27,7 @@ struct RpcStats {
   uint64_t drop_out_of_order = 0;     // ahead of the next expected packet (go-back-N resends it)
   uint64_t tx_dropped = 0;            // packets the transport did not accept
   uint64_t fault_drops = 0;           // packets dropped by Rpc::set_fault_injection
+  uint64_t drop_budget = 0;           // first packets of requests over the reassembly budget
 
   // Calls.
   uint64_t calls_started = 0;     // accepted by enqueue_request
@@ -34,6 +35,14 @@ struct RpcStats {
   uint64_t requests_handled = 0;  // handler invocations at this server
   uint64_t responses_resent = 0;  // stored responses resent for duplicate requests
   uint64_t responses_orphaned = 0;  // responses dropped: the client had given up on the request
+  uint64_t requests_expired = 0;    // dropped unstarted: their deadline passed first
+  uint64_t calls_cancelled = 0;     // cancel() calls that found the call
+
+  // Sessions.
+  uint64_t sessions_failed = 0;    // client sessions declared unreachable or reset
+  uint64_t sessions_reaped = 0;    // server sessions freed after idle_timeout of silence
+  uint64_t resets_sent = 0;        // answers to packets for sessions we do not have
+  uint64_t pings_sent = 0;         // keepalives and "still running" signals
 };
 
 }  // namespace flit
