@@ -59,6 +59,7 @@ std::vector<std::string> Nexus::transports_built() {
 }
 
 std::unique_ptr<transport::Transport> Nexus::make_transport(uint8_t rpc_id) {
+  if (cfg_.transport_factory) return cfg_.transport_factory(rpc_id);
   std::string name = cfg_.transport;
   Uri listen;
   bool have_listen = !cfg_.listen_uri.empty();
@@ -98,6 +99,75 @@ std::unique_ptr<transport::Transport> Nexus::make_transport(uint8_t rpc_id) {
     }
     return std::make_unique<transport::UdpTransport>(o);
   }
+#if FLIT_HAVE_RDMA
+  if (name == "rdma") {
+    transport::RdmaTransport::Options o;
+    o.mtu = cfg_.mtu;
+    for (const std::string& opt : cfg_.transport_options) {
+      auto [key, value] = split_option("rdma", opt);
+      if (key == "device") {
+        o.device = value;
+      } else if (key == "port") {
+        size_t p = parse_size("rdma", key, value);
+        if (p == 0 || p > 255) throw Error("flit rdma: port=" + value + ": ports are 1..255");
+        o.ib_port = static_cast<uint8_t>(p);
+      } else if (key == "gid_index") {
+        o.gid_index = value == "auto" ? -1 : static_cast<int>(parse_size("rdma", key, value) & 0xffff);
+      } else if (key == "qkey") {
+        o.qkey = static_cast<uint32_t>(parse_size("rdma", key, value));
+      } else if (key == "recv_depth") {
+        o.recv_depth = static_cast<uint32_t>(parse_size("rdma", key, value));
+      } else if (key == "max_inline") {
+        size_t v = parse_size("rdma", key, value);
+        o.max_inline = static_cast<int>(v > 4096 ? 4096 : v);
+      } else if (key == "resolve_timeout_ms") {
+        o.resolve_timeout_ms = static_cast<uint32_t>(parse_size("rdma", key, value));
+      } else {
+        throw Error("flit rdma: unknown transport option '" + key +
+                    "' (rdma knows: device=NAME, port=N, gid_index=N|auto, qkey=N, "
+                    "recv_depth=N, max_inline=BYTES, resolve_timeout_ms=N)");
+      }
+    }
+    if (have_listen) {
+      o.mgmt_host = listen.host;
+      if (listen.port != 0 && listen.port + rpc_id > 65535) {
+        throw Error("flit: listen port " + std::to_string(listen.port) + " + Rpc id " +
+                    std::to_string(rpc_id) + " exceeds 65535");
+      }
+      o.mgmt_port = listen.port == 0 ? 0 : static_cast<uint16_t>(listen.port + rpc_id);
+    } else {
+      o.mgmt_host = cfg_.client_bind_host;
+      o.mgmt_port = 0;
+    }
+    return std::make_unique<transport::RdmaTransport>(o);
+  }
+#endif
+#if FLIT_HAVE_DPDK
+  if (name == "dpdk") {
+    transport::DpdkTransport::Options o;
+    transport::DpdkTransport::parse_options(cfg_.transport_options, &o);
+    o.mtu = cfg_.mtu;
+    o.rpc_id = rpc_id;
+    if (have_listen) {
+      if (o.ips.empty()) {
+        o.ips.push_back(listen.host);
+      } else if (o.ips[0] != listen.host) {
+        throw Error("flit dpdk: listen URI '" + cfg_.listen_uri + "' and ip=" + o.ips[0] +
+                    " disagree on the address of Rpc 0");
+      }
+      if (listen.port == 0) {
+        throw Error("flit dpdk: listen URI '" + cfg_.listen_uri +
+                    "' needs a port (the DPDK transport has no ephemeral ports)");
+      }
+      if (listen.port + rpc_id > 65535) {
+        throw Error("flit: listen port " + std::to_string(listen.port) + " + Rpc id " +
+                    std::to_string(rpc_id) + " exceeds 65535");
+      }
+      o.udp_port = static_cast<uint16_t>(listen.port + rpc_id);
+    }
+    return std::make_unique<transport::DpdkTransport>(o);
+  }
+#endif
   if (name == "dpdk" || name == "rdma") {
     throw Error("flit was built without " + std::string(name == "dpdk" ? "DPDK" : "RDMA") +
                 " support: install " + (name == "dpdk" ? "libdpdk-dev" : "libibverbs-dev") +

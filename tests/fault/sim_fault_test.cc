@@ -1,0 +1,415 @@
+// tests/fault/sim_fault_test.cc: failure scenarios on the simulated network
+// (virtual time, seeded faults). Every scenario checks the invariants in
+// sim_harness.h. A failing assertion prints the seed; FLIT_SIM_SEED=<seed>
+// replays that run exactly, and FLIT_SIM_SCALE=<k> multiplies the number of
+// calls (the slow suite runs with a larger scale).
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "sim_harness.h"
+
+namespace flit::testing {
+namespace {
+
+uint64_t seed_for(uint64_t dflt) {
+  const char* s = std::getenv("FLIT_SIM_SEED");
+  return s != nullptr ? std::strtoull(s, nullptr, 0) : dflt;
+}
+size_t scaled(size_t n) {
+  const char* s = std::getenv("FLIT_SIM_SCALE");
+  double k = s != nullptr ? std::atof(s) : 1.0;
+  return static_cast<size_t>(static_cast<double>(n) * (k > 0 ? k : 1.0));
+}
+
+constexpr size_t kMaxMsg = 64 << 10;  // the sim's configured maximum message size
+constexpr size_t kDpp = 1024 - kPktHdrSize;
+
+// Loss each way, at every setting at least 100,000 calls in the fast suite:
+// 88,000 single-packet, 10,000 of 16 packets and 2,000 of the maximum size
+// (64 KiB here: 67 packets). The slow suite runs 100,000 of each size.
+class LossSweep : public ::testing::TestWithParam<double> {};
+
+TEST_P(LossSweep, EveryCallCompletesOkExactlyOnce) {
+  const double loss = GetParam();
+  SimHarness h(seed_for(1000 + static_cast<uint64_t>(loss * 1000)), {.drop = loss});
+  std::vector<SessionId> sessions;
+  for (int i = 0; i < 4; ++i) sessions.push_back(h.connect());
+  const bool slow = std::getenv("FLIT_SIM_SLOW") != nullptr;
+  struct Phase {
+    size_t size, calls;
+  } phases[] = {{100, slow ? size_t{100'000} : size_t{88'000}},
+                {16 * kDpp, slow ? size_t{100'000} : size_t{10'000}},
+                {kMaxMsg, slow ? size_t{100'000} : size_t{2'000}}};
+  size_t total = 0;
+  for (const Phase& p : phases) {
+    SimHarness::Load load;
+    load.sessions = sessions;
+    load.total = scaled(p.calls);
+    load.req_size = load.resp_size = p.size;
+    h.run_load(load);
+    total += load.total;
+  }
+  h.check_calls(/*expect_all_ok=*/true);
+  EXPECT_GE(total, scaled(100'000));
+  EXPECT_EQ(h.server_side().runs.size(), total);  // each ran exactly once
+  EXPECT_GT(h.net().stats().dropped, 0u);
+  EXPECT_GT(h.client().stats().retransmissions, 0u);
+  h.check_server_baseline(sessions);
+}
+
+INSTANTIATE_TEST_SUITE_P(Fault, LossSweep, ::testing::Values(0.001, 0.01, 0.05, 0.10, 0.30),
+                         [](const ::testing::TestParamInfo<double>& i) {
+                           return "loss" + std::to_string(static_cast<int>(i.param * 1000)) +
+                                  "permille";
+                         });
+
+// Mixed single- and multi-packet load under a fault model; all must be Ok.
+void run_mixed(SimHarness& h, size_t calls) {
+  std::vector<SessionId> sessions;
+  for (int i = 0; i < 2; ++i) sessions.push_back(h.connect());
+  SimHarness::Load small, big;
+  small.sessions = big.sessions = sessions;
+  small.total = scaled(calls);
+  big.total = scaled(calls / 10);
+  big.req_size = 16 * kDpp;
+  big.resp_size = 3 * kDpp + 5;
+  h.run_load(small);
+  h.run_load(big);
+  h.check_calls(/*expect_all_ok=*/true);
+  EXPECT_EQ(h.server_side().runs.size(), small.total + big.total);
+  h.check_server_baseline(sessions);
+}
+
+class Duplicates : public ::testing::TestWithParam<double> {};
+TEST_P(Duplicates, AndStaleReplaysNeverRunAHandlerTwice) {
+  double p = GetParam();
+  SimHarness h(seed_for(2000 + static_cast<uint64_t>(p * 100)), {.duplicate = p, .replay = p});
+  run_mixed(h, 20'000);
+  EXPECT_GT(h.net().stats().duplicated, 0u);
+  EXPECT_GT(h.net().stats().replayed, 0u);
+  EXPECT_GT(h.server().stats().drop_stale + h.client().stats().drop_stale, 0u);
+}
+INSTANTIATE_TEST_SUITE_P(Fault, Duplicates, ::testing::Values(0.01, 0.05, 0.20));
+
+class Reorder : public ::testing::TestWithParam<double> {};
+TEST_P(Reorder, ByRandomDelayIsAbsorbed) {
+  double p = GetParam();
+  SimHarness h(seed_for(3000 + static_cast<uint64_t>(p * 100)),
+               {.reorder = p, .max_extra_delay_ns = 400'000});
+  run_mixed(h, 20'000);
+  EXPECT_GT(h.net().stats().reordered, 0u);
+}
+INSTANTIATE_TEST_SUITE_P(Fault, Reorder, ::testing::Values(0.10, 0.20, 0.30));
+
+class BitFlips : public ::testing::TestWithParam<double> {};
+TEST_P(BitFlips, AreDetectedAndNeverGiveAWrongOk) {
+  double p = GetParam();
+  SimHarness h(seed_for(4000 + static_cast<uint64_t>(p * 1000)), {.corrupt = p});
+  run_mixed(h, 20'000);
+  EXPECT_GT(h.net().stats().corrupted, 0u);
+  EXPECT_EQ(h.net().stats().corrupt_detected, h.net().stats().corrupted);
+}
+INSTANTIATE_TEST_SUITE_P(Fault, BitFlips, ::testing::Values(0.001, 0.005, 0.01));
+
+TEST(Fault, SameSeedSameTrace) {
+  auto trace = [](uint64_t seed) {
+    SimHarness h(seed, {.drop = 0.05, .duplicate = 0.02, .reorder = 0.1});
+    std::vector<SessionId> sessions{h.connect()};
+    SimHarness::Load load;
+    load.sessions = sessions;
+    load.total = 2000;
+    load.req_size = 3000;
+    h.run_load(load);
+    return std::make_pair(h.net().trace_hash(), h.net().now());
+  };
+  auto a = trace(77), b = trace(77), c = trace(78);
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a.first, c.first);
+}
+
+TEST(Fault, ServerRestartUnderLoad) {
+  SimHarness h(seed_for(5000), {.drop = 0.01});
+  std::vector<SessionId> sessions;
+  for (int i = 0; i < 4; ++i) sessions.push_back(h.connect());
+  uint64_t epoch_before = h.client().remote_epoch(sessions[0]);
+  bool restarted = false;
+  size_t runs_before_restart = 0;
+  SimHarness::Load load;
+  load.sessions = sessions;
+  load.total = 20'000;
+  load.req_size = 2 * kDpp;
+  load.on_step = [&] {
+    if (!restarted && h.server_side().runs.size() >= 5'000) {
+      runs_before_restart = h.server_side().runs.size();
+      h.restart_server();
+      restarted = true;
+    }
+  };
+  h.run_load(load);
+  ASSERT_TRUE(restarted);
+  // Every call completed exactly once: Ok before the crash, then the reset
+  // from the new server process fails the old sessions' calls clearly.
+  h.check_calls(/*expect_all_ok=*/false);
+  size_t ok = h.count(Status::kOk), unknown = h.count(Status::kUnknownOutcome),
+         unavailable = h.count(Status::kUnavailable);
+  EXPECT_EQ(ok + unknown + unavailable, 20'000u);
+  EXPECT_GT(unknown + unavailable, 0u);
+  EXPECT_LE(ok, runs_before_restart);
+  for (SessionId s : sessions) EXPECT_EQ(h.client().session_state(s), SessionState::kFailed);
+  EXPECT_GT(h.server().stats().resets_sent, 0u);
+
+  // Reconnect: new sessions see the new epoch and work.
+  for (SessionId s : sessions) h.client().disconnect(s);
+  std::vector<SessionId> fresh;
+  for (int i = 0; i < 4; ++i) fresh.push_back(h.connect());
+  EXPECT_NE(h.client().remote_epoch(fresh[0]), epoch_before);
+  size_t before = h.calls().size();
+  SimHarness::Load again;
+  again.sessions = fresh;
+  again.total = 5'000;
+  h.run_load(again);
+  for (size_t i = before; i < h.calls().size(); ++i) {
+    ASSERT_EQ(h.calls()[i]->status, Status::kOk);
+  }
+  h.check_server_baseline(fresh);
+}
+
+TEST(Fault, ServerCrashWithoutRestartIsDetectedWithinBound) {
+  SimHarness h(seed_for(5100));
+  std::vector<SessionId> sessions{h.connect(), h.connect()};
+  uint64_t crash_at = 0;
+  SimHarness::Load load;
+  load.sessions = sessions;
+  load.total = 10'000;
+  load.req_size = 5 * kDpp;
+  load.on_step = [&] {
+    if (crash_at == 0 && h.server_side().runs.size() >= 1'000) {
+      h.kill_server();
+      crash_at = h.net().now();
+    }
+  };
+  h.run_load(load);
+  h.check_calls(/*expect_all_ok=*/false);
+  EXPECT_GT(h.count(Status::kUnknownOutcome) + h.count(Status::kUnavailable), 0u);
+  // Declared unreachable after max_retries rounds of rto (100 x 1 ms here),
+  // plus a timer tick: every call completed within that bound of the crash.
+  EXPECT_LE(h.net().now() - crash_at, 110'000'000u);
+  EXPECT_EQ(h.client().stats().sessions_failed, 2u);
+}
+
+TEST(Fault, ClientVanishingMidRequestIsReclaimedWithinTwoIdleTimeouts) {
+  SimHarness h(seed_for(6000));
+  // A second client that crashes (stops running: no goodbye) while its
+  // 64 KiB request is half sent.
+  NexusConfig cc = h.net().client_config("doomed", 300);
+  cc.max_msg_size = kMaxMsg;
+  Nexus nexus(cc);
+  Rpc doomed(nexus, 0);
+  h.driver().add(&doomed);
+  bool up = false;
+  SessionId s = doomed.create_session("sim://server:100", [&](SessionId, Status st) {
+    up = st == Status::kOk;
+  });
+  ASSERT_TRUE(h.driver().run_until([&] { return up; }, 1'000'000'000));
+  MsgBuffer req = doomed.alloc_msg_buffer(kMaxMsg), resp = doomed.alloc_msg_buffer(8);
+  std::memset(req.data(), 1, req.size());
+  ASSERT_EQ(doomed.enqueue_request(s, kWork, &req, &resp, [](Status) {}), Status::kOk);
+  ASSERT_TRUE(h.driver().run_until([&] { return h.server().reassembly_bytes() > 0; },
+                                   1'000'000'000));
+  h.driver().remove(&doomed);  // crashed
+  uint64_t t0 = h.net().now();
+  EXPECT_EQ(h.server().num_server_sessions(), 1u);
+  const uint64_t idle = 2'000'000'000;  // the sim's idle_timeout
+  Rpc& srv = h.server();
+  ASSERT_TRUE(h.driver().run_until(
+      [&] {
+        return srv.num_server_sessions() == 0 && srv.reassembly_bytes() == 0 &&
+               srv.buffers_in_use() == 0 && srv.handles_in_use() == 0;
+      },
+      2 * idle));
+  EXPECT_LE(h.net().now() - t0, 2 * idle);
+  EXPECT_EQ(srv.stats().sessions_reaped, 1u);
+  EXPECT_EQ(h.server_side().runs.size(), 0u);  // the handler never ran
+}
+
+TEST(Fault, IdleLiveClientKeepsItsSession) {
+  SimHarness h(seed_for(6100));
+  SessionId s = h.connect();
+  h.driver().run_for(3 * 2'000'000'000ULL);  // three idle timeouts with no calls
+  EXPECT_EQ(h.server().num_server_sessions(), 1u);
+  EXPECT_EQ(h.client().session_state(s), SessionState::kConnected);
+  EXPECT_GT(h.client().stats().pings_sent, 0u);
+  SimHarness::Load load;
+  load.sessions = {s};
+  load.total = 10;
+  h.run_load(load);
+  h.check_calls(true);
+}
+
+TEST(Fault, PartitionThatHealsLosesNoCall) {
+  SimHarness h(seed_for(7000));
+  std::vector<SessionId> sessions{h.connect(), h.connect()};
+  bool cut = false;
+  SimHarness::Load load;
+  load.sessions = sessions;
+  load.total = 20'000;
+  load.req_size = 3 * kDpp;
+  load.on_step = [&] {
+    if (!cut && h.server_side().runs.size() >= 5'000) {
+      h.net().partition("client", "server", h.net().now() + 50'000'000);  // 50 ms < 100 ms bound
+      cut = true;
+    }
+  };
+  h.run_load(load);
+  ASSERT_TRUE(cut);
+  EXPECT_GT(h.net().stats().partitioned, 0u);
+  h.check_calls(/*expect_all_ok=*/true);
+  h.check_server_baseline(sessions);
+}
+
+TEST(Fault, LongPartitionFailsCallsOnceThenReconnects) {
+  SimHarness h(seed_for(7100));
+  std::vector<SessionId> sessions{h.connect()};
+  bool cut = false;
+  SimHarness::Load load;
+  load.sessions = sessions;
+  load.total = 2'000;
+  load.on_step = [&] {
+    if (!cut && h.server_side().runs.size() >= 500) {
+      h.net().partition("client", "server", h.net().now() + 3'000'000'000ULL);
+      cut = true;
+    }
+  };
+  h.run_load(load);
+  h.check_calls(/*expect_all_ok=*/false);
+  EXPECT_GT(h.count(Status::kUnknownOutcome) + h.count(Status::kUnavailable), 0u);
+  EXPECT_EQ(h.client().session_state(sessions[0]), SessionState::kFailed);
+  h.driver().run_for(3'000'000'000ULL);  // healed; the server reaped the silent session
+  EXPECT_EQ(h.server().num_server_sessions(), 0u);
+  h.client().disconnect(sessions[0]);
+  SessionId again = h.connect();
+  SimHarness::Load more;
+  more.sessions = {again};
+  more.total = 100;
+  size_t before = h.calls().size();
+  h.run_load(more);
+  for (size_t i = before; i < h.calls().size(); ++i) EXPECT_EQ(h.calls()[i]->status, Status::kOk);
+}
+
+TEST(Fault, HandlerTakingTenRetransmissionTimeoutsIsNotADeadServer) {
+  // The client gives up after 5 silent rounds; the handler takes 10 rto. The
+  // server's "still running" answers to the retransmissions keep the call.
+  sim::FaultModel f;
+  SimHarness h(seed_for(8000), f);
+  h.server_side().slow_ns = 10'000'000;  // 10 x rto (1 ms)
+  NexusConfig cc = h.net().client_config("impatient", 400);
+  cc.max_retries = 5;
+  Nexus nexus(cc);
+  Rpc client(nexus, 0);
+  h.driver().add(&client);
+  bool up = false;
+  SessionId s = client.create_session("sim://server:100", [&](SessionId, Status st) {
+    up = st == Status::kOk;
+  });
+  ASSERT_TRUE(h.driver().run_until([&] { return up; }, 1'000'000'000));
+  for (size_t req_size : {size_t{20}, 4 * kDpp}) {
+    MsgBuffer req = client.alloc_msg_buffer(req_size), resp = client.alloc_msg_buffer(8);
+    uint64_t id = 424242 + req_size;
+    uint32_t rs = 50;
+    std::memcpy(req.data(), &id, 8);
+    std::memcpy(req.data() + 8, &rs, 4);
+    int done = 0;
+    Status got = Status::kInternal;
+    ASSERT_EQ(client.enqueue_request(s, kSlowWork, &req, &resp,
+                                     [&](Status st) {
+                                       done++;
+                                       got = st;
+                                     }),
+              Status::kOk);
+    ASSERT_TRUE(h.driver().run_until(
+        [&] {
+          h.server_side().poll();
+          return done == 1;
+        },
+        1'000'000'000));
+    EXPECT_EQ(got, Status::kOk);
+    EXPECT_EQ(h.server_side().runs[id], 1);
+    ASSERT_EQ(resp.size(), 50u);
+    EXPECT_EQ(resp.data()[7], response_byte(id, 7));
+  }
+  EXPECT_GT(client.stats().retransmissions, 5u);
+  EXPECT_GT(h.server().stats().pings_sent, 0u);
+  EXPECT_EQ(client.session_state(s), SessionState::kConnected);
+  h.driver().remove(&client);
+}
+
+TEST(Fault, DeadlineExpiredRequestsAreNotStartedAtTheServer) {
+  SimHarness h(seed_for(9000));
+  SessionId s = h.connect();
+  // A partition longer than the calls' deadline, mid multi-packet request:
+  // the client sees DeadlineExceeded; the server drops the partial request
+  // instead of running it late.
+  bool cut = false;
+  SimHarness::Load load;
+  load.sessions = {s};
+  load.total = 50;
+  load.window = 4;
+  load.req_size = 40 * kDpp;
+  load.deadline = std::chrono::milliseconds(20);
+  load.on_step = [&] {
+    if (!cut && h.server().reassembly_bytes() > 0) {
+      h.net().partition("client", "server", h.net().now() + 30'000'000);
+      cut = true;
+    }
+  };
+  h.run_load(load);
+  h.check_calls(/*expect_all_ok=*/false);
+  EXPECT_GT(h.count(Status::kDeadlineExceeded), 0u);
+  h.driver().run_for(100'000'000);
+  EXPECT_GT(h.server().stats().requests_expired, 0u);
+  EXPECT_LT(h.server_side().runs.size(), 50u);
+  h.check_server_baseline({s});
+}
+
+TEST(Fault, CancelCompletesOnceAndDropsTheLateResponse) {
+  SimHarness h(seed_for(9100));
+  h.server_side().slow_ns = 5'000'000;
+  SessionId s = h.connect();
+  MsgBuffer req = h.client().alloc_msg_buffer(12), resp = h.client().alloc_msg_buffer(8);
+  uint64_t id = 99;
+  uint32_t rs = 10;
+  std::memcpy(req.data(), &id, 8);
+  std::memcpy(req.data() + 8, &rs, 4);
+  int done = 0;
+  Status got = Status::kOk;
+  CallId cid = kInvalidCall;
+  ASSERT_EQ(h.client().enqueue_request(
+                s, kSlowWork, &req, &resp,
+                [&](Status st) {
+                  done++;
+                  got = st;
+                },
+                Duration::zero(), &cid),
+            Status::kOk);
+  ASSERT_TRUE(h.driver().run_until([&] { return h.server_side().runs.count(id) == 1; },
+                                   1'000'000'000));
+  EXPECT_TRUE(h.client().cancel(cid));
+  EXPECT_EQ(done, 1);
+  EXPECT_EQ(got, Status::kCancelled);
+  EXPECT_FALSE(h.client().cancel(cid));  // already completed
+  h.driver().run_until(
+      [&] {
+        h.server_side().poll();
+        return h.server_side().slow.empty();
+      },
+      1'000'000'000);
+  h.driver().run_for(10'000'000);
+  EXPECT_EQ(done, 1);
+  EXPECT_GT(h.client().stats().drop_stale, 0u);  // the late response
+  EXPECT_EQ(h.client().stats().calls_cancelled, 1u);
+}
+
+}  // namespace
+}  // namespace flit::testing
