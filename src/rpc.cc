@@ -9,6 +9,7 @@
 
 #include "msg_buffer_pool.h"
 #include "pkthdr.h"
+#include "retry_state.h"
 #include "session.h"
 
 namespace flit {
@@ -120,6 +121,7 @@ FLIT_HOT void Rpc::run_event_loop_once() {
   scope.n = transport_->rx_burst(rx, kRxBurst);
   for (uint32_t i = 0; i < scope.n; ++i) process_packet(rx[i]);
   if (now_cache_ns_ - last_scan_ns_ >= timer_interval_ns_) scan_timers(now_cache_ns_);
+  if (!timers_.empty()) run_due_timers();
   tx_flush();
 }
 

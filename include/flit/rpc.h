@@ -122,6 +122,20 @@ struct FaultInjection {
   uint64_t seed = 1;   // same seed, same choices for the same packet sequence
 };
 
+// An opt-in retry policy for enqueue_request_with_retry. Only calls that
+// cannot have run twice are retried: those that ended kUnavailable or
+// kResourceExhausted (the request did not run), and, if the method is marked
+// idempotent, also kDeadlineExceeded and kUnknownOutcome. kOk, kCancelled,
+// kInvalidArgument, kUnimplemented, kPermissionDenied and kInternal are final.
+struct RetryPolicy {
+  uint32_t max_attempts = 3;  // including the first
+  Duration initial_backoff = std::chrono::milliseconds(1);
+  Duration max_backoff = std::chrono::milliseconds(200);
+  double multiplier = 2.0;  // backoff grows by this per attempt...
+  double jitter = 0.2;      // ...then is scaled by a random factor in [1 - jitter, 1 + jitter]
+  bool idempotent = false;  // the method may safely run more than once
+};
+
 class Rpc {
  public:
   // Creates the endpoint and its transport (Rpc rpc_id of this process binds
@@ -195,6 +209,21 @@ class Rpc {
   // (the request may still run at the server; a late response is dropped).
   // Returns false if the call already completed (its continuation ran).
   bool cancel(CallId id);
+  // enqueue_request with retries under `policy`, each attempt with its own
+  // deadline. cont runs once, with the last attempt's status. The session
+  // for each attempt comes from session_for_attempt(attempt) if given (so
+  // the application can reconnect after a session failure), else s.
+  // Returns as enqueue_request does for the first attempt, except that a
+  // retryable refusal (kResourceExhausted, kUnavailable) is retried too.
+  [[nodiscard]] Status enqueue_request_with_retry(
+      SessionId s, uint16_t method, const MsgBuffer* req, MsgBuffer* resp, Continuation cont,
+      const RetryPolicy& policy, Duration deadline = Duration::zero(),
+      Function<SessionId(uint32_t attempt), 32> session_for_attempt = nullptr);
+
+  // Runs fn on the owner thread, from the event loop, after `delay`.
+  // No allocation after warm-up. Owner thread only.
+  void schedule(Duration delay, Function<void(), 48> fn);
+
   // Blocking helper: enqueue_request, then poll until the call completes.
   [[nodiscard]] Status call(SessionId s, uint16_t method, const MsgBuffer& req, MsgBuffer* resp,
                             Duration deadline = Duration::zero());
@@ -325,6 +354,26 @@ class Rpc {
   uint32_t num_server_sessions_ = 0;
   uint32_t num_client_sessions_ = 0;
   uint32_t max_session_num_ = 0;  // one past the highest ever used
+
+  // retry.cc
+  struct RetryState;
+  void retry_attempt(RetryState* st);
+  void retry_done(RetryState* st, Status r);
+  RetryState* alloc_retry();
+  void free_retry(RetryState* st);
+  std::vector<std::unique_ptr<RetryState>> retries_;
+  std::vector<RetryState*> free_retries_;
+  uint64_t retry_rng_ = 0x853c49e6748fea9bULL;
+
+  // Timers from schedule(): a binary min-heap on due time.
+  struct Timer {
+    uint64_t due_ns;
+    uint64_t seq;
+    Function<void(), 48> fn;
+  };
+  std::vector<Timer> timers_;
+  uint64_t timer_seq_ = 0;
+  void run_due_timers();
 
   // Request handles: every one ever made, and the free ones.
   std::vector<std::unique_ptr<ReqHandle>> handles_;

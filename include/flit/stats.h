@@ -37,6 +37,7 @@ struct RpcStats {
   uint64_t responses_orphaned = 0;  // responses dropped: the client had given up on the request
   uint64_t requests_expired = 0;    // dropped unstarted: their deadline passed first
   uint64_t calls_cancelled = 0;     // cancel() calls that found the call
+  uint64_t call_retries = 0;        // attempts scheduled again by enqueue_request_with_retry
 
   // Sessions.
   uint64_t sessions_failed = 0;    // client sessions declared unreachable or reset
