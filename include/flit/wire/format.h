@@ -1,6 +1,6 @@
 // flit/wire/format.h: the constants of the flit message encoding.
 //
-// docs/wire-format-messages.md is the normative description; this header
+// docs/wire-format.md (Messages) is the normative description; this header
 // pins the numbers it names. In short:
 //
 //   message   := u32 root_size, root struct block (root_size bytes), data...

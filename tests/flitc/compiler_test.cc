@@ -1,0 +1,164 @@
+// Unit tests of flitc's pipeline stages (lexer, parser + checker layout,
+// import loading). The backend and the diagnostics are covered end to end
+// by golden_test.py.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "checker.h"
+#include "compilation.h"
+#include "lexer.h"
+#include "parser.h"
+
+namespace flitc {
+namespace {
+
+std::vector<Token> lex_ok(const SourceFile& f) {
+  Diagnostics d;
+  std::vector<Token> t;
+  EXPECT_TRUE(lex(f, d, &t));
+  EXPECT_EQ(d.error_count(), 0);
+  return t;
+}
+
+TEST(Lexer, TokensCarryPositionsAndValues) {
+  SourceFile f("t.flit", "struct A {\n  x @0x1F : u32; // c\n}");
+  std::vector<Token> t = lex_ok(f);
+  ASSERT_EQ(t.size(), 11u);
+  EXPECT_EQ(t[0].text, "struct");
+  EXPECT_EQ(t[3].text, "x");
+  EXPECT_EQ(t[3].loc.line, 2);
+  EXPECT_EQ(t[3].loc.col, 3);
+  EXPECT_EQ(t[4].kind, Tok::kAt);
+  EXPECT_EQ(t[5].kind, Tok::kInt);
+  EXPECT_EQ(t[5].value, 31u);
+  EXPECT_EQ(t[9].kind, Tok::kRBrace);
+  EXPECT_EQ(t[10].kind, Tok::kEof);
+}
+
+TEST(Lexer, DocCommentsAttachToTheNextTokenOnly) {
+  SourceFile f("t.flit",
+               "// one\n// two\nstruct A {  // trailing\n"
+               "  a @0 : u8;  // trailing too\n"
+               "  // detached\n\n"
+               "  b @1 : u8;\n"
+               "  /* block */\n"
+               "  c @2 : u8;\n}");
+  std::vector<Token> t = lex_ok(f);
+  EXPECT_EQ(t[0].doc, "one\ntwo");
+  for (const Token& tok : t) {
+    if (tok.text == "a" || tok.text == "b" || tok.text == "c") {
+      EXPECT_EQ(tok.doc, "") << tok.text;
+    }
+  }
+}
+
+TEST(Lexer, RejectsIntegersBeyond64Bits) {
+  SourceFile f("t.flit", "18446744073709551615 18446744073709551616");
+  Diagnostics d;
+  std::vector<Token> t;
+  EXPECT_FALSE(lex(f, d, &t));
+  EXPECT_EQ(t[0].value, 18446744073709551615u);
+}
+
+std::unique_ptr<Schema> parse_and_check(const SourceFile& f, bool* ok) {
+  Diagnostics d;
+  std::vector<Token> t;
+  auto s = std::make_unique<Schema>();
+  *ok = lex(f, d, &t) && parse(f, t, d, s.get()) && check(*s, d);
+  return s;
+}
+
+TEST(Checker, LaysOutFieldsByNumberWithoutPadding) {
+  SourceFile f("t.flit",
+               "package p;\n"
+               "enum E : u16 { z = 0; }\n"
+               "struct S {\n"
+               "  o @2 : optional<u64>;\n"
+               "  b @0 : bool;\n"
+               "  s @1 : string;\n"
+               "  e @3 : E;\n"
+               "  l @4 : optional<list<S2>>;\n"
+               "}\n"
+               "struct S2 { x @0 : f32; }\n");
+  bool ok = false;
+  auto s = parse_and_check(f, &ok);
+  ASSERT_TRUE(ok);
+  const StructDecl& st = *s->structs[0];
+  ASSERT_EQ(st.fields.size(), 5u);
+  EXPECT_EQ(st.fields[0].name, "b");
+  EXPECT_EQ(st.fields[0].offset, 0u);
+  EXPECT_EQ(st.fields[1].name, "s");
+  EXPECT_EQ(st.fields[1].offset, 1u);
+  EXPECT_EQ(st.fields[2].name, "o");
+  EXPECT_EQ(st.fields[2].offset, 9u);
+  EXPECT_EQ(st.fields[3].offset, 18u);
+  EXPECT_EQ(st.fields[4].offset, 20u);
+  EXPECT_EQ(st.fixed_size, 29u);
+  EXPECT_EQ(s->structs[1]->fixed_size, 4u);
+  EXPECT_EQ(st.fields[3].type.enum_decl, s->enums[0].get());
+}
+
+TEST(Checker, EnumeratorNamesBecomeConstants) {
+  EXPECT_EQ(enumerator_cpp_name("not_found"), "kNotFound");
+  EXPECT_EQ(enumerator_cpp_name("ok"), "kOk");
+  EXPECT_EQ(enumerator_cpp_name("HTTP_2"), "kHTTP2");
+}
+
+class ImportTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ =
+        std::filesystem::temp_directory_path() /
+        ("flitc_import_test_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
+         "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_ / "lib");
+    std::filesystem::create_directories(dir_ / "src");
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  void write(const std::string& rel, const std::string& text) { std::ofstream(dir_ / rel) << text; }
+  std::filesystem::path dir_;
+};
+
+TEST_F(ImportTest, SearchesImportDirsAndLoadsEachFileOnce) {
+  write("lib/base.flit", "package base;\nstruct B { x @0 : u8; }\n");
+  write("lib/left.flit", "package base;\nimport \"base.flit\";\nstruct L { b @0 : B; }\n");
+  write("lib/right.flit", "package base;\nimport \"base.flit\";\nstruct R { b @0 : B; }\n");
+  write("src/top.flit",
+        "package top;\nimport \"left.flit\";\nimport \"right.flit\";\nimport \"base.flit\";\n"
+        "struct T { l @0 : base.L; r @1 : base.R; b @2 : base.B; }\n");
+  Diagnostics d;
+  Compilation c({(dir_ / "lib").string()}, d);
+  const Schema* s = c.load((dir_ / "src/top.flit").string());
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(c.files_read().size(), 4u);  // base.flit once despite three imports
+  EXPECT_EQ(s->structs[0]->fields[2].type.struct_decl,
+            s->structs[0]->fields[0].type.struct_decl->fields[0].type.struct_decl);
+}
+
+TEST_F(ImportTest, WithoutTheImportDirTheImportIsNotFound) {
+  write("lib/base.flit", "package base;\nstruct B {}\n");
+  write("src/top.flit", "package top;\nimport \"base.flit\";\nstruct T { b @0 : base.B; }\n");
+  Diagnostics d;
+  Compilation c({}, d);
+  EXPECT_EQ(c.load((dir_ / "src/top.flit").string()), nullptr);
+  EXPECT_EQ(d.error_count(), 1);
+}
+
+TEST_F(ImportTest, TypesOfAFileNotImportedAreNotVisible) {
+  // top imports mid, mid imports base: base's types are not visible in top.
+  write("src/base.flit", "package base;\nstruct B {}\n");
+  write("src/mid.flit", "package mid;\nimport \"base.flit\";\nstruct M { b @0 : base.B; }\n");
+  write("src/top.flit", "package top;\nimport \"mid.flit\";\nstruct T { b @0 : base.B; }\n");
+  Diagnostics d;
+  Compilation c({}, d);
+  EXPECT_EQ(c.load((dir_ / "src/top.flit").string()), nullptr);
+  EXPECT_EQ(d.error_count(), 1);
+}
+
+}  // namespace
+}  // namespace flitc

@@ -1,0 +1,218 @@
+// Views reject malformed messages before any field is read: truncation,
+// references out of bounds, bad bool and presence bytes, absurd list counts,
+// overlapping references, deep nesting. And random corruption never makes a
+// validated view read out of bounds (run under ASan to make that a crash).
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "all_types.flit.h"
+#include "flit/wire/endian.h"
+#include "test_util.h"
+
+namespace {
+
+using flit::wire::load_le;
+using flit::wire::store_le;
+using flit_test::Everything;
+using flit_test::EverythingView;
+using flit_test::Inner;
+using flit_test::InnerView;
+using flit_test_util::encode;
+
+bool valid_everything(const std::vector<uint8_t>& b) {
+  EverythingView v;
+  return EverythingView::parse(b, &v) == flit::Status::kOk;
+}
+
+bool valid_inner(const std::vector<uint8_t>& b) {
+  InnerView v;
+  return InnerView::parse(b, &v) == flit::Status::kOk;
+}
+
+// Inner's layout: id @0 u32 at 0, name @1 ref at 4, tags @2 ref at 12; the
+// root block starts after the 4-byte header.
+constexpr uint32_t kName = 4 + 4;
+constexpr uint32_t kTags = 4 + 12;
+
+TEST(Validation, AcceptsWellFormed) {
+  Inner in{1, "name", {"a", "b"}};
+  EXPECT_TRUE(valid_inner(encode(in)));
+}
+
+TEST(Validation, RejectsTruncatedMessages) {
+  Inner in{1, "name", {"a", "bb"}};
+  std::vector<uint8_t> b = encode(in);
+  for (size_t n = 0; n < b.size(); ++n) {
+    std::vector<uint8_t> t(b.begin(), b.begin() + n);
+    EXPECT_FALSE(valid_inner(t)) << "accepted a message cut to " << n << " bytes";
+  }
+}
+
+TEST(Validation, ShortRootBlockMeansAbsentFields) {
+  // A root block of 4 bytes holds only `id`: name and tags are absent.
+  std::vector<uint8_t> b(8);
+  store_le<uint32_t>(b.data(), 4);
+  store_le<uint32_t>(b.data() + 4, 99);
+  InnerView v;
+  ASSERT_EQ(InnerView::parse(b, &v), flit::Status::kOk);
+  EXPECT_EQ(v.id(), 99u);
+  EXPECT_EQ(v.name(), "");
+  EXPECT_EQ(v.tags().size(), 0u);
+}
+
+TEST(Validation, RejectsReferencesOutOfBounds) {
+  std::vector<uint8_t> b = encode(Inner{1, "name", {}});
+  uint32_t off = load_le<uint32_t>(&b[kName]);
+  std::vector<uint8_t> t = b;
+  store_le<uint32_t>(&t[kName], static_cast<uint32_t>(b.size()));  // offset at the end
+  EXPECT_FALSE(valid_inner(t));
+  t = b;
+  store_le<uint32_t>(&t[kName + 4], 5);  // one byte too long
+  EXPECT_FALSE(valid_inner(t));
+  t = b;
+  store_le<uint32_t>(&t[kName], 0xFFFFFFFF);  // offset + length wraps in 32 bits
+  EXPECT_FALSE(valid_inner(t));
+  t = b;
+  store_le<uint32_t>(&t[kName], off - 1);  // shifted inside: still valid
+  EXPECT_TRUE(valid_inner(t));
+}
+
+TEST(Validation, RejectsHugeListCounts) {
+  std::vector<uint8_t> b = encode(Inner{1, "", {"x"}});
+  std::vector<uint8_t> t = b;
+  store_le<uint32_t>(&t[kTags + 4], 0x20000000);  // 2^29 refs of 8 bytes: wraps 32 bits
+  EXPECT_FALSE(valid_inner(t));
+  t = b;
+  store_le<uint32_t>(&t[kTags + 4], 0xFFFFFFFF);
+  EXPECT_FALSE(valid_inner(t));
+}
+
+TEST(Validation, RejectsBadBoolAndPresenceBytes) {
+  Everything e;
+  e.bools = {true, false};
+  std::vector<uint8_t> b = encode(e);
+  ASSERT_TRUE(valid_everything(b));
+
+  // The scalars block: its first byte is the bool `b`.
+  uint32_t scalars_off = load_le<uint32_t>(&b[4]);
+  std::vector<uint8_t> t = b;
+  t[scalars_off] = 2;
+  EXPECT_FALSE(valid_everything(t));
+
+  // An element of list<bool>.
+  t = b;
+  bool changed = false;
+  for (size_t i = 0; i + 1 < t.size(); ++i) {
+    // Find the two-byte run {1, 0} of the bool list after the fixed part.
+    if (i > 4 + Everything::kFixedSize && t[i] == 1 && t[i + 1] == 0) {
+      t[i] = 7;
+      changed = true;
+      break;
+    }
+  }
+  ASSERT_TRUE(changed);
+  EXPECT_FALSE(valid_everything(t));
+
+  // The presence byte of opt_u32 (field @13).
+  size_t presence = 4 + 8 /*scalars*/ + 8 + 8 + 8 + 8 + 8 * 8 /*@5..@12 lists*/;
+  t = b;
+  ASSERT_EQ(t[presence], 0);
+  t[presence] = 1;
+  EXPECT_TRUE(valid_everything(t));
+  t[presence] = 2;
+  EXPECT_FALSE(valid_everything(t));
+}
+
+TEST(Validation, RejectsReferencesThatReachMoreBytesThanTheMessageHas) {
+  // Many references to the same bytes would let a small message cost a
+  // large amount of validation and reading. The blocks reached may not sum
+  // to more than the message size.
+  std::vector<uint8_t> b = encode(Inner{1, "", {std::string(24, 'x'), ""}});
+  ASSERT_TRUE(valid_inner(b));
+  uint32_t refs = load_le<uint32_t>(&b[kTags]);
+  std::vector<uint8_t> t = b;
+  store_le<uint32_t>(&t[refs + 8], load_le<uint32_t>(&t[refs]));
+  store_le<uint32_t>(&t[refs + 12], 24);  // tags[1] aliases tags[0]
+  EXPECT_FALSE(valid_inner(t));
+  // Aliases within the budget are accepted: readers do not require
+  // disjoint blocks, only bounded work.
+  store_le<uint32_t>(&t[refs + 4], 20);
+  store_le<uint32_t>(&t[refs + 12], 4);
+  EXPECT_TRUE(valid_inner(t));
+}
+
+TEST(Validation, AbsentOptionalIsNotValidatedNorRead) {
+  Everything e;
+  std::vector<uint8_t> b = encode(e);
+  // opt_text (@14) is absent; garbage in its reference slot is ignored.
+  size_t presence = 4 + 8 * 5 + 8 * 8 + 5;
+  std::vector<uint8_t> t = b;
+  ASSERT_EQ(t[presence], 0);
+  store_le<uint32_t>(&t[presence + 1], 0xFFFFFF00);
+  store_le<uint32_t>(&t[presence + 5], 1000);
+  EverythingView v;
+  ASSERT_EQ(EverythingView::parse(t, &v), flit::Status::kOk);
+  EXPECT_EQ(v.opt_text(), "");
+  t[presence] = 1;
+  EXPECT_FALSE(valid_everything(t));
+}
+
+TEST(Validation, RejectsOversizedRootHeader) {
+  std::vector<uint8_t> b = encode(Inner{});
+  store_le<uint32_t>(b.data(), 0xFFFFFFFF);
+  EXPECT_FALSE(valid_inner(b));
+  EXPECT_FALSE(valid_inner({}));
+  EXPECT_FALSE(valid_inner({1, 0, 0}));
+}
+
+// Reads every field of a validated view; under ASan an out-of-bounds read
+// is a crash.
+size_t touch(const EverythingView& v) {
+  size_t n = v.text().size() + v.data().size() + v.inner().name().size() + v.point().label().size();
+  for (auto s : v.inner().tags()) n += s.size();
+  for (bool x : v.bools()) n += x;
+  for (auto x : v.i16s()) n += static_cast<size_t>(x);
+  for (auto x : v.u64s()) n += x;
+  for (auto s : v.strings()) n += s.size();
+  for (auto s : v.blobs()) n += s.size();
+  for (auto in : v.inners()) {
+    n += in.id() + in.name().size();
+    for (auto s : in.tags()) n += s.size();
+  }
+  n += v.opt_text().size() + v.opt_inner().name().size() + v.opt_list().size();
+  for (auto s : v.opt_inner().tags()) n += s.size();
+  return n + v.scalars().u64v();
+}
+
+TEST(Validation, RandomCorruptionIsRejectedOrSafe) {
+  Everything e;
+  e.text = "text";
+  e.inner = {1, "in", {"x", "yy"}};
+  e.strings = {"a", "bc"};
+  e.inners = {{1, "1", {"t"}}, {2, "22", {}}};
+  e.opt_inner = Inner{3, "3", {"z"}};
+  e.bools = {true};
+  std::vector<uint8_t> b = encode(e);
+  std::mt19937 rng(12345);
+  size_t accepted = 0, checksum = 0;
+  for (int iter = 0; iter < 20000; ++iter) {
+    std::vector<uint8_t> t = b;
+    int flips = 1 + static_cast<int>(rng() % 4);
+    for (int k = 0; k < flips; ++k) t[rng() % t.size()] = static_cast<uint8_t>(rng());
+    if (rng() % 8 == 0) t.resize(rng() % t.size());
+    EverythingView v;
+    if (EverythingView::parse(t, &v) == flit::Status::kOk) {
+      ++accepted;
+      checksum += touch(v);
+      Everything d;
+      EXPECT_EQ(Everything::decode(t, &d), flit::Status::kOk);
+    }
+  }
+  EXPECT_GT(accepted, 0u);  // some corruptions only change values
+  (void)checksum;
+}
+
+}  // namespace

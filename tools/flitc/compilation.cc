@@ -1,0 +1,83 @@
+#include "compilation.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "checker.h"
+#include "lexer.h"
+#include "parser.h"
+
+namespace flitc {
+
+namespace fs = std::filesystem;
+
+const Schema* Compilation::load(const std::string& path) {
+  std::vector<std::string> stack;
+  return load_file(path, stack);
+}
+
+std::string Compilation::resolve_import(const std::string& importer,
+                                        const std::string& name) const {
+  std::error_code ec;
+  fs::path local = fs::path(importer).parent_path() / name;
+  if (fs::is_regular_file(local, ec)) return local.lexically_normal().string();
+  for (const auto& dir : import_dirs_) {
+    fs::path p = fs::path(dir) / name;
+    if (fs::is_regular_file(p, ec)) return p.lexically_normal().string();
+  }
+  return {};
+}
+
+Schema* Compilation::load_file(const std::string& path, std::vector<std::string>& stack) {
+  std::error_code ec;
+  std::string key = fs::weakly_canonical(fs::path(path), ec).string();
+  if (ec) key = path;
+  auto it = schemas_.find(key);
+  if (it != schemas_.end()) return it->second.get();
+
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    diag_.error("cannot read '" + path + "'");
+    return nullptr;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  files_read_.push_back(path);
+  sources_.push_back(std::make_unique<SourceFile>(path, text.str()));
+  const SourceFile& src = *sources_.back();
+
+  std::vector<Token> tokens;
+  if (!lex(src, diag_, &tokens)) return nullptr;
+  auto schema = std::make_unique<Schema>();
+  if (!parse(src, tokens, diag_, schema.get())) return nullptr;
+
+  stack.push_back(key);
+  bool ok = true;
+  for (auto& imp : schema->imports) {
+    std::string file = resolve_import(path, imp.path);
+    if (file.empty()) {
+      diag_.error(imp.loc, "cannot find imported file \"" + imp.path +
+                               "\" (searched next to this file and in -I directories)");
+      ok = false;
+      continue;
+    }
+    std::string ikey = fs::weakly_canonical(fs::path(file), ec).string();
+    if (std::find(stack.begin(), stack.end(), ikey) != stack.end()) {
+      diag_.error(imp.loc,
+                  "import cycle: \"" + imp.path + "\" (directly or indirectly) imports " + path);
+      ok = false;
+      continue;
+    }
+    imp.schema = load_file(file, stack);
+    if (imp.schema == nullptr) ok = false;
+  }
+  stack.pop_back();
+  if (!ok || !check(*schema, diag_)) return nullptr;
+  Schema* raw = schema.get();
+  schemas_[key] = std::move(schema);
+  return raw;
+}
+
+}  // namespace flitc
