@@ -1,0 +1,549 @@
+// tests/rdma/rdma_transport_test.cc: the verbs test device is faithful enough
+// to catch transport bugs, and the RDMA transport behaves on it: receive
+// queue running dry, MTU splitting, inline and gather sends, clear errors.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "flit/flit.h"
+#include "rpc_fixture.h"
+#include "verbs_test_device.h"
+
+namespace flit::testing {
+namespace {
+
+namespace vd = verbs_device;
+
+// ---------------------------------------------------------------------------
+// The device itself, through the raw verbs API.
+
+// One UD endpoint on a test device: QP in RTS, 64 KiB of registered memory.
+struct RawQp {
+  explicit RawQp(int dev = 0, uint32_t max_send_wr = 64, uint32_t max_inline = 256) {
+    int n = 0;
+    ibv_device** list = ibv_get_device_list(&n);
+    EXPECT_GT(n, dev);
+    ctx = ibv_open_device(list[dev]);
+    ibv_free_device_list(list);
+    pd = ibv_alloc_pd(ctx);
+    scq = ibv_create_cq(ctx, 256, nullptr, nullptr, 0);
+    rcq = ibv_create_cq(ctx, 256, nullptr, nullptr, 0);
+    ibv_qp_init_attr ia{};
+    ia.send_cq = scq;
+    ia.recv_cq = rcq;
+    ia.qp_type = IBV_QPT_UD;
+    ia.cap = {max_send_wr, 64, 2, 1, max_inline};
+    qp = ibv_create_qp(pd, &ia);
+    ibv_qp_attr a{};
+    a.qp_state = IBV_QPS_INIT;
+    a.port_num = 1;
+    a.qkey = 0x1234;
+    EXPECT_EQ(ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT | IBV_QP_QKEY),
+              0);
+    a = ibv_qp_attr{};
+    a.qp_state = IBV_QPS_RTR;
+    EXPECT_EQ(ibv_modify_qp(qp, &a, IBV_QP_STATE), 0);
+    a.qp_state = IBV_QPS_RTS;
+    EXPECT_EQ(ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_SQ_PSN), 0);
+    mem.resize(65536);
+    mr = ibv_reg_mr(pd, mem.data(), mem.size(), IBV_ACCESS_LOCAL_WRITE);
+    ibv_port_attr pa{};
+    ibv_query_port(ctx, 1, &pa);
+    ibv_ah_attr aa{};
+    aa.port_num = 1;
+    if (pa.link_layer == IBV_LINK_LAYER_ETHERNET) {
+      aa.is_global = 1;
+      aa.grh.sgid_index = 3;  // RoCE v2, IPv4-mapped
+      ibv_query_gid(ctx, 1, 3, &aa.grh.dgid);
+      aa.grh.hop_limit = 64;
+    } else {
+      aa.dlid = pa.lid;
+    }
+    self_ah = ibv_create_ah(pd, &aa);  // to any QP on this port
+  }
+  ~RawQp() {
+    ibv_destroy_ah(self_ah);
+    ibv_destroy_qp(qp);
+    ibv_dereg_mr(mr);
+    ibv_destroy_cq(scq);
+    ibv_destroy_cq(rcq);
+    ibv_dealloc_pd(pd);
+    ibv_close_device(ctx);
+  }
+  uint8_t* buf(size_t off) { return mem.data() + off; }
+  int post_recv(size_t off, uint32_t len, uint64_t id) {
+    ibv_sge g{reinterpret_cast<uintptr_t>(buf(off)), len, mr->lkey};
+    ibv_recv_wr wr{};
+    wr.wr_id = id;
+    wr.sg_list = &g;
+    wr.num_sge = 1;
+    ibv_recv_wr* bad = nullptr;
+    return ibv_post_recv(qp, &wr, &bad);
+  }
+  int send(const RawQp& to, const void* data, uint32_t len, uint32_t lkey, int flags,
+           uint64_t id = 0) {
+    ibv_sge g{reinterpret_cast<uintptr_t>(data), len, lkey};
+    ibv_send_wr wr{};
+    wr.wr_id = id;
+    wr.sg_list = &g;
+    wr.num_sge = 1;
+    wr.opcode = IBV_WR_SEND;
+    wr.send_flags = static_cast<unsigned>(flags);
+    wr.wr.ud.ah = self_ah;
+    wr.wr.ud.remote_qpn = to.qp->qp_num;
+    wr.wr.ud.remote_qkey = 0x1234;
+    ibv_send_wr* bad = nullptr;
+    return ibv_post_send(qp, &wr, &bad);
+  }
+  std::vector<ibv_wc> poll(ibv_cq* cq, int max = 64) {
+    std::vector<ibv_wc> v(static_cast<size_t>(max));
+    int n = ibv_poll_cq(cq, max, v.data());
+    v.resize(n < 0 ? 0 : static_cast<size_t>(n));
+    return v;
+  }
+
+  ibv_context* ctx;
+  ibv_pd* pd;
+  ibv_cq *scq, *rcq;
+  ibv_qp* qp;
+  std::vector<uint8_t> mem;
+  ibv_mr* mr;
+  ibv_ah* self_ah;
+};
+
+class VerbsTestDevice : public ::testing::Test {
+ protected:
+  void SetUp() override { vd::reset(); }
+};
+
+TEST_F(VerbsTestDevice, InterposesLibibverbs) {
+  int n = 0;
+  ibv_device** list = ibv_get_device_list(&n);
+  ASSERT_EQ(n, vd::kNumDevices);
+  EXPECT_STREQ(ibv_get_device_name(list[0]), "flitdev0");
+  EXPECT_STREQ(ibv_get_device_name(list[1]), "flitdev1");
+  ibv_free_device_list(list);
+}
+
+TEST_F(VerbsTestDevice, DeliversOnlyIntoPostedReceivesAndDropsTheRest) {
+  RawQp a, b;
+  ASSERT_EQ(b.post_recv(0, 2048, 7), 0);
+  ASSERT_EQ(b.post_recv(2048, 2048, 8), 0);
+  const char msg[] = "hello";
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(a.send(b, msg, sizeof msg, 0, IBV_SEND_INLINE), 0);
+  auto wc = b.poll(b.rcq);
+  ASSERT_EQ(wc.size(), 2u);  // the third had no buffer: silently dropped
+  EXPECT_EQ(wc[0].wr_id, 7u);
+  EXPECT_EQ(wc[1].wr_id, 8u);
+  EXPECT_EQ(vd::counters().dropped_no_recv, 1u);
+  EXPECT_EQ(vd::counters().delivered, 2u);
+  // Reposting makes the next one arrive.
+  ASSERT_EQ(b.post_recv(0, 2048, 9), 0);
+  ASSERT_EQ(a.send(b, msg, sizeof msg, 0, IBV_SEND_INLINE), 0);
+  wc = b.poll(b.rcq);
+  ASSERT_EQ(wc.size(), 1u);
+  EXPECT_EQ(wc[0].wr_id, 9u);
+}
+
+TEST_F(VerbsTestDevice, PrependsTheGrhAndCountsItInByteLen) {
+  RawQp a, b;
+  ASSERT_EQ(b.post_recv(0, 2048, 1), 0);
+  std::memcpy(a.buf(100), "0123456789", 10);
+  ASSERT_EQ(a.send(b, a.buf(100), 10, a.mr->lkey, IBV_SEND_SIGNALED, 42), 0);
+  auto sc = a.poll(a.scq);
+  ASSERT_EQ(sc.size(), 1u);
+  EXPECT_EQ(sc[0].status, IBV_WC_SUCCESS);
+  EXPECT_EQ(sc[0].wr_id, 42u);
+  auto wc = b.poll(b.rcq);
+  ASSERT_EQ(wc.size(), 1u);
+  EXPECT_EQ(wc[0].status, IBV_WC_SUCCESS);
+  EXPECT_EQ(wc[0].byte_len, 40u + 10u);
+  EXPECT_NE(wc[0].wc_flags & IBV_WC_GRH, 0);
+  EXPECT_EQ(wc[0].src_qp, a.qp->qp_num);
+  EXPECT_EQ(std::memcmp(b.buf(40), "0123456789", 10), 0);
+  // RoCE v2 over IPv4: the IPv4 header in the GRH area's last 20 bytes.
+  EXPECT_EQ(b.buf(0)[20], 0x45);
+  EXPECT_EQ(std::memcmp(b.buf(32), "\x7f\0\0\x01", 4), 0);
+}
+
+TEST_F(VerbsTestDevice, InfiniBandLidRoutingHasNoGrh) {
+  RawQp a(1), b(1);
+  ASSERT_EQ(b.post_recv(0, 8192, 1), 0);
+  ASSERT_EQ(a.send(b, "x", 1, 0, IBV_SEND_INLINE), 0);
+  auto wc = b.poll(b.rcq);
+  ASSERT_EQ(wc.size(), 1u);
+  EXPECT_EQ(wc[0].wc_flags & IBV_WC_GRH, 0);
+  EXPECT_EQ(wc[0].slid, 0x11);
+  EXPECT_EQ(wc[0].byte_len, 41u);
+}
+
+TEST_F(VerbsTestDevice, SendLargerThanTheMtuCompletesInErrorEvenUnsignalled) {
+  RawQp a, b;  // RoCE port: MTU 1024
+  ASSERT_EQ(b.post_recv(0, 4096, 1), 0);
+  ASSERT_EQ(a.send(b, a.buf(0), 1025, a.mr->lkey, 0), 0);
+  auto sc = a.poll(a.scq);
+  ASSERT_EQ(sc.size(), 1u);
+  EXPECT_EQ(sc[0].status, IBV_WC_LOC_LEN_ERR);
+  EXPECT_TRUE(b.poll(b.rcq).empty());
+  // The QP is in SQE now: posting fails until it is moved back to RTS.
+  EXPECT_NE(a.send(b, a.buf(0), 10, a.mr->lkey, 0), 0);
+  ibv_qp_attr at{};
+  at.qp_state = IBV_QPS_RTS;
+  ASSERT_EQ(ibv_modify_qp(a.qp, &at, IBV_QP_STATE), 0);
+  EXPECT_EQ(a.send(b, a.buf(0), 1024, a.mr->lkey, IBV_SEND_SIGNALED), 0);
+  EXPECT_EQ(b.poll(b.rcq).size(), 1u);
+}
+
+TEST_F(VerbsTestDevice, ReceiveBufferTooSmallForGrhPlusPacketIsAnError) {
+  RawQp a, b;
+  ASSERT_EQ(b.post_recv(0, 40 + 9, 1), 0);
+  ASSERT_EQ(a.send(b, "0123456789", 10, 0, IBV_SEND_INLINE), 0);
+  auto wc = b.poll(b.rcq);
+  ASSERT_EQ(wc.size(), 1u);
+  EXPECT_EQ(wc[0].status, IBV_WC_LOC_LEN_ERR);
+}
+
+TEST_F(VerbsTestDevice, UnpolledSendCompletionsFillTheSendQueue) {
+  RawQp a(0, 8), b;
+  for (int i = 0; i < 8; ++i) ASSERT_EQ(a.send(b, "x", 1, 0, IBV_SEND_INLINE), 0) << i;
+  // Eight WRs outstanding, none signalled: the queue is full for good.
+  EXPECT_EQ(a.send(b, "x", 1, 0, IBV_SEND_INLINE), ENOMEM);
+  EXPECT_TRUE(a.poll(a.scq).empty());
+  EXPECT_EQ(a.send(b, "x", 1, 0, IBV_SEND_INLINE), ENOMEM);
+
+  RawQp c(0, 8);
+  for (int i = 0; i < 7; ++i) ASSERT_EQ(c.send(b, "x", 1, 0, IBV_SEND_INLINE), 0);
+  ASSERT_EQ(c.send(b, "x", 1, 0, IBV_SEND_INLINE | IBV_SEND_SIGNALED, 99), 0);
+  EXPECT_EQ(c.send(b, "x", 1, 0, IBV_SEND_INLINE), ENOMEM);
+  auto sc = c.poll(c.scq);  // the signalled completion retires all eight
+  ASSERT_EQ(sc.size(), 1u);
+  EXPECT_EQ(sc[0].wr_id, 99u);
+  EXPECT_EQ(c.send(b, "x", 1, 0, IBV_SEND_INLINE), 0);
+}
+
+TEST_F(VerbsTestDevice, BadLkeyIsAProtectionError) {
+  RawQp a, b;
+  ASSERT_EQ(b.post_recv(0, 2048, 1), 0);
+  std::vector<uint8_t> unregistered(64);
+  ASSERT_EQ(a.send(b, unregistered.data(), 64, a.mr->lkey, IBV_SEND_SIGNALED), 0);
+  auto sc = a.poll(a.scq);
+  ASSERT_EQ(sc.size(), 1u);
+  EXPECT_EQ(sc[0].status, IBV_WC_LOC_PROT_ERR);
+  EXPECT_TRUE(b.poll(b.rcq).empty());
+}
+
+TEST_F(VerbsTestDevice, GatherSendsReadMemoryWhenExecutedInlineSendsAtPost) {
+  RawQp a, b;
+  ASSERT_EQ(b.post_recv(0, 2048, 1), 0);
+  ASSERT_EQ(b.post_recv(2048, 2048, 2), 0);
+  std::memcpy(a.buf(0), "AAAA", 4);
+  ASSERT_EQ(a.send(b, a.buf(0), 4, a.mr->lkey, IBV_SEND_SIGNALED), 0);
+  std::memcpy(a.buf(0), "BBBB", 4);  // reused before the completion: a bug
+  char inl[4] = {'C', 'C', 'C', 'C'};
+  ASSERT_EQ(a.send(b, inl, 4, 0, IBV_SEND_INLINE), 0);
+  std::memcpy(inl, "DDDD", 4);  // fine: inline data was copied at post
+  auto wc = b.poll(b.rcq);
+  ASSERT_EQ(wc.size(), 2u);
+  EXPECT_EQ(std::memcmp(b.buf(40), "BBBB", 4), 0) << "the reuse shows";
+  EXPECT_EQ(std::memcmp(b.buf(2048 + 40), "CCCC", 4), 0);
+}
+
+TEST_F(VerbsTestDevice, WrongQkeyIsDropped) {
+  RawQp a, b;
+  ASSERT_EQ(b.post_recv(0, 2048, 1), 0);
+  ibv_sge g{reinterpret_cast<uintptr_t>("x"), 1, 0};
+  ibv_send_wr wr{};
+  wr.sg_list = &g;
+  wr.num_sge = 1;
+  wr.opcode = IBV_WR_SEND;
+  wr.send_flags = IBV_SEND_INLINE;
+  wr.wr.ud.ah = a.self_ah;
+  wr.wr.ud.remote_qpn = b.qp->qp_num;
+  wr.wr.ud.remote_qkey = 0x9999;
+  ibv_send_wr* bad = nullptr;
+  ASSERT_EQ(ibv_post_send(a.qp, &wr, &bad), 0);
+  EXPECT_TRUE(b.poll(b.rcq).empty());
+  EXPECT_EQ(vd::counters().dropped_qkey, 1u);
+}
+
+TEST_F(VerbsTestDevice, QpStateTransitionsAreChecked) {
+  RawQp a;
+  ibv_qp_init_attr ia{};
+  ia.send_cq = a.scq;
+  ia.recv_cq = a.rcq;
+  ia.qp_type = IBV_QPT_UD;
+  ia.cap = {8, 8, 1, 1, 0};
+  ibv_qp* q = ibv_create_qp(a.pd, &ia);
+  ASSERT_NE(q, nullptr);
+  ibv_qp_attr at{};
+  at.qp_state = IBV_QPS_RTS;
+  EXPECT_NE(ibv_modify_qp(q, &at, IBV_QP_STATE | IBV_QP_SQ_PSN), 0);  // RESET -> RTS
+  ibv_recv_wr rwr{};
+  ibv_recv_wr* rbad = nullptr;
+  EXPECT_NE(ibv_post_recv(q, &rwr, &rbad), 0);  // RESET: no receives
+  ia.qp_type = IBV_QPT_RC;
+  EXPECT_EQ(ibv_create_qp(a.pd, &ia), nullptr);
+  EXPECT_EQ(ibv_destroy_qp(q), 0);
+}
+
+// ---------------------------------------------------------------------------
+// The transport on the device.
+
+class RdmaTransportTest : public ::testing::Test {
+ protected:
+  void SetUp() override { vd::reset(); }
+  void TearDown() override { vd::reset(); }
+
+  static NexusConfig server(std::vector<std::string> opts = {}) {
+    NexusConfig c = test_env().server_config();
+    c.transport_options = std::move(opts);
+    return c;
+  }
+  static NexusConfig client(std::vector<std::string> opts = {}) {
+    NexusConfig c = test_env().client_config();
+    c.transport_options = std::move(opts);
+    return c;
+  }
+  static std::string rpc_error(const NexusConfig& cfg) {
+    try {
+      Nexus n(cfg);
+      Rpc r(n, 0);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "(no error)";
+  }
+};
+
+TEST_F(RdmaTransportTest, NoDeviceIsAClearError) {
+  vd::set_visible_devices(0);
+  std::string e = rpc_error(client());
+  EXPECT_NE(e.find("no RDMA device found: use --transport udp"), std::string::npos) << e;
+}
+
+TEST_F(RdmaTransportTest, UnknownDeviceNameIsAClearError) {
+  std::string e = rpc_error(client({"device=mlx5_9"}));
+  EXPECT_NE(e.find("no RDMA device named 'mlx5_9'"), std::string::npos) << e;
+  EXPECT_NE(e.find("flitdev0, flitdev1"), std::string::npos) << e;
+}
+
+TEST_F(RdmaTransportTest, PortDownIsAClearError) {
+  vd::set_port_state(0, IBV_PORT_DOWN);
+  std::string e = rpc_error(client());
+  EXPECT_NE(e.find("port 1 of flitdev0 is DOWN"), std::string::npos) << e;
+}
+
+TEST_F(RdmaTransportTest, UnknownOptionListsTheValidOnes) {
+  std::string e = rpc_error(client({"devcie=flitdev0"}));
+  EXPECT_NE(e.find("unknown transport option 'devcie'"), std::string::npos) << e;
+  EXPECT_NE(e.find("device=NAME"), std::string::npos) << e;
+  e = rpc_error(client({"gid_index=9"}));
+  EXPECT_NE(e.find("gid_index=9"), std::string::npos) << e;
+}
+
+TEST_F(RdmaTransportTest, NothingListeningIsAClearError) {
+  Nexus n(client());
+  Rpc r(n, 0);
+  std::string uri;
+  {
+    // A port that was just free.
+    Nexus s(server());
+    Rpc sr(s, 0);
+    uri = sr.local_uri();
+  }
+  SessionId sid = kInvalidSession;
+  try {
+    (void)r.connect(uri, &sid);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("nothing listens at " + uri), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST_F(RdmaTransportTest, PacketSizeMismatchIsAClearError) {
+  ServerThread srv(server({"device=flitdev1"}), [](Nexus& n) { n.register_handler(kEcho, echo); });
+  Nexus n(client({"device=flitdev0"}));
+  Rpc r(n, 0);
+  SessionId sid = kInvalidSession;
+  try {
+    (void)r.connect(srv.uri(), &sid);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("uses packets of 4096 bytes, this Rpc 1024"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+// Echoes sizes around the inline and MTU boundaries and checks every byte.
+void echo_sizes(Rpc& rpc, SessionId s, const std::vector<size_t>& sizes) {
+  uint64_t seed = 1;
+  for (size_t n : sizes) {
+    MsgBuffer req = rpc.alloc_msg_buffer(n);
+    fill_random(req, seed++);
+    MsgBuffer resp = rpc.alloc_msg_buffer(8);
+    ASSERT_EQ(rpc.call(s, kEcho, req, &resp), Status::kOk) << n;
+    ASSERT_EQ(resp.size(), n);
+    ASSERT_EQ(std::memcmp(resp.data(), req.data(), n), 0) << n;
+  }
+}
+
+TEST_F(RdmaTransportTest, InlineAndGatherSendsBothDeliverTheRightBytes) {
+  // 256 bytes inline: payloads up to 216 bytes go inline, larger ones are
+  // gathered from the message buffer.
+  std::vector<size_t> sizes = {0, 1, 100, 215, 216, 217, 500, 983, 984, 985, 5000, 100'000};
+  {
+    ServerThread srv(server(), [](Nexus& n) { n.register_handler(kEcho, echo); });
+    Nexus n(client());
+    Rpc r(n, 0);
+    SessionId s = kInvalidSession;
+    ASSERT_EQ(r.connect(srv.uri(), &s), Status::kOk);
+    vd::Counters before = vd::counters();
+    echo_sizes(r, s, sizes);
+    vd::Counters after = vd::counters();
+    EXPECT_GT(after.sends_inline - before.sends_inline, 10u);
+    EXPECT_GT(after.sends_gather - before.sends_gather, 10u);
+    EXPECT_EQ(after.send_errors, 0u);
+  }
+  {
+    // Inline off on both ends: everything gathered.
+    ServerThread srv(server({"max_inline=0"}), [](Nexus& n) { n.register_handler(kEcho, echo); });
+    Nexus n(client({"max_inline=0"}));
+    Rpc r(n, 0);
+    SessionId s = kInvalidSession;
+    ASSERT_EQ(r.connect(srv.uri(), &s), Status::kOk);
+    vd::Counters before = vd::counters();
+    echo_sizes(r, s, sizes);
+    vd::Counters after = vd::counters();
+    EXPECT_EQ(after.sends_inline - before.sends_inline, 0u);
+    EXPECT_GT(after.sends_gather - before.sends_gather, 20u);
+  }
+  {
+    // Everything up to 512 bytes inline.
+    ServerThread srv(server({"max_inline=512"}), [](Nexus& n) { n.register_handler(kEcho, echo); });
+    Nexus n(client({"max_inline=512"}));
+    Rpc r(n, 0);
+    SessionId s = kInvalidSession;
+    ASSERT_EQ(r.connect(srv.uri(), &s), Status::kOk);
+    echo_sizes(r, s, sizes);
+  }
+  EXPECT_EQ(vd::counters().send_errors, 0u);
+}
+
+TEST_F(RdmaTransportTest, MessagesLargerThanTheMtuAreSplit) {
+  for (ibv_mtu mtu : {IBV_MTU_256, IBV_MTU_1024, IBV_MTU_4096}) {
+    vd::reset();
+    vd::set_active_mtu(0, mtu);
+    size_t mtu_b = size_t{128} << static_cast<int>(mtu);
+    ServerThread srv(server(), [](Nexus& n) { n.register_handler(kEcho, echo); });
+    Nexus n(client());
+    Rpc r(n, 0);
+    EXPECT_EQ(r.data_per_pkt(), mtu_b - kPktHdrSize);
+    SessionId s = kInvalidSession;
+    ASSERT_EQ(r.connect(srv.uri(), &s), Status::kOk);
+    vd::Counters before = vd::counters();
+    echo_sizes(r, s, {30'000});
+    vd::Counters after = vd::counters();
+    // Request and response, each split into MTU-size packets.
+    uint64_t pkts = 2 * ((30'000 + r.data_per_pkt() - 1) / r.data_per_pkt());
+    EXPECT_GE(after.delivered - before.delivered, pkts) << mtu_b;
+    EXPECT_EQ(after.max_delivered_len, mtu_b) << "full packets, never larger";
+    EXPECT_EQ(after.send_errors, 0u);
+  }
+}
+
+TEST_F(RdmaTransportTest, ReceiveQueueRunningDryDropsAndTheEngineRecovers) {
+  // Eight receive buffers at the server: a window of 32 request packets
+  // overruns them; the device drops what finds no buffer posted and the
+  // client's retransmissions bring every call to completion, byte-exact.
+  ServerThread srv(server({"recv_depth=8"}), [](Nexus& n) { n.register_handler(kEcho, echo); });
+  Nexus n(client());
+  Rpc r(n, 0);
+  SessionId s = kInvalidSession;
+  ASSERT_EQ(r.connect(srv.uri(), &s), Status::kOk);
+  vd::Counters before = vd::counters();
+  echo_sizes(r, s, {60'000, 60'001, 100'000, 5'000});
+  EXPECT_GT(vd::counters().dropped_no_recv - before.dropped_no_recv, 0u);
+  EXPECT_GT(r.stats().retransmissions, 0u);
+  EXPECT_EQ(srv.stats().requests_handled, 4u);
+}
+
+TEST_F(RdmaTransportTest, ReceivesAreRepostedAsTheEngineReleasesThem) {
+  // Far more packets than receive buffers, without loss: only possible if
+  // every released buffer goes back to the receive queue.
+  ServerThread srv(server({"recv_depth=64"}), [](Nexus& n) { n.register_handler(kEcho, echo); });
+  Nexus n(client({"recv_depth=64"}));
+  Rpc r(n, 0);
+  SessionId s = kInvalidSession;
+  ASSERT_EQ(r.connect(srv.uri(), &s), Status::kOk);
+  vd::Counters before = vd::counters();
+  for (int i = 0; i < 500; ++i) echo_sizes(r, s, {static_cast<size_t>(i % 3000)});
+  vd::Counters after = vd::counters();
+  EXPECT_GE(after.delivered - before.delivered, 1000u);
+  EXPECT_EQ(after.dropped_no_recv - before.dropped_no_recv, 0u);
+}
+
+TEST_F(RdmaTransportTest, SendErrorsAreCountedAndTheQueuePairRecovers) {
+  // Shrinking the port MTU under a running transport makes its full-size
+  // sends complete in error (the QP enters SQE); the transport counts them
+  // as dropped and moves the QP back to RTS, so traffic resumes once the
+  // MTU is restored.
+  ServerThread srv(server(), [](Nexus& n) { n.register_handler(kEcho, echo); });
+  Nexus n(client());
+  Rpc r(n, 0);
+  SessionId s = kInvalidSession;
+  ASSERT_EQ(r.connect(srv.uri(), &s), Status::kOk);
+  echo_sizes(r, s, {5000});
+  vd::set_active_mtu(0, IBV_MTU_512);
+  MsgBuffer req = r.alloc_msg_buffer(5000), resp = r.alloc_msg_buffer(8);
+  fill_random(req, 5);
+  EXPECT_EQ(r.call(s, kEcho, req, &resp, std::chrono::milliseconds(100)),
+            Status::kDeadlineExceeded);
+  EXPECT_GT(vd::counters().send_errors, 0u);
+  EXPECT_GT(r.transport_stats().tx_dropped, 0u);
+  vd::set_active_mtu(0, IBV_MTU_1024);
+  echo_sizes(r, s, {1, 5000, 20'000});
+}
+
+TEST_F(RdmaTransportTest, InfiniBandPortUsesLidRouting) {
+  ServerThread srv(server({"device=flitdev1"}), [](Nexus& n) { n.register_handler(kEcho, echo); });
+  Nexus n(client({"device=flitdev1"}));
+  Rpc r(n, 0);
+  EXPECT_EQ(r.data_per_pkt(), 4096 - kPktHdrSize);
+  SessionId s = kInvalidSession;
+  ASSERT_EQ(r.connect(srv.uri(), &s), Status::kOk);
+  echo_sizes(r, s, {1, 4000, 70'000});
+}
+
+TEST_F(RdmaTransportTest, ExplicitGidIndexIsUsed) {
+  // Index 0: the RoCE v1 link-local GID (GRH with an IPv6 layout).
+  ServerThread srv(server({"gid_index=0"}), [](Nexus& n) { n.register_handler(kEcho, echo); });
+  Nexus n(client({"gid_index=0"}));
+  Rpc r(n, 0);
+  SessionId s = kInvalidSession;
+  ASSERT_EQ(r.connect(srv.uri(), &s), Status::kOk);
+  echo_sizes(r, s, {1, 3000});
+}
+
+TEST_F(RdmaTransportTest, EveryVerbsObjectIsFreed) {
+  int ctx = vd::open_contexts(), qps = vd::live_qps(), mrs = vd::live_mrs();
+  {
+    ServerThread srv(server(), [](Nexus& n) { n.register_handler(kEcho, echo); });
+    Nexus n(client());
+    Rpc r(n, 0);
+    SessionId s = kInvalidSession;
+    ASSERT_EQ(r.connect(srv.uri(), &s), Status::kOk);
+    echo_sizes(r, s, {10, 10'000});
+    EXPECT_EQ(vd::live_qps(), qps + 2);
+  }
+  EXPECT_EQ(vd::open_contexts(), ctx);
+  EXPECT_EQ(vd::live_qps(), qps);
+  EXPECT_EQ(vd::live_mrs(), mrs);
+  EXPECT_EQ(vd::counters().resource_errors, 0u);
+}
+
+}  // namespace
+}  // namespace flit::testing
