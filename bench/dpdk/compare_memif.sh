@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# bench/dpdk/compare_memif.sh FLIT_BENCH FLIT_DPDK_BASELINE [ROUNDS] [SECONDS]
+#
+# flit's round-trip latency over DPDK memif against the raw baseline on the
+# same link, measured in the same run: ROUNDS (default 3) of a raw-frame
+# baseline run, a DpdkTransport-only run (flit-dpdk-baseline --via-transport:
+# the transport with no engine) and a flit-bench run, SECONDS (default 2) each, 32-byte
+# requests and responses, server pinned to CPU 0 and client to CPU 1 (EAL
+# main lcores 0 and 1). Prints each run's p50/p99 and the median ratio.
+# Needs root and hugepages (scripts/hugepages.sh).
+set -euo pipefail
+bench=$1 baseline=$2 rounds=${3:-3} secs=${4:-2}
+tmp=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
+eal="--no-pci --in-memory --no-telemetry --log-level=*:warning --log-level=pmd.net.memif:critical"
+wait_for() {  # wait_for FILE PATTERN: bounded (10 s)
+  for ((i = 0; i < 200; i++)); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
+  echo "compare_memif.sh: server did not start:" >&2; cat "$1" >&2; exit 1
+}
+p50() { awk '/^latency:/ {print $3}' "$1"; }
+p99() { awk '/^latency:/ {print $9}' "$1"; }
+ratios=()
+for ((r = 1; r <= rounds; r++)); do
+  sock="$tmp/b$r.sock"
+  "$baseline" server --cpu 0 --duration $((secs * 3 + 10)) --port net_memif0 \
+    --dpdk-args "$eal -l 0 --vdev=net_memif0,role=server,id=0,socket=$sock" > "$tmp/bs$r" 2>&1 &
+  bs=$!
+  wait_for "$tmp/bs$r" "echoing"
+  "$baseline" client --cpu 1 --duration "$secs" --warmup 0.5 --port net_memif0 \
+    --dpdk-args "$eal -l 1 --vdev=net_memif0,role=client,id=0,socket=$sock" > "$tmp/bc$r" 2>&1
+  kill $bs; wait $bs 2>/dev/null || true
+
+  sock="$tmp/t$r.sock"
+  "$baseline" server --via-transport --cpu 0 --duration $((secs * 3 + 10)) --port net_memif0 \
+    --dpdk-args "$eal -l 0 --vdev=net_memif0,role=server,id=0,socket=$sock" > "$tmp/ts$r" 2>&1 &
+  ts=$!
+  wait_for "$tmp/ts$r" "echoing"
+  "$baseline" client --via-transport --cpu 1 --duration "$secs" --warmup 0.5 --port net_memif0 \
+    --dpdk-args "$eal -l 1 --vdev=net_memif0,role=client,id=0,socket=$sock" > "$tmp/tc$r" 2>&1
+  kill $ts; wait $ts 2>/dev/null || true
+
+  sock="$tmp/f$r.sock"
+  "$bench" server --listen dpdk://198.18.0.2:31850 --cpu 0 --duration $((secs * 3 + 10)) \
+    --transport-opt port=net_memif0 \
+    --dpdk-args "$eal -l 0 --vdev=net_memif0,role=server,id=0,socket=$sock" > "$tmp/fs$r" 2>&1 &
+  fs=$!
+  wait_for "$tmp/fs$r" "listening on"
+  "$bench" client --connect dpdk://198.18.0.2:31850 --transport dpdk --cpu 1 \
+    --mode latency --duration "$secs" --warmup 0.5 --connect-timeout 10 \
+    --transport-opt port=net_memif0 --transport-opt ip=198.18.0.1 \
+    --dpdk-args "$eal -l 1 --vdev=net_memif0,role=client,id=0,socket=$sock" > "$tmp/fc$r" 2>&1
+  kill $fs; wait $fs 2>/dev/null || true
+
+  b=$(p50 "$tmp/bc$r") t=$(p50 "$tmp/tc$r") f=$(p50 "$tmp/fc$r")
+  ratio=$(awk -v f="$f" -v b="$b" 'BEGIN {printf "%.3f", f / b}')
+  tratio=$(awk -v f="$t" -v b="$b" 'BEGIN {printf "%.3f", f / b}')
+  ratios+=("$ratio")
+  echo "round $r: raw baseline p50 $b us p99 $(p99 "$tmp/bc$r") us |" \
+    "transport only p50 $t us p99 $(p99 "$tmp/tc$r") us (x$tratio) |" \
+    "flit p50 $f us p99 $(p99 "$tmp/fc$r") us (x$ratio)"
+done
+median=$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+echo "median ratio of p50 (flit / baseline): $median"
