@@ -144,6 +144,7 @@ struct ClientOpts {
   size_t mtu = 0;
   double connect_timeout = 2;
   std::string json;
+  double rate = 0;  // requests/s, open loop; 0: closed loop
 };
 
 struct Client;
@@ -166,11 +167,16 @@ struct Client {
   flit::bench::Histogram interval, total;
   bool recording = false;
   bool stopping = false;
-  uint64_t completed = 0, recorded = 0, errors = 0;
+  bool open_loop = false;          // --rate: calls start on a schedule
+  std::vector<CallCtx*> idle;      // open loop: contexts free to issue
+  uint64_t completed = 0, recorded = 0, errors = 0, outstanding = 0;
   uint64_t err_by_status[flit::kNumStatusCodes] = {};
 
-  void issue(CallCtx* ctx) {
-    ctx->start = Clock::now();
+  // Issues a call whose latency counts from `start` (now in closed loop; the
+  // scheduled send time in open loop, so a stall is not hidden).
+  void issue(CallCtx* ctx, Clock::time_point start = Clock::now()) {
+    ctx->start = start;
+    outstanding++;
     flit::Status st = rpc->enqueue_request(ctx->session, method, &req, &ctx->resp,
                                            [ctx](flit::Status r) { ctx->c->done(ctx, r); });
     if (st != flit::Status::kOk) {
@@ -181,6 +187,7 @@ struct Client {
   void done(CallCtx* ctx, flit::Status st) {
     uint64_t ns = ns_since(ctx->start);
     completed++;
+    outstanding--;
     if (st != flit::Status::kOk) {
       errors++;
       err_by_status[static_cast<int>(st)]++;
@@ -188,7 +195,11 @@ struct Client {
       interval.record(ns);
       recorded++;
     }
-    if (!stopping) issue(ctx);
+    if (open_loop) {
+      idle.push_back(ctx);
+    } else if (!stopping) {
+      issue(ctx);
+    }
   }
 };
 
@@ -240,9 +251,19 @@ int run_client(const ClientOpts& o) {
           CallCtx{&c, s, rpc.alloc_msg_buffer(std::max<size_t>(o.resp_size, 1)), {}}));
     }
   }
-  for (auto& ctx : c.calls) c.issue(ctx.get());
+  c.open_loop = o.rate > 0;
+  if (c.open_loop) {
+    for (auto& ctx : c.calls) c.idle.push_back(ctx.get());
+  } else {
+    for (auto& ctx : c.calls) c.issue(ctx.get());
+  }
 
   auto t0 = Clock::now();
+  // Open loop: the k-th call is due at t0 + k / rate, whether or not the
+  // previous ones have completed (at most `inflight` per session outstanding;
+  // beyond that a due call waits, and its wait counts as latency).
+  const double period_ns = o.rate > 0 ? 1e9 / o.rate : 0;
+  double next_due_ns = 0;
   const uint64_t warm_ns = static_cast<uint64_t>(o.warmup * 1e9);
   const uint64_t end_ns = warm_ns + static_cast<uint64_t>(o.duration * 1e9);
   uint64_t next_tick = warm_ns + 1'000'000'000;
@@ -251,8 +272,14 @@ int run_client(const ClientOpts& o) {
   auto cpu0 = std::clock();
   std::clock_t cpu_measure_start = cpu0;
   for (;;) {
-    for (int i = 0; i < 64; ++i) rpc.run_event_loop_once();
+    for (int i = 0; i < (c.open_loop ? 1 : 64); ++i) rpc.run_event_loop_once();
     uint64_t now = ns_since(t0);
+    while (c.open_loop && next_due_ns <= static_cast<double>(now) && !c.idle.empty()) {
+      CallCtx* ctx = c.idle.back();
+      c.idle.pop_back();
+      c.issue(ctx, t0 + std::chrono::nanoseconds(static_cast<int64_t>(next_due_ns)));
+      next_due_ns += period_ns;
+    }
     if (!c.recording && now >= warm_ns) {
       c.recording = true;
       measure_start = now;
@@ -280,9 +307,7 @@ int run_client(const ClientOpts& o) {
   c.recording = false;
   // Let outstanding calls finish (each ends by its deadline).
   c.stopping = true;
-  rpc.run_event_loop_until([&] { return c.completed >= c.recorded + c.errors + c.calls.size() ||
-                                        c.calls.empty(); },
-                           std::chrono::seconds(10));
+  rpc.run_event_loop_until([&] { return c.outstanding == 0; }, std::chrono::seconds(10));
 
   flit::bench::Report r;
   r.kind = "flit";
@@ -331,8 +356,10 @@ int main(int argc, char** argv) {
   ClientOpts co;
   auto* client = app.add_subcommand("client", "issue benchmark calls and report");
   client->add_option("--connect", co.connect, "server URI")->capture_default_str();
-  client->add_option("--mode", co.mode, "latency (one call in flight) or throughput")
-      ->check(CLI::IsMember({"latency", "throughput"}))
+  client->add_option("--mode", co.mode,
+                     "latency (one call in flight), throughput (--inflight per session) or "
+                     "bandwidth (throughput of large requests: default --req-size 1 MiB)")
+      ->check(CLI::IsMember({"latency", "throughput", "bandwidth"}))
       ->capture_default_str();
   client->add_option("--duration", co.duration, "measured SECONDS")
       ->check(CLI::Range(0.1, 3600.0))
@@ -346,6 +373,11 @@ int main(int argc, char** argv) {
   client->add_option("--resp-size", co.resp_size, "response bytes")
       ->check(CLI::Range(size_t{0}, flit::kDefaultMaxMsgSize))
       ->capture_default_str();
+  client->add_option("--rate", co.rate,
+                     "open loop: issue REQ/S on a fixed schedule, latency from the scheduled "
+                     "time (throughput/bandwidth modes)")
+      ->check(CLI::Range(1.0, 1e9));
+  auto* req_size_opt = client->get_option("--req-size");
   auto* inflight = client->add_option("--inflight", co.inflight, "calls in flight per session (throughput)")
       ->check(CLI::Range(1u, 4096u))
       ->capture_default_str();
@@ -414,6 +446,10 @@ int main(int argc, char** argv) {
         return 1;
       }
       return rc;
+    }
+    if (co.mode == "bandwidth" && req_size_opt->count() == 0) co.req_size = size_t{1} << 20;
+    if (co.mode == "latency" && co.rate > 0) {
+      throw CLI::ValidationError("--rate", "--mode latency is closed loop; use --mode throughput");
     }
     if (co.mode == "latency" && inflight->count() != 0 && co.inflight != 1) {
       throw CLI::ValidationError("--inflight", "--mode latency keeps one call in flight; use --mode throughput");
