@@ -86,7 +86,7 @@ inline bool write_json(const Report& r, const std::string& path) {
                r.requests ? r.cpu_seconds * 1e6 / static_cast<double>(r.requests) : 0.0);
   std::fprintf(f,
                "  \"latency_ns\": {\"min\": %lu, \"mean\": %.1f, \"p50\": %lu, \"p90\": %lu, "
-               "\"p99\": %lu, \"p99_9\": %lu, \"p99_99\": %lu, \"max\": %lu}\n}\n",
+               "\"p99\": %lu, \"p99_9\": %lu, \"p99_99\": %lu, \"max\": %lu},\n",
                static_cast<unsigned long>(h.min()), h.mean(),
                static_cast<unsigned long>(h.percentile(0.5)),
                static_cast<unsigned long>(h.percentile(0.9)),
@@ -94,6 +94,17 @@ inline bool write_json(const Report& r, const std::string& path) {
                static_cast<unsigned long>(h.percentile(0.999)),
                static_cast<unsigned long>(h.percentile(0.9999)),
                static_cast<unsigned long>(h.max()));
+  // The latency distribution for plots (scripts/plot.sh): quantile, ns.
+  std::fprintf(f, "  \"cdf\": [");
+  const double qs[] = {0.001, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95,
+                       0.99, 0.995, 0.999, 0.9995, 0.9999, 1.0};
+  bool first = true;
+  for (double q : qs) {
+    std::fprintf(f, "%s[%.4f, %lu]", first ? "" : ", ", q,
+                 static_cast<unsigned long>(h.percentile(q)));
+    first = false;
+  }
+  std::fprintf(f, "]\n}\n");
   return std::fclose(f) == 0;
 }
 

@@ -9,9 +9,26 @@ out=$(mktemp)
 "$bench" server --listen "$uri" --duration 20 >/dev/null &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -f "$out"' EXIT
+json=$(mktemp)
+trap 'kill $pid 2>/dev/null || true; rm -f "$out" "$json"' EXIT
 for mode in latency throughput; do
   "$bench" client --connect "$uri" --mode "$mode" --duration 1 --warmup 0.2 \
-    --connect-timeout 10 > "$out"
+    --connect-timeout 10 --json "$json" > "$out"
+  # The JSON parses back and agrees with the text report.
+  python3 - "$json" "$out" "$mode" <<'PY'
+import json, re, sys
+d = json.load(open(sys.argv[1]))
+text = open(sys.argv[2]).read()
+n = int(re.search(r"^requests: (\d+) in", text, re.M).group(1))
+assert d["requests"] == n, (d["requests"], n)
+assert d["mode"] == sys.argv[3] and d["kind"] == "flit" and d["errors"] == 0
+lat = d["latency_ns"]
+assert 0 < lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["p99_9"] <= lat["max"], lat
+p50_us = float(re.search(r"^latency: p50 ([0-9.]+) us", text, re.M).group(1))
+assert abs(p50_us - lat["p50"] / 1000) < 0.01, (p50_us, lat["p50"])
+qs = [q for q, _ in d["cdf"]]
+assert qs == sorted(qs) and d["cdf"][-1][1] == lat["max"]
+PY
   cat "$out"
   grep -q "^requests: [1-9][0-9]* in" "$out"
   grep -q "^latency: p50 .* p99 .* p99.9 .* max" "$out"
