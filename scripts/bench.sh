@@ -24,7 +24,7 @@ builddir=${FLIT_BUILDDIR:-build-release}
 if [[ ! -f "$builddir/build.ninja" ]]; then
   meson setup "$builddir" -Dbuildtype=release -Dtests=false >/dev/null
 fi
-ninja -C "$builddir" flit-bench >/dev/null
+ninja -C "$builddir" bench/flit-bench >/dev/null
 bench="$builddir/bench/flit-bench"
 out=bench-results
 mkdir -p "$out"

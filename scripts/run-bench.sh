@@ -17,7 +17,7 @@ builddir=${FLIT_BUILDDIR:-build-release}
 if [[ ! -f "$builddir/build.ninja" ]]; then
   meson setup "$builddir" -Dbuildtype=release -Dtests=false -Dflitc=false >/dev/null
 fi
-ninja -C "$builddir" flit-bench >/dev/null
+ninja -C "$builddir" bench/flit-bench >/dev/null
 
 ncpu=$(nproc)
 server_cpu=0
