@@ -10,7 +10,11 @@
 //     the engine's own CPU cost per RPC.
 //
 //   ./build/bench/flit-micro-bench [--benchmark_filter=...]
+#include <arpa/inet.h>
 #include <benchmark/benchmark.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <deque>
@@ -199,6 +203,39 @@ void BM_EngineRoundTrip(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_EngineRoundTrip)->Arg(32)->Arg(4096);
+
+// One event-loop iteration with nothing to receive, on the UDP transport,
+// against the bare recvmmsg it wraps: the engine's polling overhead.
+void BM_PollEmptyUdp(benchmark::State& state) {
+  NexusConfig c;
+  c.listen_uri = "udp://127.0.0.1:0";
+  Nexus n(c);
+  Rpc rpc(n, 0);
+  for (auto _ : state) rpc.run_event_loop_once();
+}
+BENCHMARK(BM_PollEmptyUdp);
+
+void BM_PollEmptyRawRecvmmsg(benchmark::State& state) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  static uint8_t buf[32][1536];
+  iovec iov[32];
+  mmsghdr msgs[32] = {};
+  sockaddr_in from[32];
+  for (int i = 0; i < 32; ++i) {
+    iov[i] = {buf[i], sizeof buf[i]};
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+    msgs[i].msg_hdr.msg_name = &from[i];
+    msgs[i].msg_hdr.msg_namelen = sizeof from[i];
+  }
+  for (auto _ : state) benchmark::DoNotOptimize(recvmmsg(fd, msgs, 32, MSG_DONTWAIT, nullptr));
+  close(fd);
+}
+BENCHMARK(BM_PollEmptyRawRecvmmsg);
 
 }  // namespace
 

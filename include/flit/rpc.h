@@ -341,6 +341,7 @@ class Rpc {
   uint64_t last_scan_ns_ = 0;
   uint64_t now_cache_ns_ = 0;  // refreshed once per event-loop iteration
   bool in_event_loop_ = false;
+  uint32_t idle_polls_ = 0;
   FaultInjection fault_;
   bool fault_on_ = false;
   uint64_t fault_rng_ = 1;

@@ -113,6 +113,14 @@ UdpTransport::UdpTransport(const Options& opt) {
   num_free_ = kRxBufs;
   std::memset(rx_msgs_, 0, sizeof rx_msgs_);
   std::memset(tx_msgs_, 0, sizeof tx_msgs_);
+  for (uint32_t i = 0; i < kMaxBurst; ++i) {
+    rx_idx_[i] = UINT32_MAX;  // no buffer yet: rx_burst points the slot at one
+    rx_iov_[i].iov_len = rx_buf_size_;
+    msghdr& h = rx_msgs_[i].msg_hdr;
+    h.msg_iov = &rx_iov_[i];
+    h.msg_iovlen = 1;
+    h.msg_namelen = sizeof(sockaddr_in6);
+  }
 }
 
 UdpTransport::~UdpTransport() {

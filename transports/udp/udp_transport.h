@@ -68,7 +68,8 @@ class UdpTransport final : public Transport {
   Route rx_routes_[kRxBufs];
   struct mmsghdr rx_msgs_[kMaxBurst];
   struct iovec rx_iov_[kMaxBurst];
-  uint32_t rx_idx_[kMaxBurst];
+  uint32_t rx_idx_[kMaxBurst];  // buffer each rx message slot points at
+  uint32_t rx_filled_ = 0;      // slots the last recvmmsg filled
   struct mmsghdr tx_msgs_[kMaxBurst];
   struct iovec tx_iov_[kMaxBurst][2];
   TransportStats stats_;
