@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -86,15 +87,33 @@ TEST(RpcUdpMisuse, RegisteringAfterFirstRpcIsAnError) {
   EXPECT_THROW(nexus.register_handler(2, echo), Error);
 }
 
-TEST(RpcUdpMisuse, UnbuiltTransportSaysSo) {
+TEST(RpcUdpMisuse, UnbuiltOrUnknownTransportSaysSo) {
+  // A transport this build lacks is named as such; an unknown one lists
+  // those it has.
+  std::vector<std::string> built = Nexus::transports_built();
+  for (std::string t : {"dpdk", "rdma"}) {
+    if (std::find(built.begin(), built.end(), t) != built.end()) continue;
+    NexusConfig c;
+    c.transport = t;
+    Nexus nexus(c);
+    try {
+      Rpc rpc(nexus, 0);
+      ADD_FAILURE() << t;
+    } catch (const Error& e) {
+      std::string want = std::string("built without ") + (t == "dpdk" ? "DPDK" : "RDMA");
+      EXPECT_NE(std::string(e.what()).find(want), std::string::npos) << e.what();
+    }
+  }
   NexusConfig c;
-  c.transport = "dpdk";
+  c.transport = "carrier-pigeon";
   Nexus nexus(c);
   try {
     Rpc rpc(nexus, 0);
     FAIL();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("built without DPDK"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("unknown transport 'carrier-pigeon'"), std::string::npos)
+        << e.what();
+    EXPECT_NE(std::string(e.what()).find("udp"), std::string::npos) << e.what();
   }
 }
 

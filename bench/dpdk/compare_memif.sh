@@ -7,9 +7,15 @@
 # the transport with no engine) and a flit-bench run, SECONDS (default 2) each, 32-byte
 # requests and responses, server pinned to CPU 0 and client to CPU 1 (EAL
 # main lcores 0 and 1). Prints each run's p50/p99 and the median ratio.
+# Environment: REQ_SIZE (default 32) bytes per request and response;
+# FLIT_OPTS, extra transport options for both flit-bench sides, e.g.
+# FLIT_OPTS=tx_zero_copy=1.
 # Needs root and hugepages (scripts/hugepages.sh).
 set -euo pipefail
 bench=$1 baseline=$2 rounds=${3:-3} secs=${4:-2}
+size=${REQ_SIZE:-32}
+fopts=()
+for o in ${FLIT_OPTS:-}; do fopts+=(--transport-opt "$o"); done
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
 eal="--no-pci --in-memory --no-telemetry --log-level=*:warning --log-level=pmd.net.memif:critical"
@@ -26,9 +32,9 @@ for ((r = 1; r <= rounds; r++)); do
     --dpdk-args "$eal -l 0 --vdev=net_memif0,role=server,id=0,socket=$sock" > "$tmp/bs$r" 2>&1 &
   bs=$!
   wait_for "$tmp/bs$r" "echoing"
-  "$baseline" client --cpu 1 --duration "$secs" --warmup 0.5 --port net_memif0 \
+  "$baseline" client --cpu 1 --duration "$secs" --warmup 0.5 --port net_memif0 --req-size "$size" \
     --dpdk-args "$eal -l 1 --vdev=net_memif0,role=client,id=0,socket=$sock" > "$tmp/bc$r" 2>&1
-  kill $bs; wait $bs 2>/dev/null || true
+  kill $bs 2>/dev/null || true; wait $bs 2>/dev/null || true
 
   sock="$tmp/t$r.sock"
   "$baseline" server --via-transport --cpu 0 --duration $((secs * 3 + 10)) --port net_memif0 \
@@ -36,20 +42,22 @@ for ((r = 1; r <= rounds; r++)); do
   ts=$!
   wait_for "$tmp/ts$r" "echoing"
   "$baseline" client --via-transport --cpu 1 --duration "$secs" --warmup 0.5 --port net_memif0 \
+    --req-size "$size" \
     --dpdk-args "$eal -l 1 --vdev=net_memif0,role=client,id=0,socket=$sock" > "$tmp/tc$r" 2>&1
-  kill $ts; wait $ts 2>/dev/null || true
+  kill $ts 2>/dev/null || true; wait $ts 2>/dev/null || true
 
   sock="$tmp/f$r.sock"
   "$bench" server --listen dpdk://198.18.0.2:31850 --cpu 0 --duration $((secs * 3 + 10)) \
-    --transport-opt port=net_memif0 \
+    --transport-opt port=net_memif0 "${fopts[@]}" \
     --dpdk-args "$eal -l 0 --vdev=net_memif0,role=server,id=0,socket=$sock" > "$tmp/fs$r" 2>&1 &
   fs=$!
   wait_for "$tmp/fs$r" "listening on"
   "$bench" client --connect dpdk://198.18.0.2:31850 --transport dpdk --cpu 1 \
     --mode latency --duration "$secs" --warmup 0.5 --connect-timeout 10 \
-    --transport-opt port=net_memif0 --transport-opt ip=198.18.0.1 \
+    --req-size "$size" --resp-size "$size" \
+    --transport-opt port=net_memif0 --transport-opt ip=198.18.0.1 "${fopts[@]}" \
     --dpdk-args "$eal -l 1 --vdev=net_memif0,role=client,id=0,socket=$sock" > "$tmp/fc$r" 2>&1
-  kill $fs; wait $fs 2>/dev/null || true
+  kill $fs 2>/dev/null || true; wait $fs 2>/dev/null || true
 
   b=$(p50 "$tmp/bc$r") t=$(p50 "$tmp/tc$r") f=$(p50 "$tmp/fc$r")
   ratio=$(awk -v f="$f" -v b="$b" 'BEGIN {printf "%.3f", f / b}')

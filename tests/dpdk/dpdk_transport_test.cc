@@ -1,0 +1,320 @@
+// tests/dpdk/dpdk_transport_test.cc: what is particular to the DPDK
+// transport, over the memif test network of dpdk_memif_env.cc: frames on the
+// wire (headers, checksums, ARP), what the receive path drops, and the
+// errors that name their fix.
+#include <gtest/gtest.h>
+#include <rte_arp.h>
+#include <rte_ethdev.h>
+
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "dpdk_transport.h"
+#include "flit/flit.h"
+#include "rpc_fixture.h"
+#include "test_env.h"
+
+namespace flit::testing {
+namespace {
+
+using transport::DpdkTransport;
+using transport::RxPacket;
+using transport::TxPacket;
+
+// A transport on the next free endpoint of the test network, as a server
+// Nexus's Rpc 0 would get it.
+std::unique_ptr<DpdkTransport> make_endpoint(std::string* uri) {
+  NexusConfig c = test_env().server_config();
+  DpdkTransport::Options o;
+  DpdkTransport::parse_options(c.transport_options, &o);
+  Uri u = parse_uri(c.listen_uri);
+  o.ips = {u.host};
+  o.udp_port = u.port;
+  *uri = c.listen_uri;
+  return std::make_unique<DpdkTransport>(o);
+}
+
+// Polls t until it yields a packet or 5 s pass; returns the count (0 or 1+).
+// Polls `also` meanwhile (dropping what it gets), as its Rpc's event loop
+// would: that is where it takes ARP replies and sends frames held for them.
+uint32_t poll_rx(DpdkTransport& t, RxPacket* p, uint32_t max, DpdkTransport* also = nullptr) {
+  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (std::chrono::steady_clock::now() < end) {
+    uint32_t n = t.rx_burst(p, max);
+    if (n != 0) return n;
+    if (also != nullptr) {
+      RxPacket q[8];
+      also->rx_release(q, also->rx_burst(q, 8));
+    }
+  }
+  return 0;
+}
+
+class DpdkTransportTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    a_ = make_endpoint(&a_uri_);
+    b_ = make_endpoint(&b_uri_);
+  }
+  // Sends one flit packet (header bytes 0..39, then payload) from a to b.
+  void send_a_to_b(const uint8_t* payload, uint32_t len) {
+    transport::Route to = a_->resolve(b_uri_);
+    uint8_t hdr[kPktHdrSize];
+    for (size_t i = 0; i < kPktHdrSize; ++i) hdr[i] = static_cast<uint8_t>(i);
+    TxPacket p{&to, hdr, payload, len};
+    ASSERT_EQ(a_->tx_burst(&p, 1), 1u);
+  }
+  // Transmits a raw frame on a's port, bypassing the transport.
+  void raw_send(const uint8_t* frame, uint16_t len) {
+    rte_mbuf* m = rte_pktmbuf_alloc(rte_mempool_lookup(
+        ("flit_p" + std::to_string(a_->port_id()) + "_q0").c_str()));
+    ASSERT_NE(m, nullptr);
+    std::memcpy(rte_pktmbuf_mtod(m, uint8_t*), frame, len);
+    m->data_len = m->pkt_len = len;
+    ASSERT_EQ(rte_eth_tx_burst(a_->port_id(), a_->queue_id(), &m, 1), 1);
+  }
+  // A valid frame from a to b carrying a 40-byte flit header and 8 bytes,
+  // as a's transport would send it (b's MAC learned by a first exchange).
+  std::vector<uint8_t> valid_frame() {
+    const uint8_t payload[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    send_a_to_b(payload, sizeof payload);
+    RxPacket p[4];
+    uint32_t n = poll_rx(*b_, p, 4, a_.get());
+    EXPECT_EQ(n, 1u);
+    if (n == 0) return {};
+    auto* m = reinterpret_cast<rte_mbuf*>(p[0].cookie);
+    std::vector<uint8_t> f(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_mtod(m, uint8_t*) + m->data_len);
+    b_->rx_release(p, n);
+    return f;
+  }
+
+  std::string a_uri_, b_uri_;
+  std::unique_ptr<DpdkTransport> a_, b_;
+};
+
+TEST_F(DpdkTransportTest, PacketArrivesInPlaceWithSenderRoute) {
+  uint8_t payload[1000];
+  for (size_t i = 0; i < sizeof payload; ++i) payload[i] = static_cast<uint8_t>(i * 13);
+  send_a_to_b(payload, sizeof payload);
+  RxPacket p[4];
+  ASSERT_EQ(poll_rx(*b_, p, 4, a_.get()), 1u);
+  ASSERT_EQ(p[0].len, kPktHdrSize + sizeof payload);
+  for (size_t i = 0; i < kPktHdrSize; ++i) EXPECT_EQ(p[0].data[i], i);
+  EXPECT_EQ(std::memcmp(p[0].data + kPktHdrSize, payload, sizeof payload), 0);
+  // Zero copy: the data lies inside the mbuf the port received into.
+  auto* m = reinterpret_cast<rte_mbuf*>(p[0].cookie);
+  EXPECT_EQ(p[0].data, rte_pktmbuf_mtod_offset(m, const uint8_t*, transport::kFrameHdrSize));
+  // The sender's route names a's address and is answerable.
+  EXPECT_TRUE(b_->same_peer(*p[0].from, b_->resolve(a_uri_)));
+  EXPECT_NE(b_->route_to_string(*p[0].from).find(a_uri_), std::string::npos)
+      << b_->route_to_string(*p[0].from);
+  b_->rx_release(p, 1);
+  EXPECT_EQ(b_->dpdk_stats().rx_bad_checksum, 0u);
+}
+
+TEST_F(DpdkTransportTest, ChecksumsOnTheWireAreValid) {
+  std::vector<uint8_t> f = valid_frame();
+  ASSERT_FALSE(f.empty());
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(f.data() + sizeof(rte_ether_hdr));
+  auto* udp = reinterpret_cast<rte_udp_hdr*>(ip + 1);
+  EXPECT_EQ(rte_raw_cksum(ip, sizeof *ip), 0xffff);
+  EXPECT_NE(udp->dgram_cksum, 0) << "UDP checksum must be sent";
+  uint16_t sent = udp->dgram_cksum;
+  udp->dgram_cksum = 0;
+  EXPECT_EQ(rte_ipv4_udptcp_cksum(ip, udp), sent);
+}
+
+TEST_F(DpdkTransportTest, BadChecksumsAndForeignFramesAreDroppedAndCounted) {
+  std::vector<uint8_t> good = valid_frame();
+  ASSERT_FALSE(good.empty());
+  const uint16_t len = static_cast<uint16_t>(good.size());
+  auto with = [&](auto edit) {
+    std::vector<uint8_t> f = good;
+    edit(reinterpret_cast<rte_ether_hdr*>(f.data()),
+         reinterpret_cast<rte_ipv4_hdr*>(f.data() + sizeof(rte_ether_hdr)),
+         reinterpret_cast<rte_udp_hdr*>(f.data() + sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr)),
+         f.data() + transport::kFrameHdrSize);
+    return f;
+  };
+  auto bad_udp = with([](auto*, auto*, auto*, uint8_t* flit) { flit[45] ^= 0x40; });
+  auto bad_ip = with([](auto*, rte_ipv4_hdr* ip, auto*, auto*) { ip->time_to_live--; });
+  auto other_port = with([](auto*, auto*, rte_udp_hdr* u, auto*) {
+    u->dst_port = rte_cpu_to_be_16(rte_be_to_cpu_16(u->dst_port) + 1);
+  });
+  auto fragment = with([](auto*, rte_ipv4_hdr* ip, auto*, auto*) {
+    ip->fragment_offset = RTE_BE16(RTE_IPV4_HDR_MF_FLAG);
+  });
+  const auto before = b_->dpdk_stats();
+  raw_send(bad_udp.data(), len);
+  raw_send(bad_ip.data(), len);
+  raw_send(other_port.data(), len);
+  raw_send(fragment.data(), len);
+  raw_send(good.data(), len);  // the last one is fine: it marks the end
+  RxPacket p[8];
+  uint32_t n = 0;
+  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (n == 0 && std::chrono::steady_clock::now() < end) n = b_->rx_burst(p, 8);
+  ASSERT_EQ(n, 1u) << "only the good frame reaches the engine";
+  b_->rx_release(p, n);
+  const auto& after = b_->dpdk_stats();
+  EXPECT_EQ(after.rx_bad_checksum - before.rx_bad_checksum, 2u);
+  EXPECT_EQ(after.rx_not_for_us - before.rx_not_for_us, 1u);
+  EXPECT_EQ(after.rx_bad_header - before.rx_bad_header, 1u);
+  EXPECT_EQ(b_->stats().rx_errors, 2u);
+}
+
+TEST_F(DpdkTransportTest, AnswersArpForItsAddress) {
+  // An ARP request from a for b's address, sent raw: b answers, and a (whose
+  // transport sees the reply) learns b's MAC.
+  uint8_t f[60] = {};
+  auto* eth = reinterpret_cast<rte_ether_hdr*>(f);
+  std::memset(&eth->dst_addr, 0xff, 6);
+  rte_eth_macaddr_get(a_->port_id(), &eth->src_addr);
+  eth->ether_type = RTE_BE16(RTE_ETHER_TYPE_ARP);
+  auto* arp = reinterpret_cast<rte_arp_hdr*>(eth + 1);
+  arp->arp_hardware = RTE_BE16(RTE_ARP_HRD_ETHER);
+  arp->arp_protocol = RTE_BE16(RTE_ETHER_TYPE_IPV4);
+  arp->arp_hlen = 6;
+  arp->arp_plen = 4;
+  arp->arp_opcode = RTE_BE16(RTE_ARP_OP_REQUEST);
+  arp->arp_data.arp_sha = eth->src_addr;
+  const transport::Route ra = a_->resolve(a_uri_), rb = b_->resolve(b_uri_);
+  arp->arp_data.arp_sip = transport::dpdk_peer(&ra)->ip;
+  arp->arp_data.arp_tip = transport::dpdk_peer(&rb)->ip;
+  const uint64_t replies = b_->dpdk_stats().arp_replies_tx;
+  raw_send(f, sizeof f);
+  RxPacket p[4];
+  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (b_->dpdk_stats().arp_replies_tx == replies && std::chrono::steady_clock::now() < end) {
+    uint32_t n = b_->rx_burst(p, 4);
+    b_->rx_release(p, n);
+  }
+  EXPECT_EQ(b_->dpdk_stats().arp_replies_tx, replies + 1);
+  const uint64_t arp_rx = a_->dpdk_stats().arp_rx;
+  end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (a_->dpdk_stats().arp_rx == arp_rx && std::chrono::steady_clock::now() < end) {
+    uint32_t n = a_->rx_burst(p, 4);
+    a_->rx_release(p, n);
+  }
+  EXPECT_EQ(a_->dpdk_stats().arp_rx, arp_rx + 1) << "a received b's ARP reply";
+}
+
+TEST(DpdkZeroCopy, ExternalPayloadArrivesByteExact) {
+  // Two transports with tx_zero_copy=1 on the spare switch ports.
+  NexusConfig base = test_env().server_config();
+  auto open = [&](int i) {
+    DpdkTransport::Options o;
+    DpdkTransport::parse_options(base.transport_options, &o);
+    o.ports = {"net_memif_zc" + std::to_string(i)};
+    o.ips = {"198.18.1." + std::to_string(200 + i)};
+    o.udp_port = 31850;
+    o.tx_zero_copy = true;
+    return std::make_unique<DpdkTransport>(o);
+  };
+  auto a = open(0), b = open(1);
+  transport::Route to = a->resolve("dpdk://198.18.1.201:31850");
+  uint8_t hdr[kPktHdrSize] = {};
+  std::vector<uint8_t> payload(1400);
+  for (int round = 0; round < 3; ++round) {  // the first waits for ARP (and is copied)
+    for (size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<uint8_t>(i * 7 + round);
+    hdr[0] = static_cast<uint8_t>(round);
+    TxPacket p{&to, hdr, payload.data(), static_cast<uint32_t>(payload.size())};
+    ASSERT_EQ(a->tx_burst(&p, 1), 1u);
+    // The engine may reuse the payload once tx_burst returned.
+    std::vector<uint8_t> sent = payload;
+    std::fill(payload.begin(), payload.end(), 0xEE);
+    RxPacket r[4];
+    ASSERT_EQ(poll_rx(*b, r, 4, a.get()), 1u) << "round " << round;
+    ASSERT_EQ(r[0].len, kPktHdrSize + sent.size());
+    EXPECT_EQ(r[0].data[0], round);
+    EXPECT_EQ(std::memcmp(r[0].data + kPktHdrSize, sent.data(), sent.size()), 0) << round;
+    b->rx_release(r, 1);
+  }
+  EXPECT_GE(a->dpdk_stats().tx_zero_copy, 2u) << "rounds after ARP go out zero-copy";
+  EXPECT_EQ(b->dpdk_stats().rx_bad_checksum, 0u) << "checksums over both segments";
+}
+
+// Expects constructing an Rpc from cfg (with Rpc id `id`) to throw an Error
+// whose message contains every one of `parts`.
+void expect_error(const NexusConfig& cfg, uint8_t id, std::initializer_list<const char*> parts) {
+  Nexus n(cfg);
+  try {
+    Rpc r(n, id);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    for (const char* part : parts) {
+      EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(DpdkErrors, UnknownOptionListsTheValidOnes) {
+  NexusConfig c = test_env().server_config();
+  c.transport_options.push_back("bogus=1");
+  expect_error(c, 0, {"unknown transport option 'bogus'", "port=", "neighbor="});
+}
+
+TEST(DpdkErrors, NoSuchPortNamesThePortsAndTheFix) {
+  NexusConfig c = test_env().server_config();
+  c.transport_options.push_back("port=net_nonesuch");
+  expect_error(c, 0, {"no such DPDK port 'net_nonesuch'", "net_memif0 (", "--vdev="});
+}
+
+TEST(DpdkErrors, RpcBeyondThePortsQueuesIsNotEnoughQueues) {
+  // One port, one queue: Rpc 1 has none.
+  expect_error(test_env().server_config(), 1, {"not enough queues", "queues=", "port=NAME0,NAME1"});
+}
+
+TEST(DpdkErrors, PortThatCannotSteerNamesTheOnePortPerRpcFix) {
+  // Two Rpcs sharing a memif port would need rte_flow to split their
+  // traffic; memif has none.
+  NexusConfig c = test_env().server_config();
+  c.transport_options.push_back("port=net_memif_spare0");
+  c.transport_options.push_back("queues=2");
+  expect_error(c, 0, {"cannot steer UDP port 31850 to queue 0", "port=NAME0,NAME1"});
+}
+
+TEST(DpdkErrors, DifferentEalArgumentsInOneProcess) {
+  NexusConfig c = test_env().server_config();
+  c.transport_options.push_back("eal=--no-pci -l 0");
+  expect_error(c, 0, {"already initialised", "same eal="});
+}
+
+TEST(DpdkErrors, ClientWithoutAddress) {
+  NexusConfig c = test_env().client_config();
+  std::erase_if(c.transport_options, [](const std::string& o) { return o.rfind("ip=", 0) == 0; });
+  expect_error(c, 0, {"no IPv4 address", "ip="});
+}
+
+TEST(DpdkErrors, SeparatePortsNeedSeparateAddresses) {
+  NexusConfig c = test_env().client_config();
+  for (std::string& o : c.transport_options) {
+    if (o.rfind("ip=", 0) == 0) o = "ip=198.18.1.99";
+  }
+  expect_error(c, 0, {"separate IPv4 addresses", "ip=IP0,IP1"});
+}
+
+TEST(DpdkErrors, NonNumericPeerAddress) {
+  Nexus n(test_env().client_config());
+  Rpc r(n, 0);
+  SessionId s;
+  try {
+    (void)r.connect("dpdk://localhost:31850", &s);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("not a numeric IPv4 address"), std::string::npos) << e.what();
+  }
+}
+
+// A call to an address nobody answers ARP for fails by its deadline, and
+// the transport says why (ARP requests sent, frames dropped unresolved).
+TEST_F(RpcTest, DpdkPeerThatNeverAnswersArpIsUnavailable) {
+  SessionId s = kInvalidSession;
+  EXPECT_NE(client_->connect("dpdk://198.18.1.250:31850", &s), Status::kOk);
+  EXPECT_GT(client_->transport_stats().tx_dropped, 0u);
+}
+
+}  // namespace
+}  // namespace flit::testing

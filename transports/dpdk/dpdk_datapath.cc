@@ -1,0 +1,373 @@
+// transports/dpdk/dpdk_datapath.cc: the DPDK data path. One rte_eth_rx_burst
+// per receive burst, one rte_eth_tx_burst per transmit chunk of kMaxBurst.
+// No allocation (mbufs come from the queue's pool), no lock (the neighbour
+// table is read lock-free), no syscall.
+//
+// Receive is zero-copy: the engine gets a pointer into the mbuf, past the
+// Ethernet/IPv4/UDP headers, and the sender's Route in the mbuf's private
+// area; the mbuf goes back to the pool in rx_release(). Transmit copies the
+// 40-byte header and the payload into one mbuf per frame, or, with
+// tx_zero_copy=1, attaches payloads of kZeroCopyMinPayload bytes or more as
+// an external buffer (a second segment) so the only copy is the PMD's into
+// its ring. That is allowed only on ports whose PMD copies inside
+// rte_eth_tx_burst (net_memif, net_af_packet): a NIC would read the payload
+// by DMA later, after the engine may have reused it (TxPacket's contract).
+#include <rte_arp.h>
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "dpdk_transport.h"
+#include "flit/config.h"
+#include "flit/error.h"
+
+namespace flit::transport {
+
+namespace {
+constexpr uint32_t kL3Off = sizeof(rte_ether_hdr);
+constexpr uint32_t kL4Off = kL3Off + sizeof(rte_ipv4_hdr);
+}  // namespace
+
+// Fills checksums (software or offload) and lengths of a frame whose flit
+// packet of flit_len bytes is already in place. No allocation.
+FLIT_HOT void DpdkTransport::finish_frame(rte_mbuf* m, uint32_t flit_len) {
+  m->data_len = static_cast<uint16_t>(kFrameHdrSize + flit_len);
+  m->pkt_len = m->data_len;
+  uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
+  if (tx_cksum_) {
+    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(frame + kL3Off);
+    auto* udp = reinterpret_cast<rte_udp_hdr*>(frame + kL4Off);
+    m->l2_len = kL3Off;
+    m->l3_len = sizeof(rte_ipv4_hdr);
+    m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_UDP_CKSUM;
+    ip->hdr_checksum = 0;
+    udp->dgram_cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);  // the NIC adds the rest
+  } else {
+    fill_checksums_sw(frame);
+  }
+}
+
+// The same for a frame whose payload is a second, external segment: the
+// first holds the Ethernet/IPv4/UDP and flit headers. No allocation.
+void DpdkTransport::finish_chained_frame(rte_mbuf* m, uint32_t flit_len) {
+  m->data_len = static_cast<uint16_t>(kFrameHdrSize + kPktHdrSize);
+  m->pkt_len = kFrameHdrSize + flit_len;
+  uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(frame + kL3Off);
+  auto* udp = reinterpret_cast<rte_udp_hdr*>(frame + kL4Off);
+  ip->hdr_checksum = 0;
+  udp->dgram_cksum = 0;
+  if (tx_cksum_) {
+    m->l2_len = kL3Off;
+    m->l3_len = sizeof(rte_ipv4_hdr);
+    m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_UDP_CKSUM;
+    udp->dgram_cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
+  } else {
+    udp->dgram_cksum = rte_ipv4_udptcp_cksum_mbuf(m, ip, kL4Off);  // both segments
+    ip->hdr_checksum = rte_ipv4_cksum(ip);
+  }
+}
+
+FLIT_HOT uint32_t DpdkTransport::tx_burst(const TxPacket* pkts, uint32_t n) {
+  uint32_t accepted = 0;
+  rte_mbuf* m[kMaxBurst];
+  rte_mbuf* out[kMaxBurst];
+  for (uint32_t done = 0; done < n;) {
+    uint32_t chunk = std::min(n - done, kMaxBurst);
+    if (rte_pktmbuf_alloc_bulk(pool_, m, chunk) != 0) [[unlikely]] {
+      dstats_.tx_no_mbuf += n - done;
+      stats_.tx_dropped += n - done;
+      return accepted;
+    }
+    uint32_t nout = 0;
+    for (uint32_t i = 0; i < chunk; ++i) {
+      const TxPacket& p = pkts[done + i];
+      const DpdkPeer* peer = dpdk_peer(p.route);
+      const uint32_t flit_len = static_cast<uint32_t>(kPktHdrSize) + p.payload_len;
+      FLIT_CHECK(flit_len <= mtu_, "engine sent a packet larger than max_packet_size", flit_len,
+                 mtu_);
+      uint8_t* frame = rte_pktmbuf_mtod(m[i], uint8_t*);
+      rte_ether_addr dst;
+      bool known = peer->mac_valid != 0;
+      if (known) {
+        dst = peer->mac;
+      } else {
+        known = port_->neighbors().lookup(peer->ip, &dst);
+      }
+      write_frame_hdr(frame, mac_, dst, ip_, udp_port_, peer->ip, peer->udp_port, flit_len);
+      std::memcpy(frame + kFrameHdrSize, p.hdr, kPktHdrSize);
+      // Zero copy only for frames sent now: a frame held for ARP outlives
+      // this call, and the payload is the engine's to reuse once we return.
+      rte_mbuf* ext = nullptr;
+      if (ext_pool_ != nullptr && known && p.payload_len >= kZeroCopyMinPayload) {
+        ext = rte_pktmbuf_alloc(ext_pool_);  // none left: copy instead
+      }
+      if (ext != nullptr) {
+        rte_mbuf_ext_refcnt_update(&ext_shinfo_, 1);
+        rte_pktmbuf_attach_extbuf(ext, const_cast<uint8_t*>(p.payload), RTE_BAD_IOVA,
+                                  static_cast<uint16_t>(p.payload_len), &ext_shinfo_);
+        ext->data_len = static_cast<uint16_t>(p.payload_len);
+        ext->pkt_len = p.payload_len;
+        m[i]->next = ext;
+        m[i]->nb_segs = 2;
+        finish_chained_frame(m[i], flit_len);
+        dstats_.tx_zero_copy++;
+      } else {
+        if (p.payload_len != 0) std::memcpy(frame + kFrameHdrSize + kPktHdrSize, p.payload, p.payload_len);
+        finish_frame(m[i], flit_len);
+      }
+      if (known) [[likely]] {
+        out[nout++] = m[i];
+      } else {
+        hold_for_arp(m[i], peer->ip);  // takes m[i]: sent or freed later
+      }
+    }
+    uint32_t held = chunk - nout;
+    uint16_t sent = nout == 0 ? 0 : rte_eth_tx_burst(port_id_, queue_, out, static_cast<uint16_t>(nout));
+    if (sent < nout) [[unlikely]] {
+      // The ring is full: drop like a wire would; the engine's
+      // retransmission recovers. Retrying here would only spin.
+      rte_pktmbuf_free_bulk(out + sent, nout - sent);
+      dstats_.tx_queue_full += nout - sent;
+      stats_.tx_dropped += nout - sent;
+    }
+    accepted += sent + held;
+    done += chunk;
+  }
+  return accepted;
+}
+
+FLIT_HOT uint32_t DpdkTransport::rx_burst(RxPacket* pkts, uint32_t max) {
+  if (num_pending_ != 0) [[unlikely]] flush_pending();
+  rte_mbuf* m[kMaxBurst];
+  uint16_t got = rte_eth_rx_burst(port_id_, queue_, m, static_cast<uint16_t>(std::min(max, kMaxBurst)));
+  dstats_.rx_frames += got;
+  uint32_t out = 0;
+  for (uint16_t i = 0; i < got; ++i) {
+    rte_mbuf* b = m[i];
+    if (b->nb_segs != 1) [[unlikely]] {
+      dstats_.rx_multi_segment++;
+      stats_.rx_truncated++;
+      rte_pktmbuf_free(b);
+      continue;
+    }
+    const uint8_t* frame = rte_pktmbuf_mtod(b, const uint8_t*);
+    const uint32_t flen = b->data_len;
+    if (flen < kFrameHdrSize) [[unlikely]] {
+      if (flen >= sizeof(rte_ether_hdr) &&
+          reinterpret_cast<const rte_ether_hdr*>(frame)->ether_type == RTE_BE16(RTE_ETHER_TYPE_ARP)) {
+        handle_arp(b);
+      } else {
+        dstats_.rx_bad_header++;
+      }
+      rte_pktmbuf_free(b);
+      continue;
+    }
+    const auto* eth = reinterpret_cast<const rte_ether_hdr*>(frame);
+    if (eth->ether_type != RTE_BE16(RTE_ETHER_TYPE_IPV4)) [[unlikely]] {
+      if (eth->ether_type == RTE_BE16(RTE_ETHER_TYPE_ARP)) {
+        handle_arp(b);
+      } else {
+        dstats_.rx_other++;
+      }
+      rte_pktmbuf_free(b);
+      continue;
+    }
+    const auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(frame + kL3Off);
+    const uint32_t ihl = (ip->version_ihl & 0x0f) * 4u;
+    const uint32_t ip_len = rte_be_to_cpu_16(ip->total_length);
+    const bool bad_ip = (ip->version_ihl >> 4) != 4 || ihl < sizeof(rte_ipv4_hdr) ||
+                        ip_len < ihl + sizeof(rte_udp_hdr) || kL3Off + ip_len > flen ||
+                        (ip->fragment_offset & RTE_BE16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0;
+    if (bad_ip || ip->next_proto_id != IPPROTO_UDP) [[unlikely]] {
+      (bad_ip ? dstats_.rx_bad_header : dstats_.rx_other)++;
+      rte_pktmbuf_free(b);
+      continue;
+    }
+    const auto* udp = reinterpret_cast<const rte_udp_hdr*>(frame + kL3Off + ihl);
+    if (ip->dst_addr != ip_ || udp->dst_port != udp_port_ ||
+        !rte_is_same_ether_addr(&eth->dst_addr, &mac_)) [[unlikely]] {
+      dstats_.rx_not_for_us++;  // flooded by a switch, or for another Rpc
+      rte_pktmbuf_free(b);
+      continue;
+    }
+    const uint32_t udp_len = rte_be_to_cpu_16(udp->dgram_len);
+    if (udp_len != ip_len - ihl) [[unlikely]] {
+      dstats_.rx_bad_header++;
+      rte_pktmbuf_free(b);
+      continue;
+    }
+    // Checksums: trust the NIC's verdict when it gives one.
+    const uint64_t ipf = b->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
+    const uint64_t l4f = b->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+    bool ok = true;
+    if (!rx_cksum_ || ipf == RTE_MBUF_F_RX_IP_CKSUM_UNKNOWN || ipf == RTE_MBUF_F_RX_IP_CKSUM_NONE) {
+      ok = rte_raw_cksum(ip, ihl) == 0xffff;
+    } else {
+      ok = ipf == RTE_MBUF_F_RX_IP_CKSUM_GOOD;
+    }
+    if (ok && udp->dgram_cksum != 0) {  // 0: the sender computed none (RFC 768)
+      if (!rx_cksum_ || l4f == RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN || l4f == RTE_MBUF_F_RX_L4_CKSUM_NONE) {
+        ok = rte_ipv4_udptcp_cksum_verify(ip, udp) == 0;
+      } else {
+        ok = l4f == RTE_MBUF_F_RX_L4_CKSUM_GOOD;
+      }
+    }
+    if (!ok) [[unlikely]] {
+      dstats_.rx_bad_checksum++;
+      stats_.rx_errors++;
+      rte_pktmbuf_free(b);
+      continue;
+    }
+    // The sender, for the engine to answer: in the mbuf's private area,
+    // valid until rx_release like the data.
+    auto* from = static_cast<Route*>(rte_mbuf_to_priv(b));
+    DpdkPeer* peer = dpdk_peer(from);
+    peer->ip = ip->src_addr;
+    peer->udp_port = udp->src_port;
+    peer->mac_valid = 1;
+    peer->pad = 0;
+    rte_ether_addr_copy(&eth->src_addr, &peer->mac);
+    RxPacket& p = pkts[out++];
+    p.data = reinterpret_cast<const uint8_t*>(udp + 1);
+    p.len = udp_len - static_cast<uint32_t>(sizeof(rte_udp_hdr));
+    p.from = from;
+    p.cookie = reinterpret_cast<uintptr_t>(b);
+  }
+  return out;
+}
+
+FLIT_HOT void DpdkTransport::rx_release(const RxPacket* pkts, uint32_t n) {
+  rte_mbuf* m[kMaxBurst];
+  for (uint32_t done = 0; done < n;) {
+    uint32_t chunk = std::min(n - done, kMaxBurst);
+    for (uint32_t i = 0; i < chunk; ++i) m[i] = reinterpret_cast<rte_mbuf*>(pkts[done + i].cookie);
+    rte_pktmbuf_free_bulk(m, chunk);
+    done += chunk;
+  }
+}
+
+// ARP: answer who-has for our address; learn the sender of any ARP frame
+// addressed to us (requests and replies), as a kernel does. Cold.
+FLIT_COLD void DpdkTransport::handle_arp(rte_mbuf* m) {
+  dstats_.arp_rx++;
+  if (m->data_len < sizeof(rte_ether_hdr) + sizeof(rte_arp_hdr)) {
+    dstats_.rx_bad_header++;
+    return;
+  }
+  const auto* arp = rte_pktmbuf_mtod_offset(m, const rte_arp_hdr*, sizeof(rte_ether_hdr));
+  if (arp->arp_hardware != RTE_BE16(RTE_ARP_HRD_ETHER) ||
+      arp->arp_protocol != RTE_BE16(RTE_ETHER_TYPE_IPV4) || arp->arp_hlen != RTE_ETHER_ADDR_LEN ||
+      arp->arp_plen != 4) {
+    dstats_.rx_bad_header++;
+    return;
+  }
+  const rte_arp_ipv4& a = arp->arp_data;
+  if (a.arp_tip != ip_) return;  // about someone else
+  port_->neighbors().learn(a.arp_sip, a.arp_sha);
+  if (arp->arp_opcode == RTE_BE16(RTE_ARP_OP_REQUEST)) {
+    send_arp(RTE_ARP_OP_REPLY, a.arp_sha, a.arp_sip);
+    dstats_.arp_replies_tx++;
+  }
+}
+
+FLIT_COLD void DpdkTransport::send_arp(uint16_t op, const rte_ether_addr& dst_mac, rte_be32_t dst_ip) {
+  rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+  if (m == nullptr) {
+    dstats_.tx_no_mbuf++;
+    return;
+  }
+  constexpr uint16_t kLen = sizeof(rte_ether_hdr) + sizeof(rte_arp_hdr);
+  uint8_t* f = rte_pktmbuf_mtod(m, uint8_t*);
+  std::memset(f, 0, RTE_ETHER_MIN_LEN - RTE_ETHER_CRC_LEN);  // padded to the minimum frame
+  auto* eth = reinterpret_cast<rte_ether_hdr*>(f);
+  rte_ether_addr bcast;
+  std::memset(bcast.addr_bytes, 0xff, RTE_ETHER_ADDR_LEN);
+  rte_ether_addr_copy(op == RTE_ARP_OP_REQUEST ? &bcast : &dst_mac, &eth->dst_addr);
+  rte_ether_addr_copy(&mac_, &eth->src_addr);
+  eth->ether_type = RTE_BE16(RTE_ETHER_TYPE_ARP);
+  auto* arp = reinterpret_cast<rte_arp_hdr*>(eth + 1);
+  arp->arp_hardware = RTE_BE16(RTE_ARP_HRD_ETHER);
+  arp->arp_protocol = RTE_BE16(RTE_ETHER_TYPE_IPV4);
+  arp->arp_hlen = RTE_ETHER_ADDR_LEN;
+  arp->arp_plen = 4;
+  arp->arp_opcode = rte_cpu_to_be_16(op);
+  rte_ether_addr_copy(&mac_, &arp->arp_data.arp_sha);
+  arp->arp_data.arp_sip = ip_;
+  if (op == RTE_ARP_OP_REPLY) rte_ether_addr_copy(&dst_mac, &arp->arp_data.arp_tha);
+  arp->arp_data.arp_tip = dst_ip;
+  static_assert(kLen <= RTE_ETHER_MIN_LEN - RTE_ETHER_CRC_LEN);
+  m->data_len = m->pkt_len = RTE_ETHER_MIN_LEN - RTE_ETHER_CRC_LEN;
+  if (rte_eth_tx_burst(port_id_, queue_, &m, 1) != 1) {
+    rte_pktmbuf_free(m);
+    dstats_.tx_queue_full++;
+  }
+}
+
+// Keeps a built frame until its destination's MAC is known (one per peer,
+// like a kernel's ARP queue; the engine retransmits the rest), and asks.
+FLIT_COLD void DpdkTransport::hold_for_arp(rte_mbuf* m, rte_be32_t ip) {
+  const uint64_t now = rte_get_tsc_cycles();
+  for (uint32_t i = 0; i < num_pending_; ++i) {
+    Pending& p = pending_[i];
+    if (p.ip != ip) continue;
+    rte_pktmbuf_free(m);  // one frame waits per peer already
+    dstats_.tx_no_neighbor++;
+    stats_.tx_dropped++;
+    if (now - p.arp_tsc >= arp_retry_tsc_) {
+      rte_ether_addr none{};
+      send_arp(RTE_ARP_OP_REQUEST, none, ip);
+      dstats_.arp_requests_tx++;
+      p.arp_tsc = now;
+    }
+    return;
+  }
+  if (num_pending_ == kMaxPending) {
+    rte_pktmbuf_free(m);
+    dstats_.tx_no_neighbor++;
+    stats_.tx_dropped++;
+    return;
+  }
+  pending_[num_pending_++] = Pending{ip, m, now, now};
+  rte_ether_addr none{};
+  send_arp(RTE_ARP_OP_REQUEST, none, ip);
+  dstats_.arp_requests_tx++;
+}
+
+// Sends held frames whose destination became known; drops those that waited
+// too long. Called at the start of rx_burst while any frame waits.
+FLIT_COLD void DpdkTransport::flush_pending() {
+  const uint64_t now = rte_get_tsc_cycles();
+  uint32_t keep = 0;
+  for (uint32_t i = 0; i < num_pending_; ++i) {
+    Pending& p = pending_[i];
+    rte_ether_addr mac;
+    if (port_->neighbors().lookup(p.ip, &mac)) {
+      rte_ether_addr_copy(&mac, &rte_pktmbuf_mtod(p.frame, rte_ether_hdr*)->dst_addr);
+      if (rte_eth_tx_burst(port_id_, queue_, &p.frame, 1) != 1) {
+        rte_pktmbuf_free(p.frame);
+        dstats_.tx_queue_full++;
+        stats_.tx_dropped++;
+      }
+      continue;
+    }
+    if (now - p.since_tsc >= arp_give_up_tsc_) {
+      rte_pktmbuf_free(p.frame);
+      dstats_.tx_no_neighbor++;
+      stats_.tx_dropped++;
+      continue;
+    }
+    if (now - p.arp_tsc >= arp_retry_tsc_) {
+      rte_ether_addr none{};
+      send_arp(RTE_ARP_OP_REQUEST, none, p.ip);
+      dstats_.arp_requests_tx++;
+      p.arp_tsc = now;
+    }
+    pending_[keep++] = p;
+  }
+  num_pending_ = keep;
+}
+
+}  // namespace flit::transport

@@ -1,0 +1,135 @@
+// transports/dpdk/dpdk_port.h: process-wide DPDK state shared by the Rpcs of
+// a process: the EAL (initialised once), the ethdev ports in use, and each
+// port's neighbour table (IPv4 -> MAC, filled by ARP and neighbor= options).
+//
+// Control path except NeighborTable::lookup(), which the data path calls.
+//
+//   init_eal("--no-pci --in-memory -l 0 --vdev=net_memif0,role=server");
+//   DpdkPort* p = DpdkPort::open("net_memif0", setup);   // configures, starts
+//   p->claim_queue(0);                                    // one Rpc's queue
+//
+// Ports are configured and started by the first Rpc that opens them, with
+// every queue the configuration asks for, and stay started until the
+// process exits (an ethdev cannot add queues while started, and a memif link
+// would have to reconnect). A queue is claimed by one transport at a time;
+// a later transport on the same queue first drains what arrived meanwhile.
+#pragma once
+
+#include <rte_ether.h>
+#include <rte_mempool.h>
+#include <rte_spinlock.h>
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace flit::transport {
+
+// Initialises DPDK's EAL with the given arguments (whitespace-separated, as
+// on a command line; argv[0] is supplied), once per process. A later call
+// with the same or empty arguments is a no-op; with different arguments it
+// throws flit::Error (the EAL cannot be initialised twice). Checks for
+// hugepages first unless the arguments say --no-huge. The calling thread's
+// CPU affinity is restored afterwards (rte_eal_init pins it to the main
+// lcore, which every thread it later creates would inherit).
+void init_eal(const std::string& args);
+
+// IPv4 -> MAC of the peers on one port's network, shared by the Rpcs using
+// that port (ARP replies arrive on one queue; every queue's transmit needs
+// them). Fixed capacity, no allocation after construction. Writers take a
+// spinlock; lookup() takes none.
+class NeighborTable {
+ public:
+  static constexpr uint32_t kSlots = 1024;  // power of two; open addressing
+
+  // Data path: copies the MAC of ip (network order) into *mac and returns
+  // true when known. No lock, no allocation.
+  bool lookup(rte_be32_t ip, rte_ether_addr* mac) const;
+  // Records or updates ip -> mac. Returns false when the table is full.
+  // static_entry: set by neighbor=; ARP does not overwrite it.
+  bool learn(rte_be32_t ip, const rte_ether_addr& mac, bool static_entry = false);
+
+ private:
+  static uint32_t slot_of(rte_be32_t ip) { return (ip * 2654435761u) >> 22; }
+  struct Slot {
+    std::atomic<uint32_t> ip{0};   // 0: empty (0.0.0.0 is never a peer)
+    std::atomic<uint64_t> mac{0};  // 48-bit MAC; bit 63: valid, bit 62: static
+  };
+  static_assert((kSlots & (kSlots - 1)) == 0 && kSlots == (1u << 10), "slot_of takes 10 bits");
+  Slot slots_[kSlots];
+  rte_spinlock_t lock_ = RTE_SPINLOCK_INITIALIZER;
+};
+
+// How a transport wants its port set up. A port already set up by an
+// earlier transport must have been set up compatibly (at least as many
+// queues, room for frames as large).
+struct PortSetup {
+  uint16_t queues = 1;        // queue pairs: one per Rpc sharing the port
+  uint16_t rx_desc = 1024;    // receive descriptors per queue
+  uint16_t tx_desc = 1024;    // transmit descriptors per queue
+  uint32_t max_frame = 1514;  // largest Ethernet frame (no FCS) sent or received
+  bool set_mac = false;       // give the port `mac` instead of its own
+  rte_ether_addr mac{};
+  // Transmit payloads from the engine's memory as external buffers
+  // (tx_zero_copy=1): needs multi-segment transmit, and a pool of
+  // dataless mbufs per queue to attach them to.
+  bool tx_zero_copy = false;
+};
+
+class DpdkPort {
+ public:
+  // The port named `name` (a device name, e.g. "net_memif0" or
+  // "0000:3b:00.0", or a port index), configured and started with `setup`
+  // by the first caller. Process lifetime; never null. Throws flit::Error
+  // naming the fix (no such port, not enough queues, frame too large).
+  static DpdkPort* open(const std::string& name, const PortSetup& setup);
+
+  // Takes queue q for one transport; throws if out of range or taken.
+  // Drains frames that arrived on it while it was free.
+  void claim_queue(uint16_t q);
+  void release_queue(uint16_t q);
+
+  uint16_t id() const { return id_; }
+  const std::string& name() const { return name_; }
+  const rte_ether_addr& mac() const { return mac_; }
+  uint16_t queues() const { return queues_; }
+  // The mbuf pool of queue q: receive buffers, and frames it sends. Each
+  // mbuf has a Route-sized private area (the sender of a received frame).
+  rte_mempool* pool(uint16_t q) const { return pools_[q]; }
+  // Dataless mbufs of queue q for external payloads; null unless the port
+  // was set up with tx_zero_copy.
+  rte_mempool* ext_pool(uint16_t q) const { return ext_pools_.empty() ? nullptr : ext_pools_[q]; }
+  uint32_t max_frame() const { return max_frame_; }
+  // The port computes IPv4 and UDP checksums on transmit / checks them on
+  // receive (enabled offloads); otherwise the transport does it in software.
+  bool tx_cksum_offload() const { return tx_cksum_; }
+  bool rx_cksum_offload() const { return rx_cksum_; }
+  NeighborTable& neighbors() { return neighbors_; }
+
+  // Installs an rte_flow rule sending UDP to dst_ip:dst_port (network
+  // order) to queue q. Needed only when several queues share the port.
+  // Throws flit::Error naming the fix when the port cannot steer.
+  void steer(uint16_t q, rte_be32_t dst_ip, rte_be16_t dst_port);
+
+ private:
+  DpdkPort() = default;
+  void setup(const PortSetup& s);
+
+  uint16_t id_ = 0;
+  std::string name_;
+  rte_ether_addr mac_{};
+  uint16_t queues_ = 0;
+  uint16_t rx_desc_ = 0;
+  uint16_t tx_desc_ = 0;
+  uint32_t max_frame_ = 0;
+  bool tx_cksum_ = false;
+  bool rx_cksum_ = false;
+  std::vector<rte_mempool*> pools_;
+  std::vector<rte_mempool*> ext_pools_;
+  bool tx_zero_copy_ = false;
+  std::vector<bool> claimed_;
+  NeighborTable neighbors_;
+};
+
+}  // namespace flit::transport

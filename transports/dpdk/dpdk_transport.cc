@@ -1,0 +1,234 @@
+// transports/dpdk/dpdk_transport.cc: control path of the DPDK transport
+// (options, EAL and port setup, addresses). The data path is
+// dpdk_datapath.cc.
+#include "dpdk_transport.h"
+
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <rte_cycles.h>
+#include <rte_lcore.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "flit/error.h"
+#include "flit/uri.h"
+
+namespace flit::transport {
+
+namespace {
+
+std::vector<std::string> split_list(const std::string& v) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= v.size()) {
+    size_t c = v.find(',', start);
+    if (c == std::string::npos) c = v.size();
+    if (c > start) out.push_back(v.substr(start, c - start));
+    start = c + 1;
+  }
+  return out;
+}
+
+unsigned long parse_num(const std::string& key, const std::string& v, unsigned long lo,
+                        unsigned long hi) {
+  unsigned long n = 0;
+  try {
+    size_t used = 0;
+    n = std::stoul(v, &used);
+    if (used != v.size()) throw std::invalid_argument(v);
+  } catch (const std::exception&) {
+    throw Error("flit dpdk: option " + key + "=" + v + ": not a number");
+  }
+  if (n < lo || n > hi) {
+    throw Error("flit dpdk: option " + key + "=" + v + ": out of range [" + std::to_string(lo) +
+                ", " + std::to_string(hi) + "]");
+  }
+  return n;
+}
+
+rte_be32_t parse_ipv4(const std::string& s, const std::string& what) {
+  in_addr a{};
+  if (inet_pton(AF_INET, s.c_str(), &a) != 1 || a.s_addr == 0) {
+    throw Error("flit dpdk: " + what + " '" + s +
+                "' is not a numeric IPv4 address (e.g. 198.18.0.2; the DPDK transport has no "
+                "name resolver and no IPv6)");
+  }
+  return a.s_addr;
+}
+
+rte_ether_addr parse_mac(const std::string& s, const std::string& what) {
+  rte_ether_addr m{};
+  if (rte_ether_unformat_addr(s.c_str(), &m) != 0) {
+    throw Error("flit dpdk: " + what + " '" + s + "' is not a MAC address (e.g. 02:00:00:00:00:01)");
+  }
+  return m;
+}
+
+}  // namespace
+
+void DpdkTransport::parse_options(const std::vector<std::string>& opts, Options* o) {
+  for (const std::string& opt : opts) {
+    size_t eq = opt.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      throw Error("flit dpdk: transport option '" + opt + "' is not key=value");
+    }
+    std::string key = opt.substr(0, eq), value = opt.substr(eq + 1);
+    if (key == "eal") {
+      o->eal = value;
+    } else if (key == "port") {
+      o->ports = split_list(value);
+    } else if (key == "ip") {
+      o->ips = split_list(value);
+    } else if (key == "mac") {
+      o->macs = split_list(value);
+    } else if (key == "neighbor") {
+      for (std::string& n : split_list(value)) o->neighbors.push_back(n);
+    } else if (key == "queues") {
+      o->queues = static_cast<uint16_t>(parse_num(key, value, 1, RTE_MAX_QUEUES_PER_PORT));
+    } else if (key == "rx_desc") {
+      o->rx_desc = static_cast<uint16_t>(parse_num(key, value, 64, 32768));
+    } else if (key == "tx_desc") {
+      o->tx_desc = static_cast<uint16_t>(parse_num(key, value, 64, 32768));
+    } else if (key == "tx_zero_copy") {
+      o->tx_zero_copy = parse_num(key, value, 0, 1) == 1;
+    } else {
+      throw Error("flit dpdk: unknown transport option '" + key +
+                  "' (dpdk knows: eal=\"EAL ARGS\", port=NAME|INDEX[,...], ip=IPV4[,...], "
+                  "mac=MAC[,...], neighbor=IPV4@MAC[,...], queues=N, rx_desc=N, tx_desc=N, "
+                  "tx_zero_copy=0|1)");
+    }
+  }
+}
+
+DpdkTransport::DpdkTransport(const Options& opt) {
+  mtu_ = opt.mtu == 0 ? kDefaultMtu : opt.mtu;
+  if (mtu_ < 128 || mtu_ > kMaxMtu) {
+    throw Error("flit dpdk: MTU " + std::to_string(mtu_) + " out of range [128, " +
+                std::to_string(kMaxMtu) + "]");
+  }
+  if (opt.ports.empty()) {
+    throw Error("flit dpdk: no port given: transport option port=NAME (e.g. port=net_memif0, "
+                "port=0000:3b:00.0 or port=0), or port=NAME0,NAME1,... for one port per Rpc");
+  }
+  if (opt.ips.empty()) {
+    throw Error("flit dpdk: this Rpc has no IPv4 address: listen on dpdk://IP:PORT, or give "
+                "transport option ip=IPV4 (a client-only Nexus needs one too)");
+  }
+  const uint8_t k = opt.rpc_id;
+  const bool port_per_rpc = opt.ports.size() > 1;
+  if (port_per_rpc && k >= opt.ports.size()) {
+    throw Error("flit dpdk: Rpc " + std::to_string(k) + " has no port: port= lists " +
+                std::to_string(opt.ports.size()) + " (one per Rpc); add one");
+  }
+  if (opt.ips.size() > 1 && k >= opt.ips.size()) {
+    throw Error("flit dpdk: Rpc " + std::to_string(k) + " has no address: ip= lists " +
+                std::to_string(opt.ips.size()) + " (one per Rpc); add one");
+  }
+  if (port_per_rpc && opt.ips.size() < opt.ports.size()) {
+    throw Error("flit dpdk: Rpcs on separate ports need separate IPv4 addresses (ARP maps an "
+                "address to one MAC): give ip=IP0,IP1,... with one address per port");
+  }
+  const std::string port_name = opt.ports[port_per_rpc ? k : 0];
+  ip_ = parse_ipv4(opt.ips.size() > 1 ? opt.ips[k] : opt.ips[0], "address");
+  uint32_t uport = opt.udp_port == 0 ? uint32_t{kClientPortBase} + k : opt.udp_port;
+  if (uport > 65535) throw Error("flit dpdk: UDP port " + std::to_string(uport) + " > 65535");
+  udp_port_ = rte_cpu_to_be_16(static_cast<uint16_t>(uport));
+
+  PortSetup ps;
+  ps.queues = port_per_rpc ? 1 : opt.queues;
+  ps.rx_desc = opt.rx_desc;
+  ps.tx_desc = opt.tx_desc;
+  ps.tx_zero_copy = opt.tx_zero_copy;
+  ps.max_frame = static_cast<uint32_t>(mtu_ + 28 + RTE_ETHER_HDR_LEN);
+  size_t mac_idx = port_per_rpc ? k : 0;
+  if (mac_idx < opt.macs.size()) {
+    ps.set_mac = true;
+    ps.mac = parse_mac(opt.macs[mac_idx], "mac=");
+  }
+  std::vector<std::pair<rte_be32_t, rte_ether_addr>> statics;
+  for (const std::string& n : opt.neighbors) {
+    size_t at = n.find('@');
+    if (at == std::string::npos) {
+      throw Error("flit dpdk: neighbor=" + n + ": expected IPV4@MAC, e.g. 198.18.0.1@02:00:00:00:00:01");
+    }
+    statics.emplace_back(parse_ipv4(n.substr(0, at), "neighbor address"),
+                         parse_mac(n.substr(at + 1), "neighbor MAC"));
+  }
+
+  init_eal(opt.eal);
+  port_ = DpdkPort::open(port_name, ps);
+  queue_ = port_per_rpc ? 0 : k;
+  port_->claim_queue(queue_);  // throws "not enough queues"
+  try {
+    if (port_->queues() > 1) port_->steer(queue_, ip_, udp_port_);
+    for (auto& [ip, mac] : statics) {
+      if (!port_->neighbors().learn(ip, mac, true)) {
+        throw Error("flit dpdk: neighbour table of port " + port_->name() + " is full (" +
+                    std::to_string(NeighborTable::kSlots) + " entries)");
+      }
+    }
+  } catch (...) {
+    port_->release_queue(queue_);
+    throw;
+  }
+  port_id_ = port_->id();
+  pool_ = port_->pool(queue_);
+  ext_pool_ = opt.tx_zero_copy ? port_->ext_pool(queue_) : nullptr;
+  ext_shinfo_.free_cb = [](void*, void*) {};
+  ext_shinfo_.fcb_opaque = nullptr;
+  rte_mbuf_ext_refcnt_set(&ext_shinfo_, 1);
+  mac_ = port_->mac();
+  tx_cksum_ = port_->tx_cksum_offload();
+  rx_cksum_ = port_->rx_cksum_offload();
+  arp_retry_tsc_ = rte_get_tsc_hz() / 5;    // 200 ms between who-has
+  arp_give_up_tsc_ = rte_get_tsc_hz();      // a held frame waits at most 1 s
+
+  // An lcore id gives this thread the mempool's per-lcore cache (no atomic
+  // per mbuf). Without one (all 128 taken) it still works, more slowly.
+  if (rte_lcore_id() == LCORE_ID_ANY && rte_thread_register() == 0) {
+    registered_lcore_ = true;
+    owner_thread_ = pthread_self();
+  }
+}
+
+DpdkTransport::~DpdkTransport() {
+  for (uint32_t i = 0; i < num_pending_; ++i) rte_pktmbuf_free(pending_[i].frame);
+  num_pending_ = 0;
+  if (port_ != nullptr) port_->release_queue(queue_);
+  if (registered_lcore_ && pthread_equal(owner_thread_, pthread_self())) rte_thread_unregister();
+}
+
+std::string DpdkTransport::local_uri() const {
+  return "dpdk://" + ipv4_to_string(ip_) + ":" + std::to_string(rte_be_to_cpu_16(udp_port_));
+}
+
+std::string DpdkTransport::route_to_string(const Route& r) const {
+  const DpdkPeer* p = dpdk_peer(&r);
+  std::string s = "dpdk://" + ipv4_to_string(p->ip) + ":" + std::to_string(rte_be_to_cpu_16(p->udp_port));
+  if (p->mac_valid) s += " (" + mac_to_string(p->mac) + ")";
+  return s;
+}
+
+Route DpdkTransport::resolve(std::string_view text) {
+  Uri u = parse_uri(text);
+  if (u.scheme != "dpdk" && u.scheme != "udp") {
+    throw Error("flit dpdk: cannot reach '" + std::string(text) + "' over DPDK: its scheme is '" +
+                u.scheme + "' (this Rpc's transport is dpdk; it reaches dpdk:// and udp:// peers)");
+  }
+  if (u.port == 0) throw Error("bad URI '" + std::string(text) + "': port 0 cannot be connected to");
+  Route r{};
+  DpdkPeer* p = dpdk_peer(&r);
+  p->ip = parse_ipv4(u.host, "host of '" + std::string(text) + "'");
+  p->udp_port = rte_cpu_to_be_16(u.port);
+  p->mac_valid = 0;  // the neighbour table has it, or ARP will
+  return r;
+}
+
+bool DpdkTransport::same_peer(const Route& ra, const Route& rb) const {
+  const DpdkPeer* a = dpdk_peer(&ra);
+  const DpdkPeer* b = dpdk_peer(&rb);
+  return a->ip == b->ip && a->udp_port == b->udp_port;
+}
+
+}  // namespace flit::transport

@@ -1,0 +1,160 @@
+// transports/dpdk/dpdk_transport.h: flit over DPDK, kernel bypass.
+//
+// Each Rpc polls its own receive/transmit queue pair of a DPDK port: no
+// syscall and no copy on the receive path (the flit packet stays in its mbuf
+// until the engine releases it). Frames are Ethernet/IPv4/UDP with correct
+// checksums (the port's offload where it has one, software otherwise), so a
+// DPDK endpoint talks to kernel-UDP endpoints on the same Ethernet segment:
+// it answers ARP for its address and resolves its peers' MACs by ARP (or a
+// static neighbor= table). Peers are on the same segment: there is no IP
+// routing.
+//
+// Which queue an Rpc gets:
+//   - port=NAME (one port, queues=N): Rpc k polls queue k; an rte_flow rule
+//     steers its UDP port to it (NICs with flow steering).
+//   - port=NAME0,NAME1,... : Rpc k gets port k to itself (queue 0), for ports
+//     that cannot steer (net_memif, net_af_packet); each needs its own IPv4
+//     address (ip=IP0,IP1,...), since ARP maps one address to one MAC.
+//
+//   flit::NexusConfig cfg;
+//   cfg.listen_uri = "dpdk://198.18.0.2:31850";   // Rpc k: UDP port 31850 + k
+//   cfg.transport_options = {"eal=--no-pci --in-memory -l 0 "
+//                            "--vdev=net_memif0,role=server,socket=/run/flit.sock",
+//                            "port=net_memif0"};
+//
+// docs/transports.md (DPDK) lists every option and error.
+#pragma once
+
+#include <pthread.h>
+#include <rte_ether.h>
+#include <rte_mbuf.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "dpdk_frame.h"
+#include "dpdk_port.h"
+#include "flit/transport/transport.h"
+
+namespace flit::transport {
+
+// Counters beyond TransportStats, by reason. Owner thread only.
+struct DpdkStats {
+  uint64_t rx_frames = 0;         // frames taken from the queue
+  uint64_t rx_not_for_us = 0;     // unicast to another MAC, IP or UDP port
+  uint64_t rx_bad_header = 0;     // malformed Ethernet/IPv4/UDP, fragments, IP options overflow
+  uint64_t rx_bad_checksum = 0;   // IPv4 or UDP checksum wrong
+  uint64_t rx_other = 0;          // neither IPv4/UDP nor ARP (IPv6, LLDP, ...)
+  uint64_t rx_multi_segment = 0;  // larger than one mbuf: larger than any packet we accept
+  uint64_t arp_rx = 0;            // ARP frames received
+  uint64_t arp_replies_tx = 0;    // answers to who-has our address
+  uint64_t arp_requests_tx = 0;   // who-has for a peer we had no MAC for
+  uint64_t tx_no_mbuf = 0;        // transmit pool empty
+  uint64_t tx_queue_full = 0;     // the port took fewer frames than offered
+  uint64_t tx_no_neighbor = 0;    // dropped: peer MAC unknown and no room to wait for ARP
+  uint64_t tx_zero_copy = 0;      // frames whose payload went out as an external buffer
+};
+
+class DpdkTransport final : public Transport {
+ public:
+  struct Options {
+    std::string eal;                       // EAL arguments, e.g. "--in-memory -l 0 --vdev=..."
+    std::vector<std::string> ports;        // one (shared by queue) or one per Rpc
+    std::vector<std::string> ips;          // this Rpc's IPv4: entry rpc_id, or the only one
+    std::vector<std::string> macs;         // port MAC overrides, indexed like ports
+    std::vector<std::string> neighbors;    // static "IP@MAC" entries
+    uint16_t queues = 1;                   // queue pairs on a shared port
+    uint16_t rx_desc = 1024;
+    uint16_t tx_desc = 1024;
+    bool tx_zero_copy = false;             // payloads as external buffers (see below)
+    size_t mtu = 0;                        // largest flit packet; 0: kDefaultMtu
+    uint16_t udp_port = 0;                 // 0: kClientPortBase + rpc_id
+    uint8_t rpc_id = 0;
+  };
+  // 1472: the UDP payload of a 1500-byte Ethernet frame over IPv4, the same
+  // default as the UDP transport so the two interoperate.
+  static constexpr size_t kDefaultMtu = 1472;
+  static constexpr size_t kMaxMtu = 9000 - 28;  // jumbo frame
+  // Source UDP port of client-only Rpcs (no listen URI): this + rpc_id.
+  static constexpr uint16_t kClientPortBase = 49152;
+  // Frames per rte_eth_rx_burst / rte_eth_tx_burst call.
+  static constexpr uint32_t kMaxBurst = 64;
+  // Frames held while ARP resolves their destination, per Rpc.
+  static constexpr uint32_t kMaxPending = 16;
+  // With tx_zero_copy, payloads at least this long go out as an external
+  // buffer chained to a header mbuf; shorter ones are copied (a second
+  // segment costs more than copying a few cache lines: docs/BENCHMARKS.md (DPDK)).
+  static constexpr uint32_t kZeroCopyMinPayload = 512;
+
+  // Parses the transport options ("key=value" each; keys in
+  // docs/transports.md (DPDK)) into o. Throws flit::Error listing the valid
+  // keys for an unknown one.
+  static void parse_options(const std::vector<std::string>& opts, Options* o);
+
+  // Initialises the EAL (first transport of the process), opens and claims
+  // this Rpc's port and queue. Throws flit::Error naming the fix.
+  explicit DpdkTransport(const Options& opt);
+  ~DpdkTransport() override;
+
+  std::string_view name() const override { return "dpdk"; }
+  size_t max_packet_size() const override { return mtu_; }
+  std::string local_uri() const override;
+  // Accepts dpdk://IPv4:port and udp://IPv4:port (a kernel-UDP peer is
+  // reached the same way). Numeric IPv4 only: there is no resolver here.
+  Route resolve(std::string_view uri) override;
+  bool same_peer(const Route& a, const Route& b) const override;
+  std::string route_to_string(const Route& r) const override;
+
+  uint32_t tx_burst(const TxPacket* pkts, uint32_t n) override;
+  uint32_t rx_burst(RxPacket* pkts, uint32_t max) override;
+  void rx_release(const RxPacket* pkts, uint32_t n) override;
+  TransportStats stats() const override { return stats_; }
+
+  const DpdkStats& dpdk_stats() const { return dstats_; }
+  uint16_t port_id() const { return port_->id(); }
+  uint16_t queue_id() const { return queue_; }
+
+ private:
+  struct Pending {
+    rte_be32_t ip;
+    rte_mbuf* frame;      // built, waiting for the destination MAC
+    uint64_t arp_tsc;     // when the last who-has went out
+    uint64_t since_tsc;   // when the frame started waiting
+  };
+
+  // Data path helpers (dpdk_datapath.cc).
+  void handle_arp(rte_mbuf* m);
+  void hold_for_arp(rte_mbuf* m, rte_be32_t ip);
+  void send_arp(uint16_t op, const rte_ether_addr& dst_mac, rte_be32_t dst_ip);
+  void flush_pending();
+  void finish_frame(rte_mbuf* m, uint32_t flit_len);
+  void finish_chained_frame(rte_mbuf* m, uint32_t flit_len);
+
+  DpdkPort* port_ = nullptr;
+  uint16_t port_id_ = 0;
+  uint16_t queue_ = 0;
+  rte_mempool* pool_ = nullptr;
+  rte_mempool* ext_pool_ = nullptr;  // non-null: tx_zero_copy
+  // Shared by every external payload this transport attaches. It holds one
+  // reference of its own, so the count never reaches zero and no free
+  // callback runs: the payload belongs to the engine. Valid because the
+  // ports tx_zero_copy is for copy the frame inside rte_eth_tx_burst.
+  rte_mbuf_ext_shared_info ext_shinfo_{};
+  rte_ether_addr mac_{};
+  rte_be32_t ip_ = 0;
+  rte_be16_t udp_port_ = 0;
+  size_t mtu_ = kDefaultMtu;
+  bool tx_cksum_ = false;
+  bool rx_cksum_ = false;
+  bool registered_lcore_ = false;  // rte_thread_register()ed owner_thread_
+  pthread_t owner_thread_{};
+  uint64_t arp_retry_tsc_ = 0;   // between who-has for one peer
+  uint64_t arp_give_up_tsc_ = 0; // a held frame is dropped after this
+  Pending pending_[kMaxPending];
+  uint32_t num_pending_ = 0;
+  TransportStats stats_;
+  DpdkStats dstats_;
+};
+
+}  // namespace flit::transport
