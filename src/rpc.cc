@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <sstream>
 
+#include "clock.h"
 #include "msg_buffer_pool.h"
 #include "pkthdr.h"
 #include "retry_state.h"
@@ -75,9 +76,7 @@ void Rpc::owner_violation(const char* fn) const {
 
 uint64_t Rpc::now_ns() const {
   if (cfg_.clock != nullptr) return cfg_.clock(cfg_.clock_ctx);
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
+  return detail::mono_ns();
 }
 
 MsgBuffer Rpc::alloc_msg_buffer(size_t size) {
