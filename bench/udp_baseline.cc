@@ -119,7 +119,10 @@ int run_udp_baseline_server(const BaselineOpts& o, const std::atomic<bool>& stop
 int run_udp_baseline_client(const BaselineOpts& o, const std::atomic<bool>& stop, Report* r) {
   Addr a = resolve(o.uri);
   int fd = make_socket(a.ss.ss_family);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a.ss), a.len) != 0) {
+  // Like flit's transport, which serves every peer from one socket, the
+  // client sends each datagram with its destination (unconnected), unless
+  // --connected asks for the 1:1 socket a single-peer program could use.
+  if (o.connected && connect(fd, reinterpret_cast<sockaddr*>(&a.ss), a.len) != 0) {
     throw Error("baseline client: connect " + o.uri + ": " + std::strerror(errno));
   }
   const size_t dgram = kHdr + o.req_size;
@@ -134,6 +137,12 @@ int run_udp_baseline_client(const BaselineOpts& o, const std::atomic<bool>& stop
   r->inflight = window;
 
   Batch tx(dgram), rx(dgram + 64);
+  if (!o.connected) {
+    for (uint32_t i = 0; i < kBatch; ++i) {
+      tx.msgs[i].msg_hdr.msg_name = &a.ss;
+      tx.msgs[i].msg_hdr.msg_namelen = a.len;
+    }
+  }
   const uint64_t t0 = now_ns();
   const uint64_t measure_from = t0 + static_cast<uint64_t>(o.warmup * 1e9);
   const uint64_t end = measure_from + static_cast<uint64_t>(o.duration * 1e9);

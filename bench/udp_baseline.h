@@ -22,6 +22,7 @@ struct BaselineOpts {
   size_t req_size = 32;   // payload: the datagram is 40 bytes more
   uint32_t inflight = 32;  // throughput mode
   int cpu = -1;
+  bool connected = false;  // client: connect() the socket (1:1) instead of addressing each send
 };
 
 // Echoes every datagram back to its sender until stop is set or duration

@@ -48,6 +48,11 @@ run_pair() {  # run_pair NAME ROUND SERVER_ARGS CLIENT_ARGS BASELINE_ARGS
   # shellcheck disable=SC2086
   "$bench" baseline --connect "udp://127.0.0.1:$port" --cpu 1 --duration "$secs" --warmup 0.5 \
     $bargs --json "$out/$name-baseline-$r.json" >/dev/null
+  if [[ $name == latency-32B ]]; then  # the 1:1-socket variant, for reference
+    # shellcheck disable=SC2086
+    "$bench" baseline --connect "udp://127.0.0.1:$port" --cpu 1 --duration "$secs" --warmup 0.5 \
+      $bargs --connected --json "$out/$name-connected-$r.json" >/dev/null
+  fi
   kill "$bpid" 2>/dev/null; wait "$bpid" 2>/dev/null || true
   port=$((port + 1))
   # shellcheck disable=SC2086
@@ -84,6 +89,10 @@ for n in names:
         fp99, bp99 = med([x["latency_ns"]["p99"] for x in f]), med([x["latency_ns"]["p99"] for x in b])
         rows.append(f"| {n} | median RTT | {fp50/1000:.2f} us | {bp50/1000:.2f} us | **{fp50/bp50:.2f}x** |")
         rows.append(f"| {n} | p99 RTT | {fp99/1000:.2f} us | {bp99/1000:.2f} us | **{fp99/bp99:.2f}x** |")
+        c = load(n, "connected")
+        if c:
+            cp50 = med([x["latency_ns"]["p50"] for x in c])
+            rows.append(f"| {n} | median RTT, baseline on a connected (1:1) socket | {fp50/1000:.2f} us | {cp50/1000:.2f} us | {fp50/cp50:.2f}x |")
     elif n.startswith("throughput"):
         fr, br = med([x["requests_per_s"] for x in f]), med([x["requests_per_s"] for x in b])
         rows.append(f"| {n} | requests/s | {fr/1e3:.0f} k | {br/1e3:.0f} k | **{fr/br:.2f}x** |")
