@@ -15,7 +15,7 @@ namespace flit {
 inline constexpr size_t kPktHdrSize = 40;
 
 // Concurrent requests per session (request slots). A client issues at most
-// this many calls at once on one session; more wait in the Rpc's backlog.
+// this many calls at once on one session; more wait in its backlog.
 inline constexpr uint32_t kSessionSlots = 8;
 
 // Packet credits per session: the client never has more request or
@@ -33,7 +33,7 @@ inline constexpr uint32_t kTxBatch = 32;
 inline constexpr size_t kDefaultMaxMsgSize = size_t{8} << 20;
 inline constexpr size_t kMaxMsgSizeLimit = size_t{1} << 30;
 
-// Calls waiting for a free slot, per Rpc. enqueue_request returns
+// Calls waiting for a free slot, per session. enqueue_request returns
 // ResourceExhausted beyond this.
 inline constexpr uint32_t kDefaultBacklog = 4096;
 

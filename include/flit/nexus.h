@@ -50,7 +50,8 @@ struct NexusConfig {
   size_t max_msg_size = kDefaultMaxMsgSize;
   // Client sessions plus server sessions per Rpc.
   uint32_t max_sessions = kDefaultMaxSessions;
-  // Calls per Rpc waiting for a free session slot.
+  // Calls per session waiting for a free slot (a ring allocated on the first
+  // overflow); enqueue_request returns ResourceExhausted beyond it.
   uint32_t backlog = kDefaultBacklog;
   // Retransmission timeout: a request or request-for-response packet not
   // answered within it is sent again (go-back-N from the first unanswered).
