@@ -5,31 +5,13 @@
 // transport) allocated once.
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <cstdlib>
-#include <new>
+#include <cstring>
+#include <vector>
 
+#include "alloc_counter.h"
 #include "flit/flit.h"
 #include "test_env.h"
 #include "test_util.h"
-
-namespace {
-std::atomic<uint64_t> g_allocs{0};
-}
-
-// GCC flags free() of memory from operator new; here both sides are ours.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-
-void* operator new(size_t n) {
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](size_t n) { return operator new(n); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
-void operator delete[](void* p, size_t) noexcept { std::free(p); }
 
 namespace flit {
 namespace {
@@ -39,10 +21,10 @@ using namespace std::chrono_literals;
 TEST(Alloc, CountingOperatorNewSeesAllocations) {
   // The counter works: a std::vector allocation is seen (guards against a
   // test that passes because nothing is counted).
-  uint64_t before = g_allocs.load();
+  uint64_t before = flit::testing::heap_allocations();
   auto* v = new std::vector<int>(100);
   delete v;
-  EXPECT_GE(g_allocs.load() - before, 2u);
+  EXPECT_GE(flit::testing::heap_allocations() - before, 2u);
 }
 
 TEST(Alloc, NoHeapAllocationPerCallInSteadyState) {
@@ -83,9 +65,9 @@ TEST(Alloc, NoHeapAllocationPerCallInSteadyState) {
   };
   ASSERT_EQ(run(1000), 1000);  // warm-up: pools, backlog, socket buffers
 
-  uint64_t before = g_allocs.load();
+  uint64_t before = flit::testing::heap_allocations();
   int ok = run(10'000);
-  uint64_t after = g_allocs.load();
+  uint64_t after = flit::testing::heap_allocations();
   ASSERT_EQ(ok, 10'000);
   EXPECT_EQ(after - before, 0u) << "heap allocations during 10,000 calls";
   EXPECT_EQ(rpc.stats().calls_completed, 11'000u);

@@ -4,31 +4,11 @@
 // operator new to count allocations (hence its own executable).
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <cstdlib>
-#include <new>
 #include <string_view>
 #include <vector>
 
+#include "../alloc_counter.h"
 #include "all_types.flit.h"
-
-namespace {
-std::atomic<size_t> g_allocs{0};
-}  // namespace
-
-// GCC flags free() of memory from operator new; here both sides are ours.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-
-void* operator new(size_t n) {
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](size_t n) { return operator new(n); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
-void operator delete[](void* p, size_t) noexcept { std::free(p); }
 
 namespace {
 
@@ -81,12 +61,12 @@ size_t read_all(const EverythingView& v) {
 
 TEST(AllocFree, BuildValidateAndReadAllocateNothing) {
   std::vector<uint8_t> buf(4096);
-  size_t before = g_allocs.load();
+  size_t before = flit::testing::heap_allocations();
   size_t size = build(buf);
   EverythingView v;
   flit::Status st = EverythingView::parse(std::span<const uint8_t>(buf.data(), size), &v);
   size_t sum = read_all(v);
-  size_t after = g_allocs.load();
+  size_t after = flit::testing::heap_allocations();
   ASSERT_GT(size, 0u);
   ASSERT_EQ(st, flit::Status::kOk);
   EXPECT_EQ(sum, 1u + 4 + 3 + 5 + 1 + 1 + 18 + 2 + 1 + 1 + 3 + 9 + 1);
@@ -100,11 +80,11 @@ TEST(AllocFree, EncodingAnOwningValueAllocatesNothing) {
   e.strings = {"a", "bb"};
   e.u64s = {1, 2, 3};
   std::vector<uint8_t> buf(4096);
-  size_t before = g_allocs.load();
+  size_t before = flit::testing::heap_allocations();
   size_t n = e.encoded_size();
   size_t written = 0;
   flit::Status st = e.encode(buf, &written);
-  size_t after = g_allocs.load();
+  size_t after = flit::testing::heap_allocations();
   ASSERT_EQ(st, flit::Status::kOk);
   EXPECT_EQ(written, n);
   EXPECT_EQ(after - before, 0u);
@@ -120,9 +100,9 @@ TEST(AllocFree, CounterSeesTheAllocationsOfDecode) {
   size_t written = 0;
   ASSERT_EQ(e.encode(buf, &written), flit::Status::kOk);
   flit_test::Everything d;
-  size_t before = g_allocs.load();
+  size_t before = flit::testing::heap_allocations();
   ASSERT_EQ(flit_test::Everything::decode(buf, &d), flit::Status::kOk);
-  EXPECT_GE(g_allocs.load() - before, 2u);
+  EXPECT_GE(flit::testing::heap_allocations() - before, 2u);
 }
 
 }  // namespace
