@@ -10,8 +10,9 @@
 //
 // The client sends one Ethernet/IPv4/UDP frame the size of the flit packet
 // it stands for (40-byte header plus --req-size payload), waits for it to
-// come back, and records the round trip; the server swaps the MAC addresses
-// and sends the same mbuf back. Per round trip the client copies a prebuilt
+// come back, and records the round trip; the server swaps the MAC, IPv4 and
+// UDP addresses and sends the same mbuf back (so a DpdkTransport client gets
+// an answer it accepts too). Per round trip the client copies a prebuilt
 // frame into a fresh mbuf (as flit's transmit does), the server copies
 // nothing. The report has the same lines (and JSON) as flit-bench's, so the
 // two compare directly: flit's median over this one is the RPC layer's cost.
@@ -87,7 +88,8 @@ std::unique_ptr<DpdkTransport> open_transport(const Opts& o, bool server) {
 int run_transport_server(const Opts& o) {
   pin(o.cpu);
   auto t = open_transport(o, true);
-  std::printf("flit-dpdk-baseline server: echoing through DpdkTransport on port %s\n", o.port.c_str());
+  std::printf("flit-dpdk-baseline server: echoing through DpdkTransport on port %s\n",
+              o.port.c_str());
   std::fflush(stdout);
   auto end = Clock::now() + std::chrono::duration<double>(o.duration > 0 ? o.duration : 1e9);
   flit::transport::RxPacket rx[32];
@@ -136,8 +138,10 @@ int setup(const Opts& o, rte_mempool** pool) {
   cpu_set_t saved;
   pthread_getaffinity_np(pthread_self(), sizeof saved, &saved);
   if (rte_eal_init(static_cast<int>(words.size()), argv.data()) < 0) {
-    std::fprintf(stderr, "flit-dpdk-baseline: EAL initialisation failed: %s (hugepages: "
-                 "scripts/hugepages.sh)\n", rte_strerror(rte_errno));
+    std::fprintf(stderr,
+                 "flit-dpdk-baseline: EAL initialisation failed: %s (hugepages: "
+                 "scripts/hugepages.sh)\n",
+                 rte_strerror(rte_errno));
     return -1;
   }
   pthread_setaffinity_np(pthread_self(), sizeof saved, &saved);
@@ -151,7 +155,8 @@ int setup(const Opts& o, rte_mempool** pool) {
     }
     pid = static_cast<uint16_t>(v);
   }
-  *pool = rte_pktmbuf_pool_create("baseline", 4095, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+  *pool =
+      rte_pktmbuf_pool_create("baseline", 4095, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
   rte_eth_conf conf{};
   if (*pool == nullptr || rte_eth_dev_configure(pid, 1, 1, &conf) != 0 ||
       rte_eth_rx_queue_setup(pid, 0, 1024, SOCKET_ID_ANY, nullptr, *pool) != 0 ||
@@ -175,10 +180,23 @@ int run_server(const Opts& o) {
   while (!g_stop.load(std::memory_order_relaxed)) {
     uint16_t got = rte_eth_rx_burst(static_cast<uint16_t>(pid), 0, m, 32);
     for (uint16_t i = 0; i < got; ++i) {
+      // A reflector: swap the addresses of all three layers (checksums
+      // stay valid: a sum does not depend on the order of its terms).
       auto* eth = rte_pktmbuf_mtod(m[i], rte_ether_hdr*);
       rte_ether_addr tmp = eth->dst_addr;
       eth->dst_addr = eth->src_addr;
       eth->src_addr = tmp;
+      if (eth->ether_type == RTE_BE16(RTE_ETHER_TYPE_IPV4) &&
+          m[i]->data_len >= sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr) + sizeof(rte_udp_hdr)) {
+        auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
+        auto* udp = reinterpret_cast<rte_udp_hdr*>(ip + 1);
+        const rte_be32_t a = ip->src_addr;
+        ip->src_addr = ip->dst_addr;
+        ip->dst_addr = a;
+        const rte_be16_t p = udp->src_port;
+        udp->src_port = udp->dst_port;
+        udp->dst_port = p;
+      }
     }
     uint16_t sent = got == 0 ? 0 : rte_eth_tx_burst(static_cast<uint16_t>(pid), 0, m, got);
     if (sent < got) rte_pktmbuf_free_bulk(m + sent, got - sent);
@@ -207,7 +225,8 @@ int run_client(const Opts& o) {
   // The frame: broadcast destination (the server echoes whatever comes),
   // IPv4/UDP headers with checksums computed once, then 40 + req_size bytes.
   const size_t flit_len = 40 + o.req_size;
-  const size_t frame_len = sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr) + sizeof(rte_udp_hdr) + flit_len;
+  const size_t frame_len =
+      sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr) + sizeof(rte_udp_hdr) + flit_len;
   if (frame_len > 1514) {
     std::fprintf(stderr, "flit-dpdk-baseline: --req-size too large for one frame\n");
     return 2;
@@ -272,12 +291,16 @@ int run_client(const Opts& o) {
       }
       auto t1 = Clock::now();
       if (back) {
-        hist.record(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count()));
+        hist.record(static_cast<uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count()));
       } else {
         lost++;
       }
       continue;
     }
+    // The round trip starts before the frame is built, as flit's starts
+    // before its request is: sending costs what it costs.
+    auto t0 = Clock::now();
     rte_mbuf* m = rte_pktmbuf_alloc(pool);
     if (m == nullptr) {
       std::fprintf(stderr, "flit-dpdk-baseline: mbuf pool empty\n");
@@ -288,7 +311,6 @@ int run_client(const Opts& o) {
     ++seq;
     std::memcpy(d + seq_off, &seq, sizeof seq);
     m->data_len = m->pkt_len = static_cast<uint32_t>(frame_len);
-    auto t0 = Clock::now();
     if (rte_eth_tx_burst(port, 0, &m, 1) != 1) {
       rte_pktmbuf_free(m);
       continue;
@@ -299,7 +321,8 @@ int run_client(const Opts& o) {
       uint16_t got = rte_eth_rx_burst(port, 0, rx, 32);
       for (uint16_t i = 0; i < got; ++i) {
         uint64_t s = 0;
-        if (rx[i]->data_len >= frame_len) std::memcpy(&s, rte_pktmbuf_mtod(rx[i], uint8_t*) + seq_off, sizeof s);
+        if (rx[i]->data_len >= frame_len)
+          std::memcpy(&s, rte_pktmbuf_mtod(rx[i], uint8_t*) + seq_off, sizeof s);
         back |= s == seq;
       }
       if (got != 0) rte_pktmbuf_free_bulk(rx, got);
@@ -307,7 +330,8 @@ int run_client(const Opts& o) {
     }
     auto t1 = Clock::now();
     if (back) {
-      hist.record(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count()));
+      hist.record(static_cast<uint64_t>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count()));
     } else {
       lost++;
     }

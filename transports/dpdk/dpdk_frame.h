@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "flit/transport/transport.h"
+#include "inet_cksum.h"
 
 namespace flit::transport {
 
@@ -43,8 +44,8 @@ inline const DpdkPeer* dpdk_peer(const Route* r) {
 }
 
 // Writes Ethernet, IPv4 and UDP headers for a flit packet of flit_len bytes
-// at frame. Checksums are left zero: the caller fills them (software) or
-// asks the NIC to (offload). No allocation.
+// at frame. Checksums are left zero: the caller fills them (software,
+// DpdkTransport::finish_frame) or asks the NIC to (offload). No allocation.
 inline void write_frame_hdr(uint8_t* frame, const rte_ether_addr& src_mac,
                             const rte_ether_addr& dst_mac, rte_be32_t src_ip, rte_be16_t src_port,
                             rte_be32_t dst_ip, rte_be16_t dst_port, uint32_t flit_len) {
@@ -55,8 +56,8 @@ inline void write_frame_hdr(uint8_t* frame, const rte_ether_addr& src_mac,
   auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
   ip->version_ihl = RTE_IPV4_VHL_DEF;
   ip->type_of_service = 0;
-  ip->total_length =
-      rte_cpu_to_be_16(static_cast<uint16_t>(sizeof(rte_ipv4_hdr) + sizeof(rte_udp_hdr) + flit_len));
+  ip->total_length = rte_cpu_to_be_16(
+      static_cast<uint16_t>(sizeof(rte_ipv4_hdr) + sizeof(rte_udp_hdr) + flit_len));
   ip->packet_id = 0;
   ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
   ip->time_to_live = 64;
@@ -71,16 +72,14 @@ inline void write_frame_hdr(uint8_t* frame, const rte_ether_addr& src_mac,
   udp->dgram_cksum = 0;
 }
 
-// Fills the IPv4 header checksum and the UDP checksum of a frame written by
-// write_frame_hdr whose flit packet is contiguous after it. Cost: one pass
-// over the packet. A computed UDP checksum of 0 is sent as 0xffff (RFC 768).
-inline void fill_checksums_sw(uint8_t* frame) {
-  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(frame + sizeof(rte_ether_hdr));
-  auto* udp = reinterpret_cast<rte_udp_hdr*>(ip + 1);
-  ip->hdr_checksum = 0;
-  udp->dgram_cksum = 0;
-  udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);  // maps 0 to 0xffff itself
-  ip->hdr_checksum = rte_ipv4_cksum(ip);
+// Whether a received IPv4 header (ihl bytes) and its UDP datagram (udp_len
+// bytes, checksum non-zero) carry correct checksums, in software.
+inline bool ipv4_header_cksum_ok(const rte_ipv4_hdr* ip, uint32_t ihl) {
+  return cksum_fold(cksum_add(ip, ihl, 0)) == 0xffff;
+}
+inline bool udp_cksum_ok(const rte_ipv4_hdr* ip, const rte_udp_hdr* udp, uint32_t udp_len) {
+  const uint64_t pseudo = ipv4_udp_pseudo_sum(ip->src_addr, ip->dst_addr, udp->dgram_len);
+  return cksum_fold(cksum_add(udp, udp_len, pseudo)) == 0xffff;
 }
 
 inline std::string ipv4_to_string(rte_be32_t ip) {

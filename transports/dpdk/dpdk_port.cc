@@ -111,8 +111,9 @@ void init_eal(const std::string& args) {
     } else if (e == ENOMEM) {
       fix = "not enough hugepages: run scripts/hugepages.sh with more pages";
     } else {
-      fix = "check the eal= arguments (the EAL's log above says which one); two DPDK processes "
-            "on one host need --in-memory or distinct --file-prefix=NAME";
+      fix =
+          "check the eal= arguments (the EAL's log above says which one); two DPDK processes "
+          "on one host need --in-memory or distinct --file-prefix=NAME";
     }
     throw Error("flit dpdk: EAL initialisation failed with eal='" + args + "': " + rte_err(e) +
                 ": " + fix);
@@ -129,7 +130,8 @@ bool NeighborTable::lookup(rte_be32_t ip, rte_ether_addr* mac) const {
     if (k != ip) continue;
     uint64_t m = slots_[s].mac.load(std::memory_order_acquire);
     if ((m >> 63) == 0) return false;
-    for (int b = 0; b < RTE_ETHER_ADDR_LEN; ++b) mac->addr_bytes[b] = static_cast<uint8_t>(m >> (8 * b));
+    for (int b = 0; b < RTE_ETHER_ADDR_LEN; ++b)
+      mac->addr_bytes[b] = static_cast<uint8_t>(m >> (8 * b));
     return true;
   }
   return false;
@@ -168,13 +170,13 @@ bool NeighborTable::learn(rte_be32_t ip, const rte_ether_addr& mac, bool static_
 DpdkPort* DpdkPort::open(const std::string& name, const PortSetup& s) {
   uint16_t pid = RTE_MAX_ETHPORTS;
   if (rte_eth_dev_get_port_by_name(name.c_str(), &pid) != 0) {
-    bool digits = !name.empty() && name.size() < 6 &&
-                  std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; });
+    bool digits =
+        !name.empty() && name.size() < 6 &&
+        std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; });
     if (digits && rte_eth_dev_is_valid_port(static_cast<uint16_t>(std::stoul(name)))) {
       pid = static_cast<uint16_t>(std::stoul(name));
     } else {
-      throw Error("flit dpdk: no such DPDK port '" + name + "' (this process has: " +
-                  port_list() +
+      throw Error("flit dpdk: no such DPDK port '" + name + "' (this process has: " + port_list() +
                   "): name a port by device name or index; add a virtual device to eal= (e.g. "
                   "--vdev=net_memif0,role=server) or bind a NIC to vfio-pci "
                   "(dpdk-devbind.py --bind=vfio-pci 0000:3b:00.0)");
@@ -198,13 +200,14 @@ DpdkPort* DpdkPort::open(const std::string& name, const PortSetup& s) {
                 std::to_string(s.queues) + ": give every Nexus of the process the same queues=");
   }
   if (s.tx_zero_copy && !p->tx_zero_copy_) {
-    throw Error("flit dpdk: port " + p->name_ + " was set up without tx_zero_copy by an earlier "
+    throw Error("flit dpdk: port " + p->name_ +
+                " was set up without tx_zero_copy by an earlier "
                 "Rpc: give every Nexus of the process the same tx_zero_copy=");
   }
   if (s.max_frame > p->max_frame_) {
-    throw Error("flit dpdk: port " + p->name_ + " was set up for " +
-                std::to_string(p->max_frame_) + "-byte frames by an earlier Rpc; this one needs " +
-                std::to_string(s.max_frame) + ": give every Nexus of the process the same mtu");
+    throw Error("flit dpdk: port " + p->name_ + " was set up for " + std::to_string(p->max_frame_) +
+                "-byte frames by an earlier Rpc; this one needs " + std::to_string(s.max_frame) +
+                ": give every Nexus of the process the same mtu");
   }
   return p;
 }
@@ -295,8 +298,8 @@ void DpdkPort::setup(const PortSetup& s) {
       std::string ename = "flit_x" + std::to_string(id_) + "_q" + std::to_string(q);
       rte_mempool* ep = rte_pktmbuf_pool_create(ename.c_str(), pool_size - 1, kCache, 0, 0, socket);
       if (ep == nullptr) {
-        throw Error("flit dpdk: port " + name_ + ": cannot create the external-buffer mbuf pool: " +
-                    rte_err(rte_errno));
+        throw Error("flit dpdk: port " + name_ +
+                    ": cannot create the external-buffer mbuf pool: " + rte_err(rte_errno));
       }
       ext_pools_.push_back(ep);
     }
@@ -344,9 +347,9 @@ void DpdkPort::claim_queue(uint16_t q) {
   {
     std::lock_guard<std::mutex> lk(g_mu);
     if (q >= queues_) {
-      throw Error("flit dpdk: not enough queues on port " + name_ + ": queue " +
-                  std::to_string(q) + " asked for, the port was set up with " +
-                  std::to_string(queues_) + " (queues=N: one per Rpc on the port; or give each "
+      throw Error("flit dpdk: not enough queues on port " + name_ + ": queue " + std::to_string(q) +
+                  " asked for, the port was set up with " + std::to_string(queues_) +
+                  " (queues=N: one per Rpc on the port; or give each "
                   "Rpc its own port with port=NAME0,NAME1,...)");
     }
     if (claimed_[q]) {

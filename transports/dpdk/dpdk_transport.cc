@@ -60,7 +60,8 @@ rte_be32_t parse_ipv4(const std::string& s, const std::string& what) {
 rte_ether_addr parse_mac(const std::string& s, const std::string& what) {
   rte_ether_addr m{};
   if (rte_ether_unformat_addr(s.c_str(), &m) != 0) {
-    throw Error("flit dpdk: " + what + " '" + s + "' is not a MAC address (e.g. 02:00:00:00:00:01)");
+    throw Error("flit dpdk: " + what + " '" + s +
+                "' is not a MAC address (e.g. 02:00:00:00:00:01)");
   }
   return m;
 }
@@ -108,12 +109,14 @@ DpdkTransport::DpdkTransport(const Options& opt) {
                 std::to_string(kMaxMtu) + "]");
   }
   if (opt.ports.empty()) {
-    throw Error("flit dpdk: no port given: transport option port=NAME (e.g. port=net_memif0, "
-                "port=0000:3b:00.0 or port=0), or port=NAME0,NAME1,... for one port per Rpc");
+    throw Error(
+        "flit dpdk: no port given: transport option port=NAME (e.g. port=net_memif0, "
+        "port=0000:3b:00.0 or port=0), or port=NAME0,NAME1,... for one port per Rpc");
   }
   if (opt.ips.empty()) {
-    throw Error("flit dpdk: this Rpc has no IPv4 address: listen on dpdk://IP:PORT, or give "
-                "transport option ip=IPV4 (a client-only Nexus needs one too)");
+    throw Error(
+        "flit dpdk: this Rpc has no IPv4 address: listen on dpdk://IP:PORT, or give "
+        "transport option ip=IPV4 (a client-only Nexus needs one too)");
   }
   const uint8_t k = opt.rpc_id;
   const bool port_per_rpc = opt.ports.size() > 1;
@@ -126,8 +129,9 @@ DpdkTransport::DpdkTransport(const Options& opt) {
                 std::to_string(opt.ips.size()) + " (one per Rpc); add one");
   }
   if (port_per_rpc && opt.ips.size() < opt.ports.size()) {
-    throw Error("flit dpdk: Rpcs on separate ports need separate IPv4 addresses (ARP maps an "
-                "address to one MAC): give ip=IP0,IP1,... with one address per port");
+    throw Error(
+        "flit dpdk: Rpcs on separate ports need separate IPv4 addresses (ARP maps an "
+        "address to one MAC): give ip=IP0,IP1,... with one address per port");
   }
   const std::string port_name = opt.ports[port_per_rpc ? k : 0];
   ip_ = parse_ipv4(opt.ips.size() > 1 ? opt.ips[k] : opt.ips[0], "address");
@@ -150,7 +154,8 @@ DpdkTransport::DpdkTransport(const Options& opt) {
   for (const std::string& n : opt.neighbors) {
     size_t at = n.find('@');
     if (at == std::string::npos) {
-      throw Error("flit dpdk: neighbor=" + n + ": expected IPV4@MAC, e.g. 198.18.0.1@02:00:00:00:00:01");
+      throw Error("flit dpdk: neighbor=" + n +
+                  ": expected IPV4@MAC, e.g. 198.18.0.1@02:00:00:00:00:01");
     }
     statics.emplace_back(parse_ipv4(n.substr(0, at), "neighbor address"),
                          parse_mac(n.substr(at + 1), "neighbor MAC"));
@@ -181,8 +186,19 @@ DpdkTransport::DpdkTransport(const Options& opt) {
   mac_ = port_->mac();
   tx_cksum_ = port_->tx_cksum_offload();
   rx_cksum_ = port_->rx_cksum_offload();
-  arp_retry_tsc_ = rte_get_tsc_hz() / 5;    // 200 ms between who-has
-  arp_give_up_tsc_ = rte_get_tsc_hz();      // a held frame waits at most 1 s
+  // The parts of the IPv4 and UDP checksums that are the same in every frame
+  // this transport sends: the IPv4 header with length, destination and
+  // checksum zero; the pseudo header's source and protocol, the source port.
+  {
+    uint8_t f[kFrameHdrSize];
+    write_frame_hdr(f, mac_, mac_, ip_, udp_port_, 0, 0, 0);
+    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(f + sizeof(rte_ether_hdr));
+    ip->total_length = 0;
+    ip_sum_base_ = cksum_add(ip, sizeof *ip, 0);
+    udp_sum_base_ = ipv4_udp_pseudo_sum(ip_, 0, 0) + udp_port_;
+  }
+  arp_retry_tsc_ = rte_get_tsc_hz() / 5;  // 200 ms between who-has
+  arp_give_up_tsc_ = rte_get_tsc_hz();    // a held frame waits at most 1 s
 
   // An lcore id gives this thread the mempool's per-lcore cache (no atomic
   // per mbuf). Without one (all 128 taken) it still works, more slowly.
@@ -205,7 +221,8 @@ std::string DpdkTransport::local_uri() const {
 
 std::string DpdkTransport::route_to_string(const Route& r) const {
   const DpdkPeer* p = dpdk_peer(&r);
-  std::string s = "dpdk://" + ipv4_to_string(p->ip) + ":" + std::to_string(rte_be_to_cpu_16(p->udp_port));
+  std::string s =
+      "dpdk://" + ipv4_to_string(p->ip) + ":" + std::to_string(rte_be_to_cpu_16(p->udp_port));
   if (p->mac_valid) s += " (" + mac_to_string(p->mac) + ")";
   return s;
 }
@@ -216,7 +233,8 @@ Route DpdkTransport::resolve(std::string_view text) {
     throw Error("flit dpdk: cannot reach '" + std::string(text) + "' over DPDK: its scheme is '" +
                 u.scheme + "' (this Rpc's transport is dpdk; it reaches dpdk:// and udp:// peers)");
   }
-  if (u.port == 0) throw Error("bad URI '" + std::string(text) + "': port 0 cannot be connected to");
+  if (u.port == 0)
+    throw Error("bad URI '" + std::string(text) + "': port 0 cannot be connected to");
   Route r{};
   DpdkPeer* p = dpdk_peer(&r);
   p->ip = parse_ipv4(u.host, "host of '" + std::string(text) + "'");

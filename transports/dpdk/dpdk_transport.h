@@ -59,17 +59,17 @@ struct DpdkStats {
 class DpdkTransport final : public Transport {
  public:
   struct Options {
-    std::string eal;                       // EAL arguments, e.g. "--in-memory -l 0 --vdev=..."
-    std::vector<std::string> ports;        // one (shared by queue) or one per Rpc
-    std::vector<std::string> ips;          // this Rpc's IPv4: entry rpc_id, or the only one
-    std::vector<std::string> macs;         // port MAC overrides, indexed like ports
-    std::vector<std::string> neighbors;    // static "IP@MAC" entries
-    uint16_t queues = 1;                   // queue pairs on a shared port
+    std::string eal;                     // EAL arguments, e.g. "--in-memory -l 0 --vdev=..."
+    std::vector<std::string> ports;      // one (shared by queue) or one per Rpc
+    std::vector<std::string> ips;        // this Rpc's IPv4: entry rpc_id, or the only one
+    std::vector<std::string> macs;       // port MAC overrides, indexed like ports
+    std::vector<std::string> neighbors;  // static "IP@MAC" entries
+    uint16_t queues = 1;                 // queue pairs on a shared port
     uint16_t rx_desc = 1024;
     uint16_t tx_desc = 1024;
-    bool tx_zero_copy = false;             // payloads as external buffers (see below)
-    size_t mtu = 0;                        // largest flit packet; 0: kDefaultMtu
-    uint16_t udp_port = 0;                 // 0: kClientPortBase + rpc_id
+    bool tx_zero_copy = false;  // payloads as external buffers (see below)
+    size_t mtu = 0;             // largest flit packet; 0: kDefaultMtu
+    uint16_t udp_port = 0;      // 0: kClientPortBase + rpc_id
     uint8_t rpc_id = 0;
   };
   // 1472: the UDP payload of a 1500-byte Ethernet frame over IPv4, the same
@@ -118,9 +118,9 @@ class DpdkTransport final : public Transport {
  private:
   struct Pending {
     rte_be32_t ip;
-    rte_mbuf* frame;      // built, waiting for the destination MAC
-    uint64_t arp_tsc;     // when the last who-has went out
-    uint64_t since_tsc;   // when the frame started waiting
+    rte_mbuf* frame;     // built, waiting for the destination MAC
+    uint64_t arp_tsc;    // when the last who-has went out
+    uint64_t since_tsc;  // when the frame started waiting
   };
 
   // Data path helpers (dpdk_datapath.cc).
@@ -128,7 +128,7 @@ class DpdkTransport final : public Transport {
   void hold_for_arp(rte_mbuf* m, rte_be32_t ip);
   void send_arp(uint16_t op, const rte_ether_addr& dst_mac, rte_be32_t dst_ip);
   void flush_pending();
-  void finish_frame(rte_mbuf* m, uint32_t flit_len);
+  void finish_frame(rte_mbuf* m, const TxPacket& p, const DpdkPeer& peer, uint32_t flit_len);
   void finish_chained_frame(rte_mbuf* m, uint32_t flit_len);
 
   DpdkPort* port_ = nullptr;
@@ -146,11 +146,15 @@ class DpdkTransport final : public Transport {
   rte_be16_t udp_port_ = 0;
   size_t mtu_ = kDefaultMtu;
   bool tx_cksum_ = false;
+  // Checksum partial sums of the header fields every sent frame shares
+  // (software checksums; see finish_frame).
+  uint64_t ip_sum_base_ = 0;
+  uint64_t udp_sum_base_ = 0;
   bool rx_cksum_ = false;
   bool registered_lcore_ = false;  // rte_thread_register()ed owner_thread_
   pthread_t owner_thread_{};
-  uint64_t arp_retry_tsc_ = 0;   // between who-has for one peer
-  uint64_t arp_give_up_tsc_ = 0; // a held frame is dropped after this
+  uint64_t arp_retry_tsc_ = 0;    // between who-has for one peer
+  uint64_t arp_give_up_tsc_ = 0;  // a held frame is dropped after this
   Pending pending_[kMaxPending];
   uint32_t num_pending_ = 0;
   TransportStats stats_;
