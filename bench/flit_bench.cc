@@ -58,10 +58,10 @@ uint64_t ns_since(Clock::time_point t0) {
 
 // Transport selection, shared by server and client.
 struct TransportOpts {
-  std::string transport;                // empty: from the URI's scheme
-  std::vector<std::string> options;     // key=value, passed to the transport
-  std::string dpdk_args;                // EAL arguments (--dpdk-args)
-  std::string rdma_device;              // RDMA device name (--rdma-device)
+  std::string transport;             // empty: from the URI's scheme
+  std::vector<std::string> options;  // key=value, passed to the transport
+  std::string dpdk_args;             // EAL arguments (--dpdk-args)
+  std::string rdma_device;           // RDMA device name (--rdma-device)
 
   void apply(flit::NexusConfig* cfg) const {
     cfg->transport = transport;
@@ -106,8 +106,8 @@ int run_server(const ServerOpts& o) {
       h->rpc()->enqueue_response(h, flit::Status::kInvalidArgument);
       return;
     }
-    uint32_t n = uint32_t{req[0]} | uint32_t{req[1]} << 8 | uint32_t{req[2]} << 16 |
-                 uint32_t{req[3]} << 24;
+    uint32_t n =
+        uint32_t{req[0]} | uint32_t{req[1]} << 8 | uint32_t{req[2]} << 16 | uint32_t{req[3]} << 24;
     flit::MsgBuffer& out = h->init_response(n);  // throws (not ours to catch) above the maximum
     std::memset(out.data(), 0x5a, n);
     h->rpc()->enqueue_response(h);
@@ -168,8 +168,8 @@ struct Client {
   flit::bench::Histogram interval, total;
   bool recording = false;
   bool stopping = false;
-  bool open_loop = false;          // --rate: calls start on a schedule
-  std::vector<CallCtx*> idle;      // open loop: contexts free to issue
+  bool open_loop = false;      // --rate: calls start on a schedule
+  std::vector<CallCtx*> idle;  // open loop: contexts free to issue
   uint64_t completed = 0, recorded = 0, errors = 0, outstanding = 0;
   uint64_t err_by_status[flit::kNumStatusCodes] = {};
 
@@ -240,9 +240,9 @@ int run_client(const ClientOpts& o) {
   std::vector<flit::SessionId> sessions;
   for (uint32_t i = 0; i < o.sessions; ++i) {
     flit::SessionId s;
-    flit::Status st = rpc.connect(
-        o.connect, &s,
-        std::chrono::duration_cast<flit::Duration>(std::chrono::duration<double>(o.connect_timeout)));
+    flit::Status st = rpc.connect(o.connect, &s,
+                                  std::chrono::duration_cast<flit::Duration>(
+                                      std::chrono::duration<double>(o.connect_timeout)));
     if (st != flit::Status::kOk) {
       std::fprintf(stderr, "flit-bench: cannot connect to %s: %s (is the server running?)\n",
                    o.connect.c_str(), std::string(flit::to_string(st)).c_str());
@@ -250,10 +250,11 @@ int run_client(const ClientOpts& o) {
     }
     sessions.push_back(s);
   }
-  std::printf("flit-bench client: %s, %s, %u session(s) x %u in flight, request %zu B, "
-              "response %zu B, %.0f s (+%.0f s warm-up)\n",
-              o.mode.c_str(), o.connect.c_str(), o.sessions, inflight, o.req_size, o.resp_size,
-              o.duration, o.warmup);
+  std::printf(
+      "flit-bench client: %s, %s, %u session(s) x %u in flight, request %zu B, "
+      "response %zu B, %.0f s (+%.0f s warm-up)\n",
+      o.mode.c_str(), o.connect.c_str(), o.sessions, inflight, o.req_size, o.resp_size, o.duration,
+      o.warmup);
   std::fflush(stdout);
   for (flit::SessionId s : sessions) {
     for (uint32_t i = 0; i < inflight; ++i) {
@@ -366,9 +367,10 @@ int main(int argc, char** argv) {
   ClientOpts co;
   auto* client = app.add_subcommand("client", "issue benchmark calls and report");
   client->add_option("--connect", co.connect, "server URI")->capture_default_str();
-  client->add_option("--mode", co.mode,
-                     "latency (one call in flight), throughput (--inflight per session) or "
-                     "bandwidth (throughput of large requests: default --req-size 1 MiB)")
+  client
+      ->add_option("--mode", co.mode,
+                   "latency (one call in flight), throughput (--inflight per session) or "
+                   "bandwidth (throughput of large requests: default --req-size 1 MiB)")
       ->check(CLI::IsMember({"latency", "throughput", "bandwidth"}))
       ->capture_default_str();
   client->add_option("--duration", co.duration, "measured SECONDS")
@@ -383,20 +385,23 @@ int main(int argc, char** argv) {
   client->add_option("--resp-size", co.resp_size, "response bytes")
       ->check(CLI::Range(size_t{0}, flit::kDefaultMaxMsgSize))
       ->capture_default_str();
-  client->add_option("--rate", co.rate,
-                     "open loop: issue REQ/S on a fixed schedule, latency from the scheduled "
-                     "time (throughput/bandwidth modes)")
+  client
+      ->add_option("--rate", co.rate,
+                   "open loop: issue REQ/S on a fixed schedule, latency from the scheduled "
+                   "time (throughput/bandwidth modes)")
       ->check(CLI::Range(1.0, 1e9));
   auto* req_size_opt = client->get_option("--req-size");
-  auto* inflight = client->add_option("--inflight", co.inflight, "calls in flight per session (throughput)")
-      ->check(CLI::Range(1u, 4096u))
-      ->capture_default_str();
+  auto* inflight =
+      client->add_option("--inflight", co.inflight, "calls in flight per session (throughput)")
+          ->check(CLI::Range(1u, 4096u))
+          ->capture_default_str();
   client->add_option("--sessions", co.sessions, "sessions to the server")
       ->check(CLI::Range(1u, 4096u))
       ->capture_default_str();
   client->add_option("--cpu", co.cpu, "pin to this CPU")->check(CLI::Range(0, 4095));
-  client->add_option("--connect-timeout", co.connect_timeout,
-                     "SECONDS to wait for the server to answer the handshake")
+  client
+      ->add_option("--connect-timeout", co.connect_timeout,
+                   "SECONDS to wait for the server to answer the handshake")
       ->check(CLI::Range(0.01, 600.0))
       ->capture_default_str();
   client->add_option("--mtu", co.mtu, "largest packet, header included (default: transport's)");
@@ -404,8 +409,8 @@ int main(int argc, char** argv) {
   client->add_option("--json", co.json, "also write the result as JSON to FILE");
 
   flit::bench::BaselineOpts bso;
-  auto* bserver = app.add_subcommand("baseline-server",
-                                     "echo datagrams over busy-polled UDP (no RPC layer)");
+  auto* bserver =
+      app.add_subcommand("baseline-server", "echo datagrams over busy-polled UDP (no RPC layer)");
   bserver->add_option("--listen", bso.uri, "udp:// URI to listen on")->required();
   bserver->add_option("--cpu", bso.cpu, "pin to this CPU")->check(CLI::Range(0, 4095));
   bserver->add_option("--duration", bso.duration, "exit after SECONDS (default: until SIGINT)")
@@ -455,7 +460,8 @@ int main(int argc, char** argv) {
       int rc = flit::bench::run_udp_baseline_client(bco, g_stop, &r);
       flit::bench::print_report(r);
       if (!bjson.empty() && !flit::bench::write_json(r, bjson)) {
-        std::fprintf(stderr, "flit-bench: cannot write %s: %s\n", bjson.c_str(), std::strerror(errno));
+        std::fprintf(stderr, "flit-bench: cannot write %s: %s\n", bjson.c_str(),
+                     std::strerror(errno));
         return 1;
       }
       return rc;
@@ -465,7 +471,8 @@ int main(int argc, char** argv) {
       throw CLI::ValidationError("--rate", "--mode latency is closed loop; use --mode throughput");
     }
     if (co.mode == "latency" && inflight->count() != 0 && co.inflight != 1) {
-      throw CLI::ValidationError("--inflight", "--mode latency keeps one call in flight; use --mode throughput");
+      throw CLI::ValidationError("--inflight",
+                                 "--mode latency keeps one call in flight; use --mode throughput");
     }
     if (co.resp_size != co.req_size && co.req_size < 4) {
       throw CLI::ValidationError("--resp-size",

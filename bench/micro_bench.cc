@@ -178,9 +178,8 @@ void BM_EngineRoundTrip(benchmark::State& state) {
   server_t->peer = client_t;
   client_t->peer = server_t;
   bool up = false;
-  SessionId s = client.create_session("pipe://server:1", [&](SessionId, Status st) {
-    up = st == Status::kOk;
-  });
+  SessionId s = client.create_session("pipe://server:1",
+                                      [&](SessionId, Status st) { up = st == Status::kOk; });
   while (!up) {
     client.run_event_loop_once();
     server.run_event_loop_once();

@@ -28,9 +28,7 @@ struct Report {
   Histogram latency;
 
   double rps() const { return seconds > 0 ? static_cast<double>(requests) / seconds : 0; }
-  double gbps() const {
-    return rps() * static_cast<double>(req_size + resp_size) * 8 / 1e9;
-  }
+  double gbps() const { return rps() * static_cast<double>(req_size + resp_size) * 8 / 1e9; }
 };
 
 inline void print_percentiles(const char* label, const Histogram& h) {
@@ -78,26 +76,22 @@ inline bool write_json(const Report& r, const std::string& path) {
                "  \"gbit_per_s\": %.6f,\n  \"errors\": %lu,\n  \"retransmissions\": %lu,\n"
                "  \"cpu_us_per_request\": %.4f,\n",
                r.kind.c_str(), r.transport.c_str(), r.mode.c_str(), json_escape(r.target).c_str(),
-               r.req_size,
-               r.resp_size, r.inflight, r.sessions, r.seconds,
+               r.req_size, r.resp_size, r.inflight, r.sessions, r.seconds,
                static_cast<unsigned long>(r.requests), r.rps(), r.gbps(),
-               static_cast<unsigned long>(r.errors),
-               static_cast<unsigned long>(r.retransmissions),
+               static_cast<unsigned long>(r.errors), static_cast<unsigned long>(r.retransmissions),
                r.requests ? r.cpu_seconds * 1e6 / static_cast<double>(r.requests) : 0.0);
-  std::fprintf(f,
-               "  \"latency_ns\": {\"min\": %lu, \"mean\": %.1f, \"p50\": %lu, \"p90\": %lu, "
-               "\"p99\": %lu, \"p99_9\": %lu, \"p99_99\": %lu, \"max\": %lu},\n",
-               static_cast<unsigned long>(h.min()), h.mean(),
-               static_cast<unsigned long>(h.percentile(0.5)),
-               static_cast<unsigned long>(h.percentile(0.9)),
-               static_cast<unsigned long>(h.percentile(0.99)),
-               static_cast<unsigned long>(h.percentile(0.999)),
-               static_cast<unsigned long>(h.percentile(0.9999)),
-               static_cast<unsigned long>(h.max()));
+  std::fprintf(
+      f,
+      "  \"latency_ns\": {\"min\": %lu, \"mean\": %.1f, \"p50\": %lu, \"p90\": %lu, "
+      "\"p99\": %lu, \"p99_9\": %lu, \"p99_99\": %lu, \"max\": %lu},\n",
+      static_cast<unsigned long>(h.min()), h.mean(), static_cast<unsigned long>(h.percentile(0.5)),
+      static_cast<unsigned long>(h.percentile(0.9)), static_cast<unsigned long>(h.percentile(0.99)),
+      static_cast<unsigned long>(h.percentile(0.999)),
+      static_cast<unsigned long>(h.percentile(0.9999)), static_cast<unsigned long>(h.max()));
   // The latency distribution for plots (scripts/plot.sh): quantile, ns.
   std::fprintf(f, "  \"cdf\": [");
-  const double qs[] = {0.001, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95,
-                       0.99, 0.995, 0.999, 0.9995, 0.9999, 1.0};
+  const double qs[] = {0.001, 0.01, 0.05, 0.1,  0.2,   0.3,   0.4,    0.5,    0.6, 0.7,
+                       0.8,   0.9,  0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999, 1.0};
   bool first = true;
   for (double q : qs) {
     std::fprintf(f, "%s[%.4f, %lu]", first ? "" : ", ", q,

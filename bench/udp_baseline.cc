@@ -18,8 +18,8 @@ namespace flit::bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr size_t kHdr = 40;        // a flit packet header's worth
-constexpr uint32_t kBatch = 32;     // like the engine's bursts
+constexpr size_t kHdr = 40;                // a flit packet header's worth
+constexpr uint32_t kBatch = 32;            // like the engine's bursts
 constexpr uint64_t kLossNs = 100'000'000;  // a datagram unanswered this long is lost
 
 uint64_t now_ns() {
@@ -89,7 +89,8 @@ int run_udp_baseline_server(const BaselineOpts& o, const std::atomic<bool>& stop
   std::printf("flit-bench baseline server: echoing on %s\n", o.uri.c_str());
   std::fflush(stdout);
   Batch b(65536);
-  const uint64_t end = o.duration > 0 ? now_ns() + static_cast<uint64_t>(o.duration * 1e9) : UINT64_MAX;
+  const uint64_t end =
+      o.duration > 0 ? now_ns() + static_cast<uint64_t>(o.duration * 1e9) : UINT64_MAX;
   uint64_t echoed = 0;
   for (uint64_t spins = 0; !stop.load(std::memory_order_relaxed); ++spins) {
     for (uint32_t i = 0; i < kBatch; ++i) {

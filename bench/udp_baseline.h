@@ -19,7 +19,7 @@ struct BaselineOpts {
   std::string mode = "latency";
   double duration = 10;
   double warmup = 1;
-  size_t req_size = 32;   // payload: the datagram is 40 bytes more
+  size_t req_size = 32;    // payload: the datagram is 40 bytes more
   uint32_t inflight = 32;  // throughput mode
   int cpu = -1;
   bool connected = false;  // client: connect() the socket (1:1) instead of addressing each send

@@ -40,8 +40,7 @@ size_t parse_size(std::string_view transport, const std::string& key, const std:
     n = std::stoul(v, &used);
     if (used != v.size()) throw std::invalid_argument(v);
   } catch (const std::exception&) {
-    throw Error("flit " + std::string(transport) + ": option " + key + "=" + v +
-                ": not a number");
+    throw Error("flit " + std::string(transport) + ": option " + key + "=" + v + ": not a number");
   }
   return n;
 }
@@ -112,7 +111,8 @@ std::unique_ptr<transport::Transport> Nexus::make_transport(uint8_t rpc_id) {
         if (p == 0 || p > 255) throw Error("flit rdma: port=" + value + ": ports are 1..255");
         o.ib_port = static_cast<uint8_t>(p);
       } else if (key == "gid_index") {
-        o.gid_index = value == "auto" ? -1 : static_cast<int>(parse_size("rdma", key, value) & 0xffff);
+        o.gid_index =
+            value == "auto" ? -1 : static_cast<int>(parse_size("rdma", key, value) & 0xffff);
       } else if (key == "qkey") {
         o.qkey = static_cast<uint32_t>(parse_size("rdma", key, value));
       } else if (key == "recv_depth") {

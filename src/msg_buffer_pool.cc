@@ -41,8 +41,8 @@ uint8_t* MsgBufferPool::map_region(size_t bytes) {
   bytes = round_up(bytes, kHugePage);
   void* p = MAP_FAILED;
   if (!tried_hugepages_ || hugepages_) {
-    p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB,
-             -1, 0);
+    p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1,
+             0);
     tried_hugepages_ = true;
     // Once hugepages ran out or were never there, stay on ordinary pages
     // rather than paying a failed syscall per refill.
@@ -88,8 +88,7 @@ MsgBuffer MsgBufferPool::alloc(size_t size) {
   FreeBlock* fb = free_[c];
   free_[c] = fb->next;
   ++in_use_;
-  MsgBuffer b(this, reinterpret_cast<uint8_t*>(fb), static_cast<uint32_t>(kMinBufferClass << c),
-              c);
+  MsgBuffer b(this, reinterpret_cast<uint8_t*>(fb), static_cast<uint32_t>(kMinBufferClass << c), c);
   b.size_ = static_cast<uint32_t>(size);
   return b;
 }

@@ -12,8 +12,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "flit/msg_buffer.h"
 #include "flit/function.h"
+#include "flit/msg_buffer.h"
 
 namespace flit {
 
@@ -35,7 +35,9 @@ class MsgBufferPool {
   static uint8_t* hdr0(const MsgBuffer& b) { return b.block_ + kBufHeadroom - kPktHdrSize; }
   size_t data_per_pkt() const { return data_per_pkt_; }
   uint32_t num_pkts(size_t msg_size) const {
-    return msg_size <= data_per_pkt_ ? 1 : static_cast<uint32_t>((msg_size + data_per_pkt_ - 1) / data_per_pkt_);
+    return msg_size <= data_per_pkt_
+               ? 1
+               : static_cast<uint32_t>((msg_size + data_per_pkt_ - 1) / data_per_pkt_);
   }
 
   bool hugepage_backed() const { return hugepages_; }

@@ -35,8 +35,9 @@ Nexus::Nexus(NexusConfig cfg) : cfg_(std::move(cfg)), epoch_(secure_random_u64()
   if (cfg_.backlog == 0) throw Error("flit: NexusConfig::backlog must be at least 1");
   if (cfg_.rto <= Duration::zero() || cfg_.call_deadline <= Duration::zero() ||
       cfg_.connect_timeout <= Duration::zero() || cfg_.connect_retry <= Duration::zero()) {
-    throw Error("flit: NexusConfig timeouts (rto, call_deadline, connect_timeout, "
-                "connect_retry) must be positive");
+    throw Error(
+        "flit: NexusConfig timeouts (rto, call_deadline, connect_timeout, "
+        "connect_retry) must be positive");
   }
   if (epoch_ == 0) epoch_ = 1;  // 0 means "unknown" to the client
 }

@@ -77,8 +77,7 @@ void Rpc::retry_attempt(RetryState* st) {
   st->attempt++;
   SessionId sn = st->session_for_attempt ? st->session_for_attempt(st->attempt) : st->session;
   Status r = enqueue_request(
-      sn, st->method, st->req, st->resp, [this, st](Status x) { retry_done(st, x); },
-      st->deadline);
+      sn, st->method, st->req, st->resp, [this, st](Status x) { retry_done(st, x); }, st->deadline);
   if (r != Status::kOk) retry_done(st, r);
 }
 

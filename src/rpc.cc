@@ -68,8 +68,8 @@ Rpc::~Rpc() {
 
 void Rpc::owner_violation(const char* fn) const {
   std::ostringstream os;
-  os << "flit::Rpc::" << fn << " called from thread " << std::this_thread::get_id()
-     << ", but Rpc " << int(id_) << " is owned by thread " << owner_
+  os << "flit::Rpc::" << fn << " called from thread " << std::this_thread::get_id() << ", but Rpc "
+     << int(id_) << " is owned by thread " << owner_
      << ": an Rpc is used only by the thread that created it (create one Rpc per thread)";
   throw Error(os.str());
 }

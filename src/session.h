@@ -42,10 +42,10 @@ struct ClientSlot {
   MsgBuffer* resp = nullptr;
   Continuation cont;
   uint32_t req_pkts = 0;
-  uint32_t resp_pkts = 0;  // 0 until response packet 0 arrives
-  uint32_t num_tx = 0;     // packets [0, num_tx) sent at least once
-  uint32_t num_rx = 0;     // answers [0, num_rx) all received
-  uint64_t rx_mask = 0;    // bit j: answer num_rx + j received (bit 0 always clear)
+  uint32_t resp_pkts = 0;    // 0 until response packet 0 arrives
+  uint32_t num_tx = 0;       // packets [0, num_tx) sent at least once
+  uint32_t num_rx = 0;       // answers [0, num_rx) all received
+  uint64_t rx_mask = 0;      // bit j: answer num_rx + j received (bit 0 always clear)
   uint64_t progress_ns = 0;  // last send, accepted answer or sign of life
   uint64_t deadline_ns = 0;
   uint32_t retries = 0;  // retransmission rounds without an answer
@@ -70,14 +70,14 @@ struct ServerSlot {
   ServerSlotState state = ServerSlotState::kIdle;
   uint64_t req_num = 0;  // valid unless kIdle
   uint32_t req_pkts = 0;
-  uint32_t num_rx = 0;   // request packets [0, num_rx) all received
-  uint64_t rx_mask = 0;  // bit j: packet num_rx + j received
+  uint32_t num_rx = 0;       // request packets [0, num_rx) all received
+  uint64_t rx_mask = 0;      // bit j: packet num_rx + j received
   uint64_t deadline_ns = 0;  // from the request's budget; 0: none
   uint32_t req_size = 0;
   uint16_t method = 0;
-  MsgBuffer req_buf;             // reassembly of a multi-packet request
-  ReqHandle* handle = nullptr;   // while kInHandler
-  MsgBuffer resp;                // while kResponded: kept for duplicates
+  MsgBuffer req_buf;            // reassembly of a multi-packet request
+  ReqHandle* handle = nullptr;  // while kInHandler
+  MsgBuffer resp;               // while kResponded: kept for duplicates
   uint32_t resp_pkts = 0;
   Status resp_status = Status::kOk;
 };

@@ -76,8 +76,9 @@ SessionId Rpc::create_session(std::string_view uri, ConnectCallback cb) {
   transport::Route route = transport_->resolve(uri);  // throws on a malformed URI
   SessionId n = alloc_session_num();
   if (n == kInvalidSession) {
-    throw Error("flit: cannot connect to " + std::string(uri) + ": this Rpc's session table is full (" +
-                std::to_string(cfg_.max_sessions) + " sessions, NexusConfig::max_sessions)");
+    throw Error("flit: cannot connect to " + std::string(uri) +
+                ": this Rpc's session table is full (" + std::to_string(cfg_.max_sessions) +
+                " sessions, NexusConfig::max_sessions)");
   }
   auto s = std::make_unique<Session>();
   s->role = SessionRole::kClient;
@@ -100,8 +101,9 @@ SessionId Rpc::create_session(std::string_view uri, ConnectCallback cb) {
 Status Rpc::connect(std::string_view uri, SessionId* out, Duration timeout) {
   check_owner("connect");
   if (in_event_loop_) {
-    throw Error("flit::Rpc::connect() from inside a handler or continuation would re-enter the "
-                "event loop; use create_session with a callback");
+    throw Error(
+        "flit::Rpc::connect() from inside a handler or continuation would re-enter the "
+        "event loop; use create_session with a callback");
   }
   bool done = false;
   Status result = Status::kInternal;
@@ -204,8 +206,7 @@ void Rpc::handle_connect(const PktHdr& h, const uint8_t* payload, uint32_t len,
   send_ctrl(s->route, ack, buf, sizeof buf);
 }
 
-void Rpc::handle_connect_ack(const PktHdr& h, const uint8_t* payload, uint32_t len,
-                             Session* s) {
+void Rpc::handle_connect_ack(const PktHdr& h, const uint8_t* payload, uint32_t len, Session* s) {
   if (s->state != SessionState::kConnecting) {
     stats_.drop_stale++;  // a duplicate ack
     return;
@@ -244,7 +245,8 @@ void Rpc::disconnect(SessionId n) {
   check_owner("disconnect");
   if (n >= max_session_num_ || sessions_[n] == nullptr ||
       sessions_[n]->role != SessionRole::kClient) {
-    throw Error("flit::Rpc::disconnect: " + std::to_string(n) + " is not a client session of this Rpc");
+    throw Error("flit::Rpc::disconnect: " + std::to_string(n) +
+                " is not a client session of this Rpc");
   }
   Session* s = sessions_[n].get();
   if (s->state == SessionState::kConnecting) {

@@ -20,7 +20,8 @@ Uri parse_uri(std::string_view text) {
   u.scheme = std::string(text.substr(0, sep));
   if (u.scheme.empty()) bad(text, "empty scheme");
   for (char c : u.scheme) {
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) bad(text, "scheme must be lowercase letters and digits");
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')))
+      bad(text, "scheme must be lowercase letters and digits");
   }
   std::string_view rest = text.substr(sep + 3);
   std::string_view port_text;

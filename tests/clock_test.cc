@@ -25,7 +25,8 @@ TEST(Clock, AgreesWithSteadyClock) {
   while (std::chrono::steady_clock::now() - s0 < std::chrono::milliseconds(50)) {
   }
   uint64_t m1 = mono_ns();
-  double steady = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - s0).count();
+  double steady =
+      std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - s0).count();
   double mono = static_cast<double>(m1 - m0);
   EXPECT_NEAR(mono / steady, 1.0, 0.01) << mono_clock_source();
   // And its epoch is steady_clock's: the two read close together.

@@ -82,8 +82,8 @@ TEST(Histogram, HugeValuesAndMerge) {
 }
 
 TEST(Histogram, IndexAndValueAreConsistent) {
-  for (uint64_t v : {0ull, 1ull, 127ull, 128ull, 129ull, 255ull, 256ull, 1000ull, 123456789ull,
-                     ~0ull}) {
+  for (uint64_t v :
+       {0ull, 1ull, 127ull, 128ull, 129ull, 255ull, 256ull, 1000ull, 123456789ull, ~0ull}) {
     size_t i = Histogram::index(v);
     EXPECT_GE(Histogram::value_at(i), v) << v;
     if (i > 0) {

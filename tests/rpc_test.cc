@@ -23,7 +23,8 @@ TEST_F(RpcTest, ConnectAndDisconnect) {
 
   client_->disconnect(s);
   EXPECT_EQ(client_->session_state(s), SessionState::kDisconnecting);
-  ASSERT_TRUE(poll_until(*client_, [&] { return client_->session_state(s) == SessionState::kFree; }));
+  ASSERT_TRUE(
+      poll_until(*client_, [&] { return client_->session_state(s) == SessionState::kFree; }));
   EXPECT_EQ(client_->num_client_sessions(), 0u);
   EXPECT_EQ(server_->num_sessions(), 0u);
 
@@ -36,8 +37,9 @@ TEST_F(RpcTest, ConnectAndDisconnect) {
 TEST_F(RpcTest, EchoEverySizeClassByteExact) {
   SessionId s = connect();
   const size_t dpp = client_->data_per_pkt();
-  std::vector<size_t> sizes = {0, 1, 63, 64, 65, dpp - 1, dpp, dpp + 1, 2 * dpp, 2 * dpp + 1,
-                               4096, 65536, 100'000, 1 << 20, (4 << 20) + 3};
+  std::vector<size_t> sizes = {0,       1,     63,      64,      65,
+                               dpp - 1, dpp,   dpp + 1, 2 * dpp, 2 * dpp + 1,
+                               4096,    65536, 100'000, 1 << 20, (4 << 20) + 3};
   for (size_t c = 6; c <= 23; ++c) sizes.push_back(size_t{1} << c);  // every power of two to 8 MiB
   sizes.push_back(kDefaultMaxMsgSize);
   uint64_t seed = 1;
@@ -177,9 +179,8 @@ TEST_F(RpcTest, NestedRpcFromHandler) {
   bool connected = false;
   std::string back_uri = server_->uri();
   front_server.run_on_server([&](Rpc& r) {
-    front.backend = r.create_session(back_uri, [&connected](SessionId, Status st) {
-      connected = st == Status::kOk;
-    });
+    front.backend = r.create_session(
+        back_uri, [&connected](SessionId, Status st) { connected = st == Status::kOk; });
   });
   bool ok = false;
   for (int i = 0; i < 3000 && !ok; ++i) {
@@ -207,9 +208,8 @@ TEST_F(RpcTest, ServerWith512ClientSessions) {
   std::vector<SessionId> ids;
   int connected = 0, failed = 0;
   for (int i = 0; i < kSessions; ++i) {
-    ids.push_back(client_->create_session(server_->uri(), [&](SessionId, Status st) {
-      (st == Status::kOk ? connected : failed)++;
-    }));
+    ids.push_back(client_->create_session(
+        server_->uri(), [&](SessionId, Status st) { (st == Status::kOk ? connected : failed)++; }));
   }
   ASSERT_TRUE(poll_until(*client_, [&] { return connected + failed == kSessions; }));
   ASSERT_EQ(connected, kSessions);
@@ -256,7 +256,8 @@ TEST_F(RpcTest, DisconnectCancelsOutstandingCalls) {
   EXPECT_EQ(runs, 1);
   EXPECT_EQ(got, Status::kCancelled);
   EXPECT_EQ(client_->enqueue_request(s, kEcho, &req, &resp, [](Status) {}), Status::kUnavailable);
-  ASSERT_TRUE(poll_until(*client_, [&] { return client_->session_state(s) == SessionState::kFree; }));
+  ASSERT_TRUE(
+      poll_until(*client_, [&] { return client_->session_state(s) == SessionState::kFree; }));
   EXPECT_EQ(runs, 1);
 }
 
@@ -328,7 +329,8 @@ TEST_F(RpcTest, LossOnBothSidesIsRecoveredAndHandlersRunOnce) {
                                        }),
               Status::kOk);
   }
-  ASSERT_TRUE(poll_until(*client_, [&] { return done == kCalls; }, std::chrono::seconds(120)));
+  ASSERT_TRUE(poll_until(
+      *client_, [&] { return done == kCalls; }, std::chrono::seconds(120)));
   EXPECT_EQ(ok, kCalls);
   for (int i = 0; i < kCalls; ++i) {
     ASSERT_EQ(resps[i].size(), reqs[i].size()) << i;

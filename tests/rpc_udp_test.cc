@@ -311,13 +311,13 @@ TEST_F(RpcTest, MalformedSizesAreDroppedAndCounted) {
   ASSERT_EQ(server_->num_sessions(), 1u);
   uint8_t data[600] = {1, 2, 3};
 
-  raw.send(raw.request(0, 100), data, 50);                  // payload shorter than declared
-  raw.send(raw.request(0, 100), data, 150);                 // payload longer than declared
-  raw.send(raw.request(0, 1u << 30), data, 0);              // larger than the server's maximum
-  raw.send(raw.request(0, 100, 3), data, 100);              // packet 3 of a 1-packet message
+  raw.send(raw.request(0, 100), data, 50);      // payload shorter than declared
+  raw.send(raw.request(0, 100), data, 150);     // payload longer than declared
+  raw.send(raw.request(0, 1u << 30), data, 0);  // larger than the server's maximum
+  raw.send(raw.request(0, 100, 3), data, 100);  // packet 3 of a 1-packet message
   PktHdr wrong = raw.request(0, 3);
   wrong.token ^= 1;
-  raw.send(wrong, data, 3);                                 // wrong token
+  raw.send(wrong, data, 3);  // wrong token
   // ... is answered with a reset that echoes the token it carried, so only
   // the sender can match it to a session of its own.
   PktHdr r;

@@ -10,7 +10,8 @@ namespace {
 
 TEST(Status, EveryCodeHasADistinctName) {
   std::set<std::string> names;
-  for (uint8_t i = 0; i < kNumStatusCodes; ++i) names.insert(std::string(to_string(static_cast<Status>(i))));
+  for (uint8_t i = 0; i < kNumStatusCodes; ++i)
+    names.insert(std::string(to_string(static_cast<Status>(i))));
   EXPECT_EQ(names.size(), kNumStatusCodes);
   EXPECT_EQ(to_string(Status::kOk), "Ok");
   EXPECT_EQ(to_string(Status::kUnknownOutcome), "UnknownOutcome");

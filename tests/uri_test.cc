@@ -27,12 +27,12 @@ TEST(Uri, RejectsMalformedWithReason) {
     const char* text;
     const char* reason;
   } cases[] = {
-      {"127.0.0.1:5", "no '://'"},          {"://h:5", "empty scheme"},
-      {"udp://h", "missing ':port'"},       {"udp://h:", "port must be"},
-      {"udp://h:65536", "port must be"},    {"udp://h:5x", "port must be"},
-      {"udp://[::1:5", "unterminated"},     {"udp://[::1]5", "missing ':port'"},
-      {"udp://::1:5", "brackets"},          {"udp://:5", "empty host"},
-      {"Udp://h:5", "lowercase"},           {"udp://a/b:5", "invalid character"},
+      {"127.0.0.1:5", "no '://'"},       {"://h:5", "empty scheme"},
+      {"udp://h", "missing ':port'"},    {"udp://h:", "port must be"},
+      {"udp://h:65536", "port must be"}, {"udp://h:5x", "port must be"},
+      {"udp://[::1:5", "unterminated"},  {"udp://[::1]5", "missing ':port'"},
+      {"udp://::1:5", "brackets"},       {"udp://:5", "empty host"},
+      {"Udp://h:5", "lowercase"},        {"udp://a/b:5", "invalid character"},
   };
   for (const Case& c : cases) {
     try {

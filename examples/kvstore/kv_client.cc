@@ -41,7 +41,8 @@ int main(int argc, char** argv) {
       req.value = bytes(argv[4]);
       kv::PutResponse resp;
       st = kv.put(req, &resp);
-      if (st == flit::Status::kOk) std::printf("ok version %llu\n", (unsigned long long)resp.version);
+      if (st == flit::Status::kOk)
+        std::printf("ok version %llu\n", (unsigned long long)resp.version);
     } else if (op == "get") {
       kv::GetRequest req;
       req.key = bytes(key);
@@ -61,10 +62,12 @@ int main(int argc, char** argv) {
       req.key = bytes(key);
       kv::DeleteResponse resp;
       st = kv.del(req, &resp);
-      if (st == flit::Status::kOk) std::printf(resp.code == kv::Code::kOk ? "deleted\n" : "not found\n");
+      if (st == flit::Status::kOk)
+        std::printf(resp.code == kv::Code::kOk ? "deleted\n" : "not found\n");
     }
     if (st != flit::Status::kOk) {
-      std::fprintf(stderr, "kv_client: %s: %s\n", op.c_str(), std::string(flit::to_string(st)).c_str());
+      std::fprintf(stderr, "kv_client: %s: %s\n", op.c_str(),
+                   std::string(flit::to_string(st)).c_str());
       return 1;
     }
   } catch (const flit::Error& e) {

@@ -34,8 +34,8 @@ class KvServer : public kv::KvService {
       b.set_code(kv::Code::kNotFound);
     } else {
       b.set_code(kv::Code::kOk);
-      b.set_value({reinterpret_cast<const uint8_t*>(it->second.value.data()),
-                   it->second.value.size()});
+      b.set_value(
+          {reinterpret_cast<const uint8_t*>(it->second.value.data()), it->second.value.size()});
       b.set_version(it->second.version);
     }
     resp.send(w.finish(out));

@@ -18,7 +18,8 @@ class Error : public std::runtime_error {
 };
 
 namespace detail {
-[[noreturn]] void check_failed(const char* file, int line, const char* cond, const std::string& ctx);
+[[noreturn]] void check_failed(const char* file, int line, const char* cond,
+                               const std::string& ctx);
 
 // The context items, each preceded by a space: "what", name, value, ...
 template <typename... Ctx>
@@ -32,13 +33,13 @@ std::string format_ctx(const Ctx&... ctx) {
 }  // namespace flit
 
 // FLIT_CHECK(n <= kMax, "n", n, "max", kMax): aborts with the condition and
-// the given context (printed in order, space-separated) when an invariant of flit's own is broken. Present in
-// release builds; not for validating network input (drop and count that).
-#define FLIT_CHECK(cond, ...)                                                              \
-  do {                                                                                     \
-    if (!(cond)) [[unlikely]]                                                              \
-      ::flit::detail::check_failed(__FILE__, __LINE__, #cond,                              \
-                                   ::flit::detail::format_ctx(__VA_ARGS__));               \
+// the given context (printed in order, space-separated) when an invariant of flit's own is broken.
+// Present in release builds; not for validating network input (drop and count that).
+#define FLIT_CHECK(cond, ...)                                                \
+  do {                                                                       \
+    if (!(cond)) [[unlikely]]                                                \
+      ::flit::detail::check_failed(__FILE__, __LINE__, #cond,                \
+                                   ::flit::detail::format_ctx(__VA_ARGS__)); \
   } while (0)
 
 #if defined(__GNUC__)

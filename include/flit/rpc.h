@@ -203,8 +203,7 @@ class Rpc {
   // If id is given, it receives the call's CallId (for cancel()).
   [[nodiscard]] Status enqueue_request(SessionId s, uint16_t method, const MsgBuffer* req,
                                        MsgBuffer* resp, Continuation cont,
-                                       Duration deadline = Duration::zero(),
-                                       CallId* id = nullptr);
+                                       Duration deadline = Duration::zero(), CallId* id = nullptr);
   // Cancels an outstanding call: its continuation runs now with kCancelled
   // (the request may still run at the server; a late response is dropped).
   // Returns false if the call already completed (its continuation ran).
@@ -279,8 +278,7 @@ class Rpc {
   void handle_disconnect_ack(Session* s);
   void send_connect(Session* s);
   void send_disconnect(Session* s);
-  void send_ctrl(const transport::Route& route, const PktHdr& h, const void* payload,
-                 uint32_t len);
+  void send_ctrl(const transport::Route& route, const PktHdr& h, const void* payload, uint32_t len);
   void finish_connect(Session* s, Status st);
 
   // request_path.cc (client side: issue, packetize, send)

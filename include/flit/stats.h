@@ -16,10 +16,10 @@ struct RpcStats {
 
   // Dropped received packets, by reason. None of these ever reaches a
   // handler or a continuation.
-  uint64_t drop_truncated = 0;        // shorter than the header, or payload shorter than declared
-  uint64_t drop_bad_magic = 0;        // not a flit packet
-  uint64_t drop_bad_version = 0;      // a flit packet of a protocol version we do not speak
-  uint64_t drop_bad_type = 0;         // unknown packet type, or one not valid for the session's role
+  uint64_t drop_truncated = 0;    // shorter than the header, or payload shorter than declared
+  uint64_t drop_bad_magic = 0;    // not a flit packet
+  uint64_t drop_bad_version = 0;  // a flit packet of a protocol version we do not speak
+  uint64_t drop_bad_type = 0;     // unknown packet type, or one not valid for the session's role
   uint64_t drop_unknown_session = 0;  // no such session (or not in a state to take it)
   uint64_t drop_bad_token = 0;        // the session exists but the token is wrong
   uint64_t drop_malformed = 0;        // sizes or packet numbers inconsistent, message too large
@@ -30,20 +30,20 @@ struct RpcStats {
   uint64_t drop_budget = 0;           // first packets of requests over the reassembly budget
 
   // Calls.
-  uint64_t calls_started = 0;     // accepted by enqueue_request
-  uint64_t calls_completed = 0;   // continuation run (any status)
-  uint64_t requests_handled = 0;  // handler invocations at this server
-  uint64_t responses_resent = 0;  // stored responses resent for duplicate requests
+  uint64_t calls_started = 0;       // accepted by enqueue_request
+  uint64_t calls_completed = 0;     // continuation run (any status)
+  uint64_t requests_handled = 0;    // handler invocations at this server
+  uint64_t responses_resent = 0;    // stored responses resent for duplicate requests
   uint64_t responses_orphaned = 0;  // responses dropped: the client had given up on the request
   uint64_t requests_expired = 0;    // dropped unstarted: their deadline passed first
   uint64_t calls_cancelled = 0;     // cancel() calls that found the call
   uint64_t call_retries = 0;        // attempts scheduled again by enqueue_request_with_retry
 
   // Sessions.
-  uint64_t sessions_failed = 0;    // client sessions declared unreachable or reset
-  uint64_t sessions_reaped = 0;    // server sessions freed after idle_timeout of silence
-  uint64_t resets_sent = 0;        // answers to packets for sessions we do not have
-  uint64_t pings_sent = 0;         // keepalives and "still running" signals
+  uint64_t sessions_failed = 0;  // client sessions declared unreachable or reset
+  uint64_t sessions_reaped = 0;  // server sessions freed after idle_timeout of silence
+  uint64_t resets_sent = 0;      // answers to packets for sessions we do not have
+  uint64_t pings_sent = 0;       // keepalives and "still running" signals
 };
 
 }  // namespace flit

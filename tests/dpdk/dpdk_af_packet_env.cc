@@ -14,8 +14,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 
@@ -79,7 +79,6 @@ class AfPacketEnv final : public TestEnv {
   std::string eal_;
   int next_ = 0;
 };
-
 
 }  // namespace
 

@@ -53,8 +53,8 @@ class MemifEnv final : public TestEnv {
     // Switch ports (memif servers, probed first) then endpoints (clients).
     eal_ = "--no-pci --in-memory --no-telemetry -l 0 --log-level=*:warning";
     for (int i = 0; i < kEndpoints; ++i) {
-      eal_ += " --vdev=net_memif" + std::to_string(100 + i) + ",role=server,id=" +
-              std::to_string(i) + ",socket=" + sock;
+      eal_ += " --vdev=net_memif" + std::to_string(100 + i) +
+              ",role=server,id=" + std::to_string(i) + ",socket=" + sock;
     }
     for (int i = 0; i < kEndpoints; ++i) {
       eal_ += " --vdev=net_memif" + std::to_string(i) + ",role=client,id=" + std::to_string(i) +
@@ -63,11 +63,11 @@ class MemifEnv final : public TestEnv {
     // Two more endpoints on the switch, never handed out, for transports
     // with tx_zero_copy=1 (a port is set up one way for the process).
     for (int i = 0; i < 2; ++i) {
-      eal_ += " --vdev=net_memif" + std::to_string(120 + i) + ",role=server,id=" +
-              std::to_string(20 + i) + ",socket=" + sock;
-      eal_ += " --vdev=net_memif_zc" + std::to_string(i) + ",role=client,id=" +
-              std::to_string(20 + i) + ",socket=" + sock + ",mac=02:00:00:00:02:0" +
-              std::to_string(i);
+      eal_ += " --vdev=net_memif" + std::to_string(120 + i) +
+              ",role=server,id=" + std::to_string(20 + i) + ",socket=" + sock;
+      eal_ += " --vdev=net_memif_zc" + std::to_string(i) +
+              ",role=client,id=" + std::to_string(20 + i) + ",socket=" + sock +
+              ",mac=02:00:00:00:02:0" + std::to_string(i);
     }
     // A port with no peer, never handed out: for tests of port setup errors.
     eal_ += " --vdev=net_memif_spare0,role=server,id=0,socket=" + sock + ".spare";
@@ -120,7 +120,6 @@ class MemifEnv final : public TestEnv {
   std::unique_ptr<MemifSwitch> switch_;
   int next_ = 0;
 };
-
 
 }  // namespace
 

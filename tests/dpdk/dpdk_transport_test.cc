@@ -2,6 +2,8 @@
 // transport, over the memif test network of dpdk_memif_env.cc: frames on the
 // wire (headers, checksums, ARP), what the receive path drops, and the
 // errors that name their fix.
+#include "dpdk_transport.h"
+
 #include <gtest/gtest.h>
 #include <rte_arp.h>
 #include <rte_ethdev.h>
@@ -11,7 +13,6 @@
 #include <memory>
 #include <string>
 
-#include "dpdk_transport.h"
 #include "flit/flit.h"
 #include "rpc_fixture.h"
 #include "test_env.h"
@@ -68,8 +69,8 @@ class DpdkTransportTest : public ::testing::Test {
   }
   // Transmits a raw frame on a's port, bypassing the transport.
   void raw_send(const uint8_t* frame, uint16_t len) {
-    rte_mbuf* m = rte_pktmbuf_alloc(rte_mempool_lookup(
-        ("flit_p" + std::to_string(a_->port_id()) + "_q0").c_str()));
+    rte_mbuf* m = rte_pktmbuf_alloc(
+        rte_mempool_lookup(("flit_p" + std::to_string(a_->port_id()) + "_q0").c_str()));
     ASSERT_NE(m, nullptr);
     std::memcpy(rte_pktmbuf_mtod(m, uint8_t*), frame, len);
     m->data_len = m->pkt_len = len;
@@ -85,7 +86,8 @@ class DpdkTransportTest : public ::testing::Test {
     EXPECT_EQ(n, 1u);
     if (n == 0) return {};
     auto* m = reinterpret_cast<rte_mbuf*>(p[0].cookie);
-    std::vector<uint8_t> f(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_mtod(m, uint8_t*) + m->data_len);
+    std::vector<uint8_t> f(rte_pktmbuf_mtod(m, uint8_t*),
+                           rte_pktmbuf_mtod(m, uint8_t*) + m->data_len);
     b_->rx_release(p, n);
     return f;
   }
@@ -304,7 +306,8 @@ TEST(DpdkErrors, NonNumericPeerAddress) {
     (void)r.connect("dpdk://localhost:31850", &s);
     FAIL() << "no error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("not a numeric IPv4 address"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("not a numeric IPv4 address"), std::string::npos)
+        << e.what();
   }
 }
 

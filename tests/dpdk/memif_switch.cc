@@ -1,10 +1,10 @@
 // tests/dpdk/memif_switch.cc: see memif_switch.h.
 #include "memif_switch.h"
 
+#include <pthread.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
-#include <pthread.h>
 #include <sched.h>
 #include <sys/prctl.h>
 #include <time.h>
@@ -33,7 +33,8 @@ MemifSwitch::~MemifSwitch() { stop(); }
 
 void MemifSwitch::start() {
   for (uint16_t p : ports_) {
-    if (rte_eth_dev_start(p) != 0) throw Error("memif switch: cannot start port " + std::to_string(p));
+    if (rte_eth_dev_start(p) != 0)
+      throw Error("memif switch: cannot start port " + std::to_string(p));
   }
   thread_ = std::thread([this] { run(); });
 }

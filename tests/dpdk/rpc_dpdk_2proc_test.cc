@@ -63,10 +63,10 @@ class ServerProcess {
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
     posix_spawn_file_actions_addclose(&fa, out[0]);
-    std::vector<std::string> args = {g_bench, "server", "--listen", kServerUri, "--duration", "600",
-                                     "--transport-opt", "port=net_memif0",
-                                     "--transport-opt", "tx_zero_copy=1", "--dpdk-args",
-                                     eal(0, "server")};
+    std::vector<std::string> args = {g_bench,           "server",          "--listen",
+                                     kServerUri,        "--duration",      "600",
+                                     "--transport-opt", "port=net_memif0", "--transport-opt",
+                                     "tx_zero_copy=1",  "--dpdk-args",     eal(0, "server")};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -143,8 +143,9 @@ class TwoProcess : public ::testing::Test {
 
 TEST_F(TwoProcess, EchoEverySizeClassByteExact) {
   const size_t dpp = rpc_->data_per_pkt();
-  std::vector<size_t> sizes = {0, 1, 63, 64, 65, dpp - 1, dpp, dpp + 1, 2 * dpp, 2 * dpp + 1,
-                               4096, 65536, 100'000, 1 << 20, (4 << 20) + 3};
+  std::vector<size_t> sizes = {0,       1,     63,      64,      65,
+                               dpp - 1, dpp,   dpp + 1, 2 * dpp, 2 * dpp + 1,
+                               4096,    65536, 100'000, 1 << 20, (4 << 20) + 3};
   for (size_t c = 6; c <= 23; ++c) sizes.push_back(size_t{1} << c);
   uint64_t seed = 1;
   for (size_t n : sizes) expect_echo(n, seed++);
@@ -169,10 +170,12 @@ TEST_F(TwoProcess, SixtyFourConcurrentCallsThroughSlotsAndBacklog) {
     resps.push_back(rpc_->alloc_msg_buffer(8));
   }
   for (int i = 0; i < kCalls; ++i) {
-    ASSERT_EQ(rpc_->enqueue_request(s_, kEchoMethod, &reqs[i], &resps[i], [&](Status r) {
-      done++;
-      ok += r == Status::kOk;
-    }), Status::kOk);
+    ASSERT_EQ(rpc_->enqueue_request(s_, kEchoMethod, &reqs[i], &resps[i],
+                                    [&](Status r) {
+                                      done++;
+                                      ok += r == Status::kOk;
+                                    }),
+              Status::kOk);
   }
   ASSERT_TRUE(poll_until(*rpc_, [&] { return done == kCalls; }));
   EXPECT_EQ(ok, kCalls);
@@ -187,9 +190,8 @@ TEST_F(TwoProcess, FiveHundredTwelveSessions) {
   std::vector<SessionId> ids;
   int connected = 0, failed = 0;
   for (int i = 0; i < kSessions; ++i) {
-    ids.push_back(rpc_->create_session(kServerUri, [&](SessionId, Status st) {
-      (st == Status::kOk ? connected : failed)++;
-    }));
+    ids.push_back(rpc_->create_session(
+        kServerUri, [&](SessionId, Status st) { (st == Status::kOk ? connected : failed)++; }));
   }
   ASSERT_TRUE(poll_until(*rpc_, [&] { return connected + failed == kSessions; }));
   ASSERT_EQ(connected, kSessions);
@@ -237,12 +239,15 @@ TEST_F(TwoProcess, LossBothWaysIsRecovered) {
   }
   int done = 0, ok = 0;
   for (int i = 0; i < kCalls; ++i) {
-    ASSERT_EQ(rpc_->enqueue_request(s_, kEchoMethod, &reqs[i], &resps[i], [&](Status r) {
-      done++;
-      ok += r == Status::kOk;
-    }), Status::kOk);
+    ASSERT_EQ(rpc_->enqueue_request(s_, kEchoMethod, &reqs[i], &resps[i],
+                                    [&](Status r) {
+                                      done++;
+                                      ok += r == Status::kOk;
+                                    }),
+              Status::kOk);
   }
-  ASSERT_TRUE(poll_until(*rpc_, [&] { return done == kCalls; }, std::chrono::seconds(120)));
+  ASSERT_TRUE(poll_until(
+      *rpc_, [&] { return done == kCalls; }, std::chrono::seconds(120)));
   EXPECT_EQ(ok, kCalls);
   for (int i = 0; i < kCalls; ++i) {
     ASSERT_EQ(resps[i].size(), reqs[i].size()) << i;

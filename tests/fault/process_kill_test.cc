@@ -7,11 +7,11 @@
 //     within two idle timeouts.
 // The other process is flit-bench (path in $FLIT_BENCH).
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -222,8 +222,8 @@ TEST(ProcessKill, ClientKilledServerReturnsToBaseline) {
 
   // A client process with 4 sessions x 16 calls of 20 KB in flight.
   Child client({"client", "--connect", server.uri(), "--mode", "throughput", "--sessions", "4",
-                "--inflight", "16", "--req-size", "20000", "--resp-size", "100", "--duration",
-                "60", "--warmup", "0", "--connect-timeout", "10"});
+                "--inflight", "16", "--req-size", "20000", "--resp-size", "100", "--duration", "60",
+                "--warmup", "0", "--connect-timeout", "10"});
   uint64_t handled = 0;
   auto t0 = Clock::now();
   while (handled < 2000 && Clock::now() - t0 < 60s) handled = server.stats().requests_handled;

@@ -11,9 +11,9 @@
 namespace flit::testing {
 namespace {
 
-constexpr uint16_t kFlaky = 1;    // answers kUnavailable until `fail_first` calls have failed
-constexpr uint16_t kRefuse = 2;   // answers kInvalidArgument
-constexpr uint16_t kSlow = 3;     // answers after `slow_ns` (while slow_ns > 0)
+constexpr uint16_t kFlaky = 1;   // answers kUnavailable until `fail_first` calls have failed
+constexpr uint16_t kRefuse = 2;  // answers kInvalidArgument
+constexpr uint16_t kSlow = 3;    // answers after `slow_ns` (while slow_ns > 0)
 
 struct Server {
   int calls = 0;
@@ -54,9 +54,8 @@ class RetryTest : public ::testing::Test {
     drv_.add(server_rpc_.get());
     drv_.add(client_.get());
     bool up = false;
-    session_ = client_->create_session("sim://server:100", [&](SessionId, Status st) {
-      up = st == Status::kOk;
-    });
+    session_ = client_->create_session("sim://server:100",
+                                       [&](SessionId, Status st) { up = st == Status::kOk; });
     ASSERT_TRUE(drv_.run_until([&] { return up; }, 1'000'000'000));
     req_ = client_->alloc_msg_buffer(8);
     resp_ = client_->alloc_msg_buffer(8);
@@ -169,7 +168,8 @@ TEST_F(RetryTest, DeadlineExceededIsRetriedOnlyForIdempotentMethods) {
 TEST_F(RetryTest, BadPolicyIsRejected) {
   RetryPolicy p;
   p.max_attempts = 0;
-  EXPECT_EQ(client_->enqueue_request_with_retry(session_, kFlaky, &req_, &resp_, [](Status) {}, p),
+  EXPECT_EQ(client_->enqueue_request_with_retry(
+                session_, kFlaky, &req_, &resp_, [](Status) {}, p),
             Status::kInvalidArgument);
 }
 

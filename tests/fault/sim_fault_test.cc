@@ -209,15 +209,14 @@ TEST(Fault, ClientVanishingMidRequestIsReclaimedWithinTwoIdleTimeouts) {
   Rpc doomed(nexus, 0);
   h.driver().add(&doomed);
   bool up = false;
-  SessionId s = doomed.create_session("sim://server:100", [&](SessionId, Status st) {
-    up = st == Status::kOk;
-  });
+  SessionId s = doomed.create_session("sim://server:100",
+                                      [&](SessionId, Status st) { up = st == Status::kOk; });
   ASSERT_TRUE(h.driver().run_until([&] { return up; }, 1'000'000'000));
   MsgBuffer req = doomed.alloc_msg_buffer(kMaxMsg), resp = doomed.alloc_msg_buffer(8);
   std::memset(req.data(), 1, req.size());
   ASSERT_EQ(doomed.enqueue_request(s, kWork, &req, &resp, [](Status) {}), Status::kOk);
-  ASSERT_TRUE(h.driver().run_until([&] { return h.server().reassembly_bytes() > 0; },
-                                   1'000'000'000));
+  ASSERT_TRUE(
+      h.driver().run_until([&] { return h.server().reassembly_bytes() > 0; }, 1'000'000'000));
   h.driver().remove(&doomed);  // crashed
   uint64_t t0 = h.net().now();
   EXPECT_EQ(h.server().num_server_sessions(), 1u);
@@ -310,9 +309,8 @@ TEST(Fault, HandlerTakingTenRetransmissionTimeoutsIsNotADeadServer) {
   Rpc client(nexus, 0);
   h.driver().add(&client);
   bool up = false;
-  SessionId s = client.create_session("sim://server:100", [&](SessionId, Status st) {
-    up = st == Status::kOk;
-  });
+  SessionId s = client.create_session("sim://server:100",
+                                      [&](SessionId, Status st) { up = st == Status::kOk; });
   ASSERT_TRUE(h.driver().run_until([&] { return up; }, 1'000'000'000));
   for (size_t req_size : {size_t{20}, 4 * kDpp}) {
     MsgBuffer req = client.alloc_msg_buffer(req_size), resp = client.alloc_msg_buffer(8);
@@ -393,8 +391,8 @@ TEST(Fault, CancelCompletesOnceAndDropsTheLateResponse) {
                 },
                 Duration::zero(), &cid),
             Status::kOk);
-  ASSERT_TRUE(h.driver().run_until([&] { return h.server_side().runs.count(id) == 1; },
-                                   1'000'000'000));
+  ASSERT_TRUE(
+      h.driver().run_until([&] { return h.server_side().runs.count(id) == 1; }, 1'000'000'000));
   EXPECT_TRUE(h.client().cancel(cid));
   EXPECT_EQ(done, 1);
   EXPECT_EQ(got, Status::kCancelled);

@@ -21,8 +21,8 @@
 
 namespace flit::testing {
 
-inline constexpr uint16_t kWork = 1;       // response of the size the request asks for
-inline constexpr uint16_t kSlowWork = 2;   // same, answered after `slow_ns` of virtual time
+inline constexpr uint16_t kWork = 1;      // response of the size the request asks for
+inline constexpr uint16_t kSlowWork = 2;  // same, answered after `slow_ns` of virtual time
 
 // The response the handler produces for call `id`: deterministic bytes the
 // client can check.

@@ -229,7 +229,8 @@ NexusConfig Network::base_config(const std::string& host, uint16_t port) {
   c.idle_timeout = std::chrono::seconds(2);
   c.mtu = 1024;
   c.transport = "sim";
-  c.transport_factory = [this, host, port](uint8_t rpc_id) -> std::unique_ptr<transport::Transport> {
+  c.transport_factory = [this, host,
+                         port](uint8_t rpc_id) -> std::unique_ptr<transport::Transport> {
     return std::make_unique<SimTransport>(this, host, static_cast<uint16_t>(port + rpc_id), 1024);
   };
   return c;
@@ -311,7 +312,9 @@ void SimTransport::rx_release(const transport::RxPacket* pkts, uint32_t n) {
   }
 }
 
-void Driver::remove(Rpc* rpc) { rpcs_.erase(std::remove(rpcs_.begin(), rpcs_.end(), rpc), rpcs_.end()); }
+void Driver::remove(Rpc* rpc) {
+  rpcs_.erase(std::remove(rpcs_.begin(), rpcs_.end(), rpc), rpcs_.end());
+}
 
 void Driver::step() {
   for (Rpc* r : rpcs_) r->run_event_loop_once();

@@ -43,7 +43,7 @@ struct FaultModel {
   double replay = 0;     // probability, per send, of re-injecting an older packet (stale)
   double reorder = 0;    // probability a packet gets a random extra delay
   uint64_t max_extra_delay_ns = 300'000;
-  double corrupt = 0;    // probability one random bit of a packet is flipped
+  double corrupt = 0;           // probability one random bit of a packet is flipped
   uint64_t latency_ns = 2'000;  // one-way
 };
 

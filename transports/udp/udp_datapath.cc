@@ -78,7 +78,7 @@ uint32_t UdpTransport::rx_burst(RxPacket* pkts, uint32_t max) {
     uint32_t b = rx_idx_[i];
     if ((h.msg_flags & MSG_TRUNC) != 0 || rx_msgs_[i].msg_len > mtu_) [[unlikely]] {
       stats_.rx_truncated++;  // larger than any packet a peer may send us
-      continue;             // buffer b stays free
+      continue;               // buffer b stays free
     }
     udp_addr(&rx_routes_[b])->len = h.msg_namelen;
     RxPacket& p = pkts[out++];

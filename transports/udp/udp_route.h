@@ -21,6 +21,8 @@ struct UdpAddr {
 static_assert(sizeof(UdpAddr) <= sizeof(Route));
 
 inline UdpAddr* udp_addr(Route* r) { return reinterpret_cast<UdpAddr*>(r->bytes); }
-inline const UdpAddr* udp_addr(const Route* r) { return reinterpret_cast<const UdpAddr*>(r->bytes); }
+inline const UdpAddr* udp_addr(const Route* r) {
+  return reinterpret_cast<const UdpAddr*>(r->bytes);
+}
 
 }  // namespace flit::transport

@@ -103,7 +103,8 @@ UdpTransport::UdpTransport(const Options& opt) {
   // room past the MTU lets the kernel flag it (MSG_TRUNC) rather than cut it.
   rx_buf_size_ = (mtu_ + 64 + 63) / 64 * 64;
   rx_mem_len_ = rx_buf_size_ * kRxBufs;
-  void* mem = mmap(nullptr, rx_mem_len_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* mem =
+      mmap(nullptr, rx_mem_len_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (mem == MAP_FAILED) {
     close(fd_);
     throw Error("flit udp: cannot map receive buffers: " + errstr());
@@ -153,7 +154,8 @@ Route UdpTransport::resolve(std::string_view text) {
     throw Error("flit udp: cannot reach '" + std::string(text) + "' over UDP: its scheme is '" +
                 u.scheme + "' (this Rpc's transport is udp)");
   }
-  if (u.port == 0) throw Error("bad URI '" + std::string(text) + "': port 0 cannot be connected to");
+  if (u.port == 0)
+    throw Error("bad URI '" + std::string(text) + "': port 0 cannot be connected to");
   Route r{};
   UdpAddr* a = udp_addr(&r);
   *a = lookup(u.host, u.port, AF_UNSPEC, std::string(text));

@@ -47,9 +47,9 @@ struct RxPacket {
 };
 
 struct TransportStats {
-  uint64_t tx_dropped = 0;   // packets the transport could not send (queue full, errors)
-  uint64_t rx_errors = 0;    // receive-side errors reported by the OS or NIC
-  uint64_t rx_truncated = 0; // frames larger than the receive buffer
+  uint64_t tx_dropped = 0;    // packets the transport could not send (queue full, errors)
+  uint64_t rx_errors = 0;     // receive-side errors reported by the OS or NIC
+  uint64_t rx_truncated = 0;  // frames larger than the receive buffer
 };
 
 class Transport {
