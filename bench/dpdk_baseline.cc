@@ -1,398 +1,352 @@
-// bench/dpdk_baseline.cc: flit-dpdk-baseline, the limit flit's DPDK
-// transport approaches: a ping-pong of raw frames over the same DPDK port
-// type, with no RPC layer.
+// bench/dpdk_baseline.cc: flit-bench's raw DPDK baseline, the limit flit's
+// DPDK transport approaches: `flit-bench baseline-server --transport dpdk`
+// reflects frames, `flit-bench baseline --transport dpdk` ping-pongs
+// (latency) or batch-echoes (throughput) them, with no RPC layer.
 //
-//   flit-dpdk-baseline server --port net_memif0 --cpu 0 --dpdk-args
-//       "--no-pci --in-memory -l 0 --vdev=net_memif0,role=server,socket=/tmp/b.sock"
-//   flit-dpdk-baseline client --port net_memif0 --cpu 1 --duration 2 --warmup 0.5
-//       [--req-size 32] [--json FILE] --dpdk-args
-//       "--no-pci --in-memory -l 1 --vdev=net_memif0,role=client,socket=/tmp/b.sock"
+//   flit-bench baseline-server --listen dpdk://198.18.0.2:31860 --cpu 0
+//       --transport-opt port=net_memif0 --dpdk-args "--no-pci --in-memory -l 0
+//       --vdev=net_memif0,role=server,socket=/tmp/b.sock"
+//   flit-bench baseline --connect dpdk://198.18.0.2:31860 --cpu 1 --mode latency
+//       --transport-opt port=net_memif0 --transport-opt ip=198.18.0.1
+//       --dpdk-args "--no-pci --in-memory -l 1 --vdev=net_memif0,role=client,socket=/tmp/b.sock"
 //
-// The client sends one Ethernet/IPv4/UDP frame the size of the flit packet
-// it stands for (40-byte header plus --req-size payload), waits for it to
-// come back, and records the round trip; the server swaps the MAC, IPv4 and
-// UDP addresses and sends the same mbuf back (so a DpdkTransport client gets
-// an answer it accepts too). Per round trip the client copies a prebuilt
-// frame into a fresh mbuf (as flit's transmit does), the server copies
-// nothing. The report has the same lines (and JSON) as flit-bench's, so the
-// two compare directly: flit's median over this one is the RPC layer's cost.
+// Both sides open the port exactly as flit does (a DpdkTransport: the same
+// EAL arguments, port options, queue and mbuf pool), then bypass it: the
+// client sends Ethernet/IPv4/UDP frames the size of the flit packets they
+// stand for (40-byte header plus payload; a message larger than one frame
+// goes as several, as flit's would), built by copying a prebuilt frame (IPv4
+// checksum computed once, no UDP checksum); the server swaps the MAC, IPv4
+// and UDP addresses of whatever arrives and sends the same mbuf back.
 //
-// With --via-transport (both sides), the same ping-pong goes through flit's
-// DpdkTransport instead (tx_burst/rx_burst/rx_release: headers, checksums,
-// ARP, zero-copy receive) with no engine above it: it splits flit's cost
-// over the raw baseline into the transport's share and the engine's.
-#include <pthread.h>
-#include <rte_eal.h>
-#include <rte_errno.h>
+// With --via-transport (both sides, latency mode, one frame), the ping-pong
+// goes through DpdkTransport's tx_burst/rx_burst/rx_release (headers,
+// checksums, validation, zero-copy receive) with no engine above: it splits
+// flit's cost over the raw figure into the transport's share and the
+// engine's (bench/dpdk/compare_memif.sh).
+#include "dpdk_baseline.h"
+
+#include <arpa/inet.h>
 #include <rte_ethdev.h>
 #include <rte_ip.h>
 #include <rte_mbuf.h>
 #include <rte_udp.h>
-#include <sched.h>
-#include <time.h>
 
-#include <CLI/CLI.hpp>
-#include <atomic>
+#include <algorithm>
 #include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <memory>
-#include <sstream>
-#include <string>
 #include <vector>
 
 #include "dpdk_transport.h"
 #include "flit/config.h"
-#include "histogram.h"
-#include "report.h"
+#include "flit/error.h"
+#include "flit/uri.h"
+
+namespace flit::bench {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-std::atomic<bool> g_stop{false};
-void on_signal(int) { g_stop.store(true); }
-
-struct Opts {
-  std::string dpdk_args;
-  std::string port = "0";
-  int cpu = -1;
-  double duration = 0;  // server: 0 = until SIGINT; client: measured seconds
-  double warmup = 0.5;
-  size_t req_size = 32;
-  std::string json;
-  bool via_transport = false;
-};
-
 using flit::transport::DpdkTransport;
+using flit::transport::kFrameHdrSize;
+using Clock = std::chrono::steady_clock;
 
-void pin(int cpu) {
-  if (cpu < 0) return;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  if (sched_setaffinity(0, sizeof set, &set) != 0) std::perror("flit-dpdk-baseline: cannot pin");
+constexpr uint32_t kBurst = 32;
+constexpr uint64_t kLossNs = 100'000'000;  // a message unanswered this long is lost
+constexpr size_t kHdr = 40;                // a flit packet header's worth
+
+uint64_t now_ns() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+          .count());
 }
 
-// A DpdkTransport on o.port, at 198.18.0.2:31860 (server) or
-// 198.18.0.1:31861 (client).
-std::unique_ptr<DpdkTransport> open_transport(const Opts& o, bool server) {
+Uri dpdk_uri(const std::string& text) {
+  Uri u = parse_uri(text);
+  if (u.scheme != "dpdk" && u.scheme != "udp") {
+    throw Error("the DPDK baseline needs a dpdk://IPV4:PORT URI, got " + text);
+  }
+  return u;
+}
+
+// The port, opened as flit opens it. Server: at the --listen address;
+// client: at ip= from the transport options.
+std::unique_ptr<DpdkTransport> open_port(const BaselineOpts& o, bool server) {
   DpdkTransport::Options t;
-  t.eal = o.dpdk_args;
-  t.ports = {o.port};
-  t.ips = {server ? "198.18.0.2" : "198.18.0.1"};
-  t.udp_port = server ? 31860 : 31861;
+  DpdkTransport::parse_options(o.transport_options, &t);
+  if (server) {
+    Uri u = dpdk_uri(o.uri);
+    if (t.ips.empty()) t.ips = {u.host};
+    t.udp_port = u.port;
+  }
   return std::make_unique<DpdkTransport>(t);
 }
 
-int run_transport_server(const Opts& o) {
-  pin(o.cpu);
-  auto t = open_transport(o, true);
-  std::printf("flit-dpdk-baseline server: echoing through DpdkTransport on port %s\n",
-              o.port.c_str());
+// Swaps source and destination at every layer of an IPv4/UDP frame (the
+// checksums stay valid: a sum does not depend on the order of its terms);
+// other frames (ARP) only at the Ethernet layer.
+inline void reflect(rte_mbuf* m) {
+  auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+  rte_ether_addr tmp = eth->dst_addr;
+  eth->dst_addr = eth->src_addr;
+  eth->src_addr = tmp;
+  if (eth->ether_type == RTE_BE16(RTE_ETHER_TYPE_IPV4) && m->data_len >= kFrameHdrSize) {
+    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
+    auto* udp = reinterpret_cast<rte_udp_hdr*>(ip + 1);
+    const rte_be32_t a = ip->src_addr;
+    ip->src_addr = ip->dst_addr;
+    ip->dst_addr = a;
+    const rte_be16_t p = udp->src_port;
+    udp->src_port = udp->dst_port;
+    udp->dst_port = p;
+  }
+}
+
+int run_reflector(DpdkTransport& t, const BaselineOpts& o, const std::atomic<bool>& stop) {
+  const uint16_t port = t.port_id(), queue = t.queue_id();
+  std::printf("flit-bench baseline server: reflecting raw frames on %s (port %u)\n", o.uri.c_str(),
+              port);
   std::fflush(stdout);
-  auto end = Clock::now() + std::chrono::duration<double>(o.duration > 0 ? o.duration : 1e9);
-  flit::transport::RxPacket rx[32];
-  flit::transport::TxPacket tx[32];
-  uint64_t iter = 0;
-  while (!g_stop.load(std::memory_order_relaxed)) {
-    uint32_t n = t->rx_burst(rx, 32);
+  const uint64_t end =
+      o.duration > 0 ? now_ns() + static_cast<uint64_t>(o.duration * 1e9) : UINT64_MAX;
+  rte_mbuf* m[kBurst];
+  uint64_t echoed = 0;
+  for (uint64_t spins = 0; !stop.load(std::memory_order_relaxed); ++spins) {
+    const uint16_t got = rte_eth_rx_burst(port, queue, m, kBurst);
+    for (uint16_t i = 0; i < got; ++i) reflect(m[i]);
+    const uint16_t sent = got == 0 ? 0 : rte_eth_tx_burst(port, queue, m, got);
+    if (sent < got) rte_pktmbuf_free_bulk(m + sent, got - sent);  // dropped, like a wire
+    echoed += sent;
+    if ((spins & 1023) == 0 && now_ns() >= end) break;
+  }
+  std::printf("flit-bench baseline server: %lu frames reflected\n",
+              static_cast<unsigned long>(echoed));
+  return 0;
+}
+
+int run_transport_echo(DpdkTransport& t, const BaselineOpts& o, const std::atomic<bool>& stop) {
+  std::printf("flit-bench baseline server: echoing through DpdkTransport on %s\n", o.uri.c_str());
+  std::fflush(stdout);
+  const uint64_t end =
+      o.duration > 0 ? now_ns() + static_cast<uint64_t>(o.duration * 1e9) : UINT64_MAX;
+  transport::RxPacket rx[kBurst];
+  transport::TxPacket tx[kBurst];
+  for (uint64_t spins = 0; !stop.load(std::memory_order_relaxed); ++spins) {
+    const uint32_t n = t.rx_burst(rx, kBurst);
+    uint32_t k = 0;
     for (uint32_t i = 0; i < n; ++i) {
-      tx[i] = {rx[i].from, rx[i].data, rx[i].data + flit::kPktHdrSize,
-               rx[i].len - static_cast<uint32_t>(flit::kPktHdrSize)};
+      if (rx[i].len < flit::kPktHdrSize) continue;
+      tx[k++] = {rx[i].from, rx[i].data, rx[i].data + flit::kPktHdrSize,
+                 rx[i].len - static_cast<uint32_t>(flit::kPktHdrSize)};
     }
-    if (n != 0) {
-      t->tx_burst(tx, n);
-      t->rx_release(rx, n);
-    }
-    if ((++iter & 0x3ff) == 0 && Clock::now() > end) break;
+    if (k != 0) t.tx_burst(tx, k);
+    if (n != 0) t.rx_release(rx, n);
+    if ((spins & 1023) == 0 && now_ns() >= end) break;
   }
   return 0;
 }
 
-uint64_t cpu_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
+// What the client stamps into each frame where flit's header would be.
+struct Stamp {
+  uint64_t sent_ns;  // when the message's first frame was built
+  uint64_t seq;      // message number
+  uint32_t index;    // frame within the message
+  uint32_t frames;   // frames in the message
+};
 
-// Pins, initialises the EAL (restoring the pin: rte_eal_init moves the
-// thread to its main lcore), and starts the port with one queue pair.
-// Returns the port id, or -1 after printing why.
-int setup(const Opts& o, rte_mempool** pool) {
-  if (o.cpu >= 0) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(o.cpu, &set);
-    if (sched_setaffinity(0, sizeof set, &set) != 0) {
-      std::perror("flit-dpdk-baseline: cannot pin");
-      return -1;
-    }
+// The ping-pong through DpdkTransport (no engine): one single-frame message
+// in flight.
+int run_transport_client(DpdkTransport& t, const BaselineOpts& o, const std::atomic<bool>& stop,
+                         Report* r) {
+  const transport::Route to = t.resolve(o.uri);
+  if (kHdr + o.req_size > t.max_packet_size()) {
+    throw Error("--via-transport sends one frame per message: --req-size at most " +
+                std::to_string(t.max_packet_size() - kHdr));
   }
-  std::istringstream is(o.dpdk_args);
-  std::vector<std::string> words{"flit-dpdk-baseline"};
-  for (std::string w; is >> w;) words.push_back(w);
-  std::vector<char*> argv;
-  for (auto& w : words) argv.push_back(w.data());
-  argv.push_back(nullptr);
-  cpu_set_t saved;
-  pthread_getaffinity_np(pthread_self(), sizeof saved, &saved);
-  if (rte_eal_init(static_cast<int>(words.size()), argv.data()) < 0) {
-    std::fprintf(stderr,
-                 "flit-dpdk-baseline: EAL initialisation failed: %s (hugepages: "
-                 "scripts/hugepages.sh)\n",
-                 rte_strerror(rte_errno));
-    return -1;
-  }
-  pthread_setaffinity_np(pthread_self(), sizeof saved, &saved);
-  uint16_t pid = 0;
-  if (rte_eth_dev_get_port_by_name(o.port.c_str(), &pid) != 0) {
-    char* end = nullptr;
-    unsigned long v = std::strtoul(o.port.c_str(), &end, 10);
-    if (*end != '\0' || !rte_eth_dev_is_valid_port(static_cast<uint16_t>(v))) {
-      std::fprintf(stderr, "flit-dpdk-baseline: no such port '%s'\n", o.port.c_str());
-      return -1;
-    }
-    pid = static_cast<uint16_t>(v);
-  }
-  *pool =
-      rte_pktmbuf_pool_create("baseline", 4095, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
-  rte_eth_conf conf{};
-  if (*pool == nullptr || rte_eth_dev_configure(pid, 1, 1, &conf) != 0 ||
-      rte_eth_rx_queue_setup(pid, 0, 1024, SOCKET_ID_ANY, nullptr, *pool) != 0 ||
-      rte_eth_tx_queue_setup(pid, 0, 1024, SOCKET_ID_ANY, nullptr) != 0 ||
-      rte_eth_dev_start(pid) != 0) {
-    std::fprintf(stderr, "flit-dpdk-baseline: cannot set up port %s\n", o.port.c_str());
-    return -1;
-  }
-  return pid;
-}
-
-int run_server(const Opts& o) {
-  rte_mempool* pool = nullptr;
-  int pid = setup(o, &pool);
-  if (pid < 0) return 1;
-  std::printf("flit-dpdk-baseline server: echoing on port %s\n", o.port.c_str());
-  std::fflush(stdout);
-  auto end = Clock::now() + std::chrono::duration<double>(o.duration > 0 ? o.duration : 1e9);
-  rte_mbuf* m[32];
-  uint64_t iter = 0;
-  while (!g_stop.load(std::memory_order_relaxed)) {
-    uint16_t got = rte_eth_rx_burst(static_cast<uint16_t>(pid), 0, m, 32);
-    for (uint16_t i = 0; i < got; ++i) {
-      // A reflector: swap the addresses of all three layers (checksums
-      // stay valid: a sum does not depend on the order of its terms).
-      auto* eth = rte_pktmbuf_mtod(m[i], rte_ether_hdr*);
-      rte_ether_addr tmp = eth->dst_addr;
-      eth->dst_addr = eth->src_addr;
-      eth->src_addr = tmp;
-      if (eth->ether_type == RTE_BE16(RTE_ETHER_TYPE_IPV4) &&
-          m[i]->data_len >= sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr) + sizeof(rte_udp_hdr)) {
-        auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
-        auto* udp = reinterpret_cast<rte_udp_hdr*>(ip + 1);
-        const rte_be32_t a = ip->src_addr;
-        ip->src_addr = ip->dst_addr;
-        ip->dst_addr = a;
-        const rte_be16_t p = udp->src_port;
-        udp->src_port = udp->dst_port;
-        udp->dst_port = p;
-      }
-    }
-    uint16_t sent = got == 0 ? 0 : rte_eth_tx_burst(static_cast<uint16_t>(pid), 0, m, got);
-    if (sent < got) rte_pktmbuf_free_bulk(m + sent, got - sent);
-    if ((++iter & 0x3ff) == 0 && Clock::now() > end) break;
-  }
-  rte_eal_cleanup();
-  return 0;
-}
-
-int run_client(const Opts& o) {
-  std::unique_ptr<DpdkTransport> tr;
-  rte_mempool* pool = nullptr;
-  int pid = 0;
-  if (o.via_transport) {
-    pin(o.cpu);
-    tr = open_transport(o, false);
-    pid = tr->port_id();
-  } else {
-    pid = setup(o, &pool);
-    if (pid < 0) return 1;
-  }
-  const uint16_t port = static_cast<uint16_t>(pid);
-  flit::transport::Route to{};
-  std::vector<uint8_t> msg(40 + o.req_size, 0);
-  if (tr) to = tr->resolve("dpdk://198.18.0.2:31860");
-  // The frame: broadcast destination (the server echoes whatever comes),
-  // IPv4/UDP headers with checksums computed once, then 40 + req_size bytes.
-  const size_t flit_len = 40 + o.req_size;
-  const size_t frame_len =
-      sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr) + sizeof(rte_udp_hdr) + flit_len;
-  if (frame_len > 1514) {
-    std::fprintf(stderr, "flit-dpdk-baseline: --req-size too large for one frame\n");
-    return 2;
-  }
-  std::vector<uint8_t> tmpl(frame_len, 0);
-  auto* eth = reinterpret_cast<rte_ether_hdr*>(tmpl.data());
-  std::memset(&eth->dst_addr, 0xff, RTE_ETHER_ADDR_LEN);
-  rte_eth_macaddr_get(port, &eth->src_addr);
-  eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
-  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
-  ip->version_ihl = RTE_IPV4_VHL_DEF;
-  ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(frame_len - sizeof(rte_ether_hdr)));
-  ip->time_to_live = 64;
-  ip->next_proto_id = IPPROTO_UDP;
-  ip->src_addr = rte_cpu_to_be_32(0xC6120001);  // 198.18.0.1
-  ip->dst_addr = rte_cpu_to_be_32(0xC6120002);  // 198.18.0.2
-  auto* udp = reinterpret_cast<rte_udp_hdr*>(ip + 1);
-  udp->src_port = rte_cpu_to_be_16(31860);
-  udp->dst_port = rte_cpu_to_be_16(31860);
-  udp->dgram_len = rte_cpu_to_be_16(static_cast<uint16_t>(sizeof(rte_udp_hdr) + flit_len));
-  ip->hdr_checksum = rte_ipv4_cksum(ip);
-  const size_t seq_off = frame_len - flit_len;  // a sequence number where flit's header is
-
-  std::signal(SIGINT, on_signal);
-  flit::bench::Histogram hist;
-  uint64_t lost = 0, seq = 0;
-  const auto warm_end = Clock::now() + std::chrono::duration<double>(o.warmup);
-  const auto end = warm_end + std::chrono::duration<double>(o.duration);
+  std::vector<uint8_t> msg(kHdr + o.req_size, 0);
+  const uint64_t t0 = now_ns();
+  const uint64_t measure_from = t0 + static_cast<uint64_t>(o.warmup * 1e9);
+  const uint64_t end = measure_from + static_cast<uint64_t>(o.duration * 1e9);
   bool measuring = false;
-  uint64_t cpu0 = 0;
-  Clock::time_point t_start;
-  rte_mbuf* rx[32];
-  while (!g_stop.load(std::memory_order_relaxed)) {
-    auto now = Clock::now();
-    if (!measuring && now >= warm_end) {
+  uint64_t measured_start = 0, seq = 0;
+  std::clock_t cpu0 = 0;
+  transport::RxPacket in[kBurst];
+  for (;;) {
+    const uint64_t start = now_ns();
+    if (!measuring && start >= measure_from) {
       measuring = true;
-      hist.reset();
-      lost = 0;
-      cpu0 = cpu_ns();
-      t_start = now;
+      measured_start = start;
+      cpu0 = std::clock();
     }
-    if (now >= end) break;
-    if (tr) {
-      ++seq;
-      std::memcpy(msg.data(), &seq, sizeof seq);
-      flit::transport::TxPacket p{&to, msg.data(), msg.data() + flit::kPktHdrSize,
-                                  static_cast<uint32_t>(o.req_size)};
-      auto t0 = Clock::now();
-      if (tr->tx_burst(&p, 1) != 1) continue;
-      bool back = false;
-      const auto give_up = t0 + std::chrono::milliseconds(100);
-      flit::transport::RxPacket in[32];
-      while (!back) {
-        uint32_t got = tr->rx_burst(in, 32);
-        for (uint32_t i = 0; i < got; ++i) {
-          uint64_t s = 0;
-          if (in[i].len >= sizeof s) std::memcpy(&s, in[i].data, sizeof s);
-          back |= s == seq;
-        }
-        tr->rx_release(in, got);
-        if (!back && Clock::now() > give_up) break;
-      }
-      auto t1 = Clock::now();
-      if (back) {
-        hist.record(static_cast<uint64_t>(
-            std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count()));
-      } else {
-        lost++;
-      }
-      continue;
-    }
-    // The round trip starts before the frame is built, as flit's starts
-    // before its request is: sending costs what it costs.
-    auto t0 = Clock::now();
-    rte_mbuf* m = rte_pktmbuf_alloc(pool);
-    if (m == nullptr) {
-      std::fprintf(stderr, "flit-dpdk-baseline: mbuf pool empty\n");
-      return 1;
-    }
-    uint8_t* d = rte_pktmbuf_mtod(m, uint8_t*);
-    std::memcpy(d, tmpl.data(), frame_len);
+    if (start >= end || stop.load(std::memory_order_relaxed)) break;
     ++seq;
-    std::memcpy(d + seq_off, &seq, sizeof seq);
-    m->data_len = m->pkt_len = static_cast<uint32_t>(frame_len);
-    if (rte_eth_tx_burst(port, 0, &m, 1) != 1) {
-      rte_pktmbuf_free(m);
-      continue;
-    }
+    std::memcpy(msg.data(), &seq, sizeof seq);
+    transport::TxPacket p{&to, msg.data(), msg.data() + flit::kPktHdrSize,
+                          static_cast<uint32_t>(o.req_size)};
+    if (t.tx_burst(&p, 1) != 1) continue;
     bool back = false;
-    const auto give_up = t0 + std::chrono::milliseconds(100);
     while (!back) {
-      uint16_t got = rte_eth_rx_burst(port, 0, rx, 32);
-      for (uint16_t i = 0; i < got; ++i) {
+      const uint32_t got = t.rx_burst(in, kBurst);
+      for (uint32_t i = 0; i < got; ++i) {
         uint64_t s = 0;
-        if (rx[i]->data_len >= frame_len)
-          std::memcpy(&s, rte_pktmbuf_mtod(rx[i], uint8_t*) + seq_off, sizeof s);
+        if (in[i].len >= sizeof s) std::memcpy(&s, in[i].data, sizeof s);
         back |= s == seq;
       }
-      if (got != 0) rte_pktmbuf_free_bulk(rx, got);
-      if (!back && Clock::now() > give_up) break;
+      t.rx_release(in, got);
+      if (!back && now_ns() - start > kLossNs) break;
     }
-    auto t1 = Clock::now();
+    if (!measuring) continue;
     if (back) {
-      hist.record(static_cast<uint64_t>(
-          std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count()));
+      r->latency.record(now_ns() - start);
+      r->requests++;
     } else {
-      lost++;
+      r->errors++;
     }
   }
-  flit::bench::Report r;
-  r.kind = "baseline";
-  r.transport = o.via_transport ? "dpdk (DpdkTransport, no engine)" : "dpdk (raw frames)";
-  r.mode = "latency";
-  r.target = "port " + o.port;
-  r.req_size = o.req_size;
-  r.resp_size = o.req_size;
-  r.seconds = measuring ? std::chrono::duration<double>(Clock::now() - t_start).count() : 0;
-  r.requests = hist.count();
-  r.errors = lost;
-  r.cpu_seconds = measuring ? static_cast<double>(cpu_ns() - cpu0) / 1e9 : 0;
-  r.latency = hist;
-  flit::bench::print_report(r);
-  if (!o.json.empty() && !flit::bench::write_json(r, o.json)) {
-    std::fprintf(stderr, "flit-dpdk-baseline: cannot write %s\n", o.json.c_str());
-    return 1;
+  r->seconds = measuring ? static_cast<double>(now_ns() - measured_start) / 1e9 : 0;
+  r->cpu_seconds = measuring ? static_cast<double>(std::clock() - cpu0) / CLOCKS_PER_SEC : 0;
+  return r->requests > 0 ? 0 : 1;
+}
+
+// Raw frames: a window of messages (1 in latency mode), each as many frames
+// as its 40 + req_size bytes need at the port's packet size. A message's
+// round trip ends when its last frame comes back.
+int run_raw_client(DpdkTransport& t, const BaselineOpts& o, const std::atomic<bool>& stop,
+                   Report* r) {
+  const uint16_t port = t.port_id(), queue = t.queue_id();
+  rte_mempool* pool = t.pool();
+  const Uri u = dpdk_uri(o.uri);
+  in_addr dst{};
+  if (inet_pton(AF_INET, u.host.c_str(), &dst) != 1) {
+    throw Error("the DPDK baseline needs a numeric IPv4 address, got " + u.host);
   }
-  tr.reset();
-  rte_eal_cleanup();
-  return r.requests > 0 ? 0 : 1;
+  const size_t per_frame = t.max_packet_size();  // flit bytes per frame
+  const size_t msg_bytes = kHdr + o.req_size;
+  const auto frames = static_cast<uint32_t>((msg_bytes + per_frame - 1) / per_frame);
+  const uint32_t window = o.mode == "latency" ? 1 : o.inflight;
+  if (uint64_t{frames} * window > 1024) {
+    throw Error(
+        "the DPDK baseline keeps at most 1024 frames in flight (a receive ring's "
+        "worth): lower --inflight");
+  }
+  // One prebuilt frame per distinct length (full frames and the last).
+  auto build = [&](size_t flit_len) {
+    std::vector<uint8_t> f(kFrameHdrSize + flit_len, 0);
+    auto* eth = reinterpret_cast<rte_ether_hdr*>(f.data());
+    std::memset(&eth->dst_addr, 0xff, RTE_ETHER_ADDR_LEN);  // the reflector takes anything
+    eth->src_addr = t.mac();
+    eth->ether_type = RTE_BE16(RTE_ETHER_TYPE_IPV4);
+    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
+    ip->version_ihl = RTE_IPV4_VHL_DEF;
+    ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(f.size() - sizeof(rte_ether_hdr)));
+    ip->fragment_offset = RTE_BE16(RTE_IPV4_HDR_DF_FLAG);
+    ip->time_to_live = 64;
+    ip->next_proto_id = IPPROTO_UDP;
+    ip->src_addr = t.ipv4();
+    ip->dst_addr = dst.s_addr;
+    ip->hdr_checksum = rte_ipv4_cksum(ip);
+    auto* udp = reinterpret_cast<rte_udp_hdr*>(ip + 1);
+    udp->src_port = t.udp_port();
+    udp->dst_port = rte_cpu_to_be_16(u.port);
+    udp->dgram_len = rte_cpu_to_be_16(static_cast<uint16_t>(sizeof(rte_udp_hdr) + flit_len));
+    return f;
+  };
+  const std::vector<uint8_t> full = build(std::min(per_frame, msg_bytes));
+  // (A last frame too short for the stamp is padded to hold it.)
+  const std::vector<uint8_t> last =
+      build(std::max(msg_bytes - (frames - 1) * per_frame, sizeof(Stamp)));
+
+  r->inflight = window;
+  const uint64_t t0 = now_ns();
+  const uint64_t measure_from = t0 + static_cast<uint64_t>(o.warmup * 1e9);
+  const uint64_t end = measure_from + static_cast<uint64_t>(o.duration * 1e9);
+  bool measuring = false;
+  uint64_t measured_start = 0, seq = 0, last_rx = t0;
+  std::clock_t cpu0 = 0;
+  uint32_t outstanding = 0;  // messages
+  rte_mbuf* out[kBurst];
+  rte_mbuf* in[kBurst];
+  for (;;) {
+    // Top the window up, whole messages at a time, a burst per tx call.
+    while (outstanding < window) {
+      const uint64_t ts = now_ns();
+      ++seq;
+      bool ok = true;
+      for (uint32_t f = 0; f < frames; f += kBurst) {
+        const uint32_t cnt = std::min(kBurst, frames - f);
+        if (rte_pktmbuf_alloc_bulk(pool, out, cnt) != 0) {
+          ok = false;  // the message goes incomplete: counted lost below
+          break;
+        }
+        for (uint32_t i = 0; i < cnt; ++i) {
+          const std::vector<uint8_t>& tmpl = f + i + 1 == frames ? last : full;
+          auto* d = rte_pktmbuf_mtod(out[i], uint8_t*);
+          std::memcpy(d, tmpl.data(), tmpl.size());
+          const Stamp s{ts, seq, f + i, frames};
+          std::memcpy(d + kFrameHdrSize, &s, sizeof s);
+          out[i]->data_len = static_cast<uint16_t>(tmpl.size());
+          out[i]->pkt_len = static_cast<uint32_t>(tmpl.size());
+        }
+        const uint16_t sent = rte_eth_tx_burst(port, queue, out, static_cast<uint16_t>(cnt));
+        if (sent < cnt) rte_pktmbuf_free_bulk(out + sent, cnt - sent);  // lost; counted below
+      }
+      outstanding++;
+      if (!ok) break;  // pool empty: receive first
+    }
+    const uint16_t got = rte_eth_rx_burst(port, queue, in, kBurst);
+    const uint64_t now = now_ns();
+    if (got != 0) {
+      last_rx = now;
+      for (uint16_t i = 0; i < got; ++i) {
+        Stamp s{};
+        if (in[i]->data_len >= kFrameHdrSize + sizeof s) {
+          std::memcpy(&s, rte_pktmbuf_mtod(in[i], uint8_t*) + kFrameHdrSize, sizeof s);
+        }
+        if (s.frames == 0 || s.index + 1 != s.frames) continue;  // not a message's last frame
+        if (outstanding != 0) outstanding--;
+        if (measuring && s.sent_ns >= measured_start) {
+          r->latency.record(now - s.sent_ns);
+          r->requests++;
+        }
+      }
+      rte_pktmbuf_free_bulk(in, got);
+    } else if (outstanding != 0 && now - last_rx > kLossNs) {
+      if (measuring) r->errors += outstanding;  // lost: refill the window
+      outstanding = 0;
+      last_rx = now;
+    }
+    if (!measuring && now >= measure_from) {
+      measuring = true;
+      measured_start = now;
+      cpu0 = std::clock();
+    }
+    if (now >= end || stop.load(std::memory_order_relaxed)) {
+      r->seconds = measuring ? static_cast<double>(now - measured_start) / 1e9 : 0;
+      break;
+    }
+  }
+  r->cpu_seconds = measuring ? static_cast<double>(std::clock() - cpu0) / CLOCKS_PER_SEC : 0;
+  return r->requests > 0 ? 0 : 1;
 }
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  CLI::App app{"flit-dpdk-baseline: raw DPDK frame ping-pong, the limit for flit over DPDK"};
-  app.require_subcommand(1);
-  Opts so, co;
-  auto* server = app.add_subcommand("server", "echo frames back to their sender");
-  auto* client = app.add_subcommand("client", "ping-pong frames and report round trips");
-  for (auto [cmd, o] : {std::pair{server, &so}, std::pair{client, &co}}) {
-    cmd->add_option("--dpdk-args", o->dpdk_args, "EAL arguments")->required();
-    cmd->add_option("--port", o->port, "port name or index")->capture_default_str();
-    cmd->add_option("--cpu", o->cpu, "pin to this CPU")->check(CLI::Range(0, 4095));
-    cmd->add_flag("--via-transport", o->via_transport,
-                  "go through flit's DpdkTransport (no engine) instead of raw frames");
-  }
-  server->add_option("--duration", so.duration, "exit after SECONDS (default: until SIGINT)")
-      ->check(CLI::Range(0.0, 86400.0));
-  co.duration = 2;
-  client->add_option("--duration", co.duration, "measured SECONDS")
-      ->check(CLI::Range(0.1, 600.0))
-      ->capture_default_str();
-  client->add_option("--warmup", co.warmup, "unmeasured SECONDS first")
-      ->check(CLI::Range(0.0, 60.0))
-      ->capture_default_str();
-  client->add_option("--req-size", co.req_size, "payload bytes (plus a 40-byte flit header)")
-      ->check(CLI::Range(size_t{8}, size_t{1400}))
-      ->capture_default_str();
-  client->add_option("--json", co.json, "also write the result as JSON to FILE");
-  CLI11_PARSE(app, argc, argv);
-  std::signal(SIGTERM, on_signal);
-  try {
-    if (server->parsed()) return so.via_transport ? run_transport_server(so) : run_server(so);
-    return run_client(co);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "flit-dpdk-baseline: %s\n", e.what());
-    return 1;
-  }
+int run_dpdk_baseline_server(const BaselineOpts& o, const std::atomic<bool>& stop) {
+  std::unique_ptr<DpdkTransport> t = open_port(o, true);
+  return o.via_transport ? run_transport_echo(*t, o, stop) : run_reflector(*t, o, stop);
 }
+
+int run_dpdk_baseline_client(const BaselineOpts& o, const std::atomic<bool>& stop, Report* r) {
+  std::unique_ptr<DpdkTransport> t = open_port(o, false);
+  r->kind = "baseline";
+  r->transport = o.via_transport ? "dpdk (DpdkTransport, no engine)" : "dpdk (raw frames)";
+  r->mode = o.mode;
+  r->target = o.uri;
+  r->req_size = r->resp_size = o.req_size;
+  r->inflight = 1;
+  if (o.via_transport) return run_transport_client(*t, o, stop, r);
+  return run_raw_client(*t, o, stop, r);
+}
+
+}  // namespace flit::bench

@@ -30,6 +30,9 @@
 #include "histogram.h"
 #include "report.h"
 #include "udp_baseline.h"
+#if FLIT_BENCH_DPDK
+#include "dpdk_baseline.h"
+#endif
 
 namespace {
 
@@ -349,6 +352,54 @@ int run_client(const ClientOpts& o) {
   return c.errors == 0 && c.total.count() > 0 ? 0 : 1;
 }
 
+// The baseline subcommands' transport: --transport udp|dpdk (default: the
+// URI's scheme); for DPDK, the same --transport-opt and --dpdk-args as
+// server and client, and --via-transport.
+struct BaselineTransport {
+  std::string transport;
+  std::string dpdk_args;
+
+  void add_flags(CLI::App* app, flit::bench::BaselineOpts* o) {
+    app->add_option("--transport", transport, "udp or dpdk (default: the URI's scheme)")
+        ->check(CLI::IsMember({"udp", "dpdk"}));
+    app->add_option("--transport-opt", o->transport_options,
+                    "DPDK transport option KEY=VALUE (repeatable; see docs/transports.md)");
+    app->add_option("--dpdk-args", dpdk_args, "DPDK EAL arguments");
+    app->add_flag("--via-transport", o->via_transport,
+                  "DPDK, latency mode: go through flit's DpdkTransport (no engine) instead of "
+                  "raw frames");
+  }
+  // Whether o runs over DPDK; then adds the EAL arguments to its options.
+  // DPDK flags on a UDP baseline are an error.
+  bool resolve(flit::bench::BaselineOpts* o) const {
+    std::string t = transport;
+    if (t.empty()) t = o->uri.rfind("dpdk://", 0) == 0 ? "dpdk" : "udp";
+    if (t == "udp") {
+      if (!o->transport_options.empty() || !dpdk_args.empty() || o->via_transport) {
+        throw CLI::ValidationError("--transport-opt/--dpdk-args/--via-transport",
+                                   "are for --transport dpdk");
+      }
+      return false;
+    }
+    if (!dpdk_args.empty()) o->transport_options.push_back("eal=" + dpdk_args);
+    return true;
+  }
+};
+
+// The DPDK baseline: server when r is null, else client into r.
+int run_dpdk_baseline(const flit::bench::BaselineOpts& o, flit::bench::Report* r) {
+#if FLIT_BENCH_DPDK
+  if (r == nullptr) return flit::bench::run_dpdk_baseline_server(o, g_stop);
+  return flit::bench::run_dpdk_baseline_client(o, g_stop, r);
+#else
+  (void)o;
+  (void)r;
+  throw flit::Error(
+      "flit-bench was built without the DPDK transport (apt-get install libdpdk-dev, then "
+      "reconfigure with -Ddpdk=enabled)");
+#endif
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -411,17 +462,20 @@ int main(int argc, char** argv) {
   flit::bench::BaselineOpts bso;
   auto* bserver =
       app.add_subcommand("baseline-server", "echo datagrams over busy-polled UDP (no RPC layer)");
-  bserver->add_option("--listen", bso.uri, "udp:// URI to listen on")->required();
+  bserver->add_option("--listen", bso.uri, "udp:// or dpdk:// URI to listen on")->required();
   bserver->add_option("--cpu", bso.cpu, "pin to this CPU")->check(CLI::Range(0, 4095));
   bserver->add_option("--duration", bso.duration, "exit after SECONDS (default: until SIGINT)")
       ->check(CLI::Range(0.0, 86400.0));
   bso.duration = 0;
+  BaselineTransport bst;
+  bst.add_flags(bserver, &bso);
 
   flit::bench::BaselineOpts bco;
   std::string bjson;
   auto* bclient = app.add_subcommand(
       "baseline", "ping-pong (latency) or batch-echo (throughput) datagrams: the limit");
-  bclient->add_option("--connect", bco.uri, "udp:// URI of a baseline-server")->required();
+  bclient->add_option("--connect", bco.uri, "udp:// or dpdk:// URI of a baseline-server")
+      ->required();
   bclient->add_option("--mode", bco.mode, "latency or throughput")
       ->check(CLI::IsMember({"latency", "throughput"}))
       ->capture_default_str();
@@ -442,6 +496,8 @@ int main(int argc, char** argv) {
                     "connect() the client socket to the server (a 1:1 socket; default: address "
                     "each datagram, as flit's transport does)");
   bclient->add_option("--json", bjson, "also write the result as JSON to FILE");
+  BaselineTransport bct;
+  bct.add_flags(bclient, &bco);
 
   CLI11_PARSE(app, argc, argv);
 
@@ -451,13 +507,22 @@ int main(int argc, char** argv) {
       pin_to_cpu(bso.cpu);
       std::signal(SIGINT, on_signal);
       std::signal(SIGTERM, on_signal);
+      if (bst.resolve(&bso)) return run_dpdk_baseline(bso, nullptr);
       return flit::bench::run_udp_baseline_server(bso, g_stop);
     }
     if (bclient->parsed()) {
       pin_to_cpu(bco.cpu);
       std::signal(SIGINT, on_signal);
       flit::bench::Report r;
-      int rc = flit::bench::run_udp_baseline_client(bco, g_stop, &r);
+      const bool dpdk = bct.resolve(&bco);
+      if (bco.connected && dpdk) {
+        throw CLI::ValidationError("--connected", "is for --transport udp");
+      }
+      if (bco.mode != "latency" && bco.via_transport) {
+        throw CLI::ValidationError("--via-transport", "measures --mode latency only");
+      }
+      int rc =
+          dpdk ? run_dpdk_baseline(bco, &r) : flit::bench::run_udp_baseline_client(bco, g_stop, &r);
       flit::bench::print_report(r);
       if (!bjson.empty() && !flit::bench::write_json(r, bjson)) {
         std::fprintf(stderr, "flit-bench: cannot write %s: %s\n", bjson.c_str(),

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <string>
+#include <vector>
 
 #include "report.h"
 
@@ -23,6 +24,10 @@ struct BaselineOpts {
   uint32_t inflight = 32;  // throughput mode
   int cpu = -1;
   bool connected = false;  // client: connect() the socket (1:1) instead of addressing each send
+  // DPDK (dpdk_baseline.h): transport options (key=value, eal= included),
+  // and whether to go through DpdkTransport instead of raw frames.
+  std::vector<std::string> transport_options;
+  bool via_transport = false;
 };
 
 // Echoes every datagram back to its sender until stop is set or duration

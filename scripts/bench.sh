@@ -1,23 +1,32 @@
 #!/usr/bin/env bash
 # The standard benchmark matrix: flit against the raw baseline over the same
 # transport, measured in the same run, server on CPU 0 and client on CPU 1,
-# each figure the median of ROUNDS runs. Writes JSON per run to
-# bench-results/ and prints the Markdown table for docs/BENCHMARKS.md (and
-# replaces the table there with --update-docs).
+# each figure the median of ROUNDS runs: UDP on loopback, and DPDK over a
+# net_memif link between two processes (when flit-bench has the DPDK
+# transport; needs root and hugepages, which it reserves). Writes JSON per
+# run to bench-results/ and prints the Markdown tables for
+# docs/BENCHMARKS.md (and replaces the tables there with --update-docs).
 #
-#   scripts/bench.sh [--rounds 5] [--seconds 3] [--update-docs]
+#   scripts/bench.sh [--rounds 5] [--seconds 3] [--transports udp,memif] [--update-docs]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=5
 secs=3
 update=0
+transports=udp,memif
 while (($#)); do
   case $1 in
     --rounds) rounds=$2; shift 2 ;;
     --seconds) secs=$2; shift 2 ;;
+    --transports) transports=$2; shift 2 ;;
     --update-docs) update=1; shift ;;
-    *) echo "bench.sh: unknown flag $1 (--rounds N, --seconds S, --update-docs)" >&2; exit 2 ;;
+    *) echo "bench.sh: unknown flag $1 (--rounds N, --seconds S, --transports udp,memif, --update-docs)" >&2; exit 2 ;;
   esac
+done
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: --rounds wants a positive integer" >&2; exit 2; }
+[[ $secs =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: --seconds wants a positive integer" >&2; exit 2; }
+for t in ${transports//,/ }; do
+  [[ $t == udp || $t == memif ]] || { echo "bench.sh: unknown transport $t (udp, memif)" >&2; exit 2; }
 done
 
 builddir=${FLIT_BUILDDIR:-build-release}
@@ -30,91 +39,158 @@ out=bench-results
 mkdir -p "$out"
 rm -f "$out"/*.json
 port=31950
+eal="--no-pci --in-memory --no-telemetry --log-level=*:warning --log-level=pmd.net.memif:critical"
+tmp=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
 
-# name | flit server args | flit client args | baseline client args
+if [[ ,$transports, == *,memif,* ]]; then
+  if "$bench" baseline --transport dpdk --connect dpdk://198.18.0.2:1 2>&1 |
+      grep -q "built without the DPDK"; then
+    echo "bench.sh: flit-bench has no DPDK transport: memif rows skipped" >&2
+    transports=${transports//memif/}
+  elif ! scripts/hugepages.sh >/dev/null; then
+    echo "bench.sh: no hugepages (needs root): memif rows skipped" >&2
+    transports=${transports//memif/}
+  fi
+fi
+
+# transport | name | flit server args | flit client args | baseline client args
 matrix=(
-  "latency-32B||--mode latency --req-size 32 --resp-size 32|--mode latency --req-size 32"
-  "latency-4KiB|--mtu 4200|--mode latency --req-size 4096 --resp-size 4096 --mtu 4200|--mode latency --req-size 4096"
-  "throughput-32B||--mode throughput --sessions 4 --inflight 8 --req-size 32 --resp-size 32|--mode throughput --inflight 32 --req-size 32"
-  "throughput-4KiB|--mtu 4200|--mode throughput --sessions 4 --inflight 8 --req-size 4096 --resp-size 4096 --mtu 4200|--mode throughput --inflight 32 --req-size 4096"
-  "bandwidth-1MiB||--mode bandwidth --sessions 2 --inflight 4 --req-size 1048576 --resp-size 32|--mode throughput --inflight 32 --req-size 1432"
+  "udp|latency-32B||--mode latency --req-size 32 --resp-size 32|--mode latency --req-size 32"
+  "udp|latency-4KiB|--mtu 4200|--mode latency --req-size 4096 --resp-size 4096 --mtu 4200|--mode latency --req-size 4096"
+  "udp|throughput-32B||--mode throughput --sessions 4 --inflight 8 --req-size 32 --resp-size 32|--mode throughput --inflight 32 --req-size 32"
+  "udp|throughput-4KiB|--mtu 4200|--mode throughput --sessions 4 --inflight 8 --req-size 4096 --resp-size 4096 --mtu 4200|--mode throughput --inflight 32 --req-size 4096"
+  "udp|bandwidth-1MiB||--mode bandwidth --sessions 2 --inflight 4 --req-size 1048576 --resp-size 32|--mode throughput --inflight 32 --req-size 1432"
+  # memif: 1472-byte packets (the DPDK default); a 4 KiB message is 3 frames
+  # for flit and for the raw baseline alike.
+  "memif|latency-32B||--mode latency --req-size 32 --resp-size 32|--mode latency --req-size 32"
+  "memif|latency-4KiB||--mode latency --req-size 4096 --resp-size 4096|--mode latency --req-size 4096"
+  "memif|throughput-32B||--mode throughput --sessions 4 --inflight 8 --req-size 32 --resp-size 32|--mode throughput --inflight 32 --req-size 32"
+  "memif|throughput-4KiB||--mode throughput --sessions 4 --inflight 8 --req-size 4096 --resp-size 4096|--mode throughput --inflight 32 --req-size 4096"
 )
 
-run_pair() {  # run_pair NAME ROUND SERVER_ARGS CLIENT_ARGS BASELINE_ARGS
-  local name=$1 r=$2 sargs=$3 cargs=$4 bargs=$5
-  port=$((port + 1))
-  "$bench" baseline-server --listen "udp://127.0.0.1:$port" --cpu 0 --duration $((secs + 20)) >/dev/null &
-  local bpid=$!
-  # shellcheck disable=SC2086
-  "$bench" baseline --connect "udp://127.0.0.1:$port" --cpu 1 --duration "$secs" --warmup 0.5 \
-    $bargs --json "$out/$name-baseline-$r.json" >/dev/null
-  if [[ $name == latency-32B ]]; then  # the 1:1-socket variant, for reference
-    # shellcheck disable=SC2086
-    "$bench" baseline --connect "udp://127.0.0.1:$port" --cpu 1 --duration "$secs" --warmup 0.5 \
-      $bargs --connected --json "$out/$name-connected-$r.json" >/dev/null
+# endpoint TRANSPORT SIDE(server|client) PORT: the address and transport
+# flags, one argument per line (the EAL arguments are one argument).
+endpoint() {
+  local t=$1 side=$2 p=$3
+  if [[ $t == udp && $side == server ]]; then
+    printf '%s\n' --listen "udp://127.0.0.1:$p"
+  elif [[ $t == udp ]]; then
+    printf '%s\n' --connect "udp://127.0.0.1:$p"
+  elif [[ $side == server ]]; then
+    printf '%s\n' --listen "dpdk://198.18.0.2:$p" --transport-opt port=net_memif0 \
+      --dpdk-args "$eal -l 0 --vdev=net_memif0,role=server,id=0,socket=$tmp/memif-$p.sock"
+  else
+    printf '%s\n' --connect "dpdk://198.18.0.2:$p" --transport dpdk \
+      --transport-opt port=net_memif0 --transport-opt ip=198.18.0.1 \
+      --dpdk-args "$eal -l 1 --vdev=net_memif0,role=client,id=0,socket=$tmp/memif-$p.sock"
   fi
-  kill "$bpid" 2>/dev/null; wait "$bpid" 2>/dev/null || true
+}
+
+# start_server LOG ARGS...: runs flit-bench in the background until it says
+# it is up (bounded: 10 s); sets spid.
+start_server() {
+  local log=$1
+  shift
+  "$bench" "$@" >"$log" 2>&1 &
+  spid=$!
+  for ((i = 0; i < 200; i++)); do
+    grep -qE "listening on|echoing on|reflecting" "$log" 2>/dev/null && return 0
+    kill -0 "$spid" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "bench.sh: server did not start: $*" >&2
+  cat "$log" >&2
+  exit 1
+}
+
+stop_server() { kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null || true; }
+
+run_pair() {  # run_pair TRANSPORT NAME ROUND SERVER_ARGS CLIENT_ARGS BASELINE_ARGS
+  local t=$1 name=$2 r=$3 sargs=$4 cargs=$5 bargs=$6
+  local -a sa ca
   port=$((port + 1))
+  mapfile -t sa < <(endpoint "$t" server "$port")
+  mapfile -t ca < <(endpoint "$t" client "$port")
+  start_server "$tmp/bs" baseline-server "${sa[@]}" --cpu 0 --duration $((secs + 20))
   # shellcheck disable=SC2086
-  "$bench" server --listen "udp://127.0.0.1:$port" --cpu 0 --duration $((secs + 20)) $sargs >/dev/null &
-  local spid=$!
+  "$bench" baseline "${ca[@]}" --cpu 1 --duration "$secs" --warmup 0.5 \
+    $bargs --json "$out/$t-$name-baseline-$r.json" >/dev/null
+  if [[ $t == udp && $name == latency-32B ]]; then  # the 1:1-socket variant, for reference
+    # shellcheck disable=SC2086
+    "$bench" baseline "${ca[@]}" --cpu 1 --duration "$secs" --warmup 0.5 \
+      $bargs --connected --json "$out/$t-$name-connected-$r.json" >/dev/null
+  fi
+  stop_server
+  port=$((port + 1))
+  mapfile -t sa < <(endpoint "$t" server "$port")
+  mapfile -t ca < <(endpoint "$t" client "$port")
   # shellcheck disable=SC2086
-  "$bench" client --connect "udp://127.0.0.1:$port" --cpu 1 --duration "$secs" --warmup 0.5 \
-    --connect-timeout 10 $cargs --json "$out/$name-flit-$r.json" >/dev/null
-  kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null || true
+  start_server "$tmp/fs" server "${sa[@]}" --cpu 0 --duration $((secs + 20)) $sargs
+  # shellcheck disable=SC2086
+  "$bench" client "${ca[@]}" --cpu 1 --duration "$secs" --warmup 0.5 \
+    --connect-timeout 10 $cargs --json "$out/$t-$name-flit-$r.json" >/dev/null
+  stop_server
 }
 
 for ((r = 1; r <= rounds; r++)); do
   for row in "${matrix[@]}"; do
-    IFS='|' read -r name sargs cargs bargs <<<"$row"
-    echo "bench.sh: round $r/$rounds: $name" >&2
-    run_pair "$name" "$r" "$sargs" "$cargs" "$bargs"
+    IFS='|' read -r t name sargs cargs bargs <<<"$row"
+    [[ ,$transports, == *,$t,* ]] || continue
+    echo "bench.sh: round $r/$rounds: $t $name" >&2
+    run_pair "$t" "$name" "$r" "$sargs" "$cargs" "$bargs"
   done
 done
 
-python3 - "$out" "$rounds" "$secs" "$update" <<'PY'
+python3 - "$out" "$rounds" "$secs" "$update" "$transports" <<'PY'
 import json, statistics, sys, glob, re, subprocess
 out, rounds, secs, update = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] == "1"
+transports = [t for t in sys.argv[5].split(",") if t]
 names = ["latency-32B", "latency-4KiB", "throughput-32B", "throughput-4KiB", "bandwidth-1MiB"]
-def load(name, kind):
-    return [json.load(open(f)) for f in sorted(glob.glob(f"{out}/{name}-{kind}-*.json"))]
+def load(t, name, kind):
+    return [json.load(open(f)) for f in sorted(glob.glob(f"{out}/{t}-{name}-{kind}-*.json"))]
 med = lambda xs: statistics.median(xs)
-rows = []
-for n in names:
-    f, b = load(n, "flit"), load(n, "baseline")
-    if not f or not b:
-        continue
-    if n.startswith("latency"):
-        fp50, bp50 = med([x["latency_ns"]["p50"] for x in f]), med([x["latency_ns"]["p50"] for x in b])
-        fp99, bp99 = med([x["latency_ns"]["p99"] for x in f]), med([x["latency_ns"]["p99"] for x in b])
-        rows.append(f"| {n} | median RTT | {fp50/1000:.2f} us | {bp50/1000:.2f} us | **{fp50/bp50:.2f}x** |")
-        rows.append(f"| {n} | p99 RTT | {fp99/1000:.2f} us | {bp99/1000:.2f} us | **{fp99/bp99:.2f}x** |")
-        c = load(n, "connected")
-        if c:
-            cp50 = med([x["latency_ns"]["p50"] for x in c])
-            rows.append(f"| {n} | median RTT, baseline on a connected (1:1) socket | {fp50/1000:.2f} us | {cp50/1000:.2f} us | {fp50/cp50:.2f}x |")
-    elif n.startswith("throughput"):
-        fr, br = med([x["requests_per_s"] for x in f]), med([x["requests_per_s"] for x in b])
-        rows.append(f"| {n} | requests/s | {fr/1e3:.0f} k | {br/1e3:.0f} k | **{fr/br:.2f}x** |")
-    else:
-        fg = med([x["requests_per_s"] * x["req_size"] * 8 / 1e9 for x in f])
-        bg = med([x["requests_per_s"] * x["req_size"] * 8 / 1e9 for x in b])
-        rows.append(f"| {n} | Gbit/s one way | {fg:.2f} | {bg:.2f} | **{fg/bg:.2f}x** |")
 cpu = subprocess.run(["sh", "-c", "lscpu | sed -n 's/^Model name: *//p' | head -1"], capture_output=True, text=True).stdout.strip()
-table = "\n".join([
-    f"Medians of {rounds} runs of {secs} s each (after 0.5 s warm-up), UDP on loopback,",
-    f"server on CPU 0, client on CPU 1 ({cpu}). Command: `scripts/bench.sh --rounds {rounds} --seconds {secs}`.",
-    "",
-    "| benchmark | metric | flit | raw baseline | flit / baseline |",
-    "|---|---|---:|---:|---:|",
-    *rows,
-])
-print(table)
+where = {"udp": "UDP on loopback", "memif": "DPDK over net_memif between two processes (raw baseline: reflected Ethernet/IPv4/UDP frames)"}
+p = "docs/BENCHMARKS.md"
+doc = open(p).read() if update else ""
+for t in transports:
+    rows = []
+    for n in names:
+        f, b = load(t, n, "flit"), load(t, n, "baseline")
+        if not f or not b:
+            continue
+        if n.startswith("latency"):
+            fp50, bp50 = med([x["latency_ns"]["p50"] for x in f]), med([x["latency_ns"]["p50"] for x in b])
+            fp99, bp99 = med([x["latency_ns"]["p99"] for x in f]), med([x["latency_ns"]["p99"] for x in b])
+            rows.append(f"| {n} | median RTT | {fp50/1000:.2f} us | {bp50/1000:.2f} us | **{fp50/bp50:.2f}x** |")
+            rows.append(f"| {n} | p99 RTT | {fp99/1000:.2f} us | {bp99/1000:.2f} us | **{fp99/bp99:.2f}x** |")
+            c = load(t, n, "connected")
+            if c:
+                cp50 = med([x["latency_ns"]["p50"] for x in c])
+                rows.append(f"| {n} | median RTT, baseline on a connected (1:1) socket | {fp50/1000:.2f} us | {cp50/1000:.2f} us | {fp50/cp50:.2f}x |")
+        elif n.startswith("throughput"):
+            fr, br = med([x["requests_per_s"] for x in f]), med([x["requests_per_s"] for x in b])
+            rows.append(f"| {n} | requests/s | {fr/1e3:.0f} k | {br/1e3:.0f} k | **{fr/br:.2f}x** |")
+        else:
+            fg = med([x["requests_per_s"] * x["req_size"] * 8 / 1e9 for x in f])
+            bg = med([x["requests_per_s"] * x["req_size"] * 8 / 1e9 for x in b])
+            rows.append(f"| {n} | Gbit/s one way | {fg:.2f} | {bg:.2f} | **{fg/bg:.2f}x** |")
+    if not rows:
+        continue
+    table = "\n".join([
+        f"Medians of {rounds} runs of {secs} s each (after 0.5 s warm-up), {where[t]},",
+        f"server on CPU 0, client on CPU 1 ({cpu}). Command: `scripts/bench.sh --rounds {rounds} --seconds {secs} --transports {t}`.",
+        "",
+        "| benchmark | metric | flit | raw baseline | flit / baseline |",
+        "|---|---|---:|---:|---:|",
+        *rows,
+    ])
+    print(table + "\n")
+    if update:
+        start, end = f"<!-- bench.sh:{t}:start -->", f"<!-- bench.sh:{t}:end -->"
+        block = f"{start}\n{table}\n{end}"
+        doc = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda m: block, doc, flags=re.S) if start in doc else doc + "\n" + block + "\n"
 if update:
-    p = "docs/BENCHMARKS.md"
-    s = open(p).read()
-    start, end = "<!-- bench.sh:udp:start -->", "<!-- bench.sh:udp:end -->"
-    block = f"{start}\n{table}\n{end}"
-    s = re.sub(re.escape(start) + ".*?" + re.escape(end), block, s, flags=re.S) if start in s else s + "\n" + block + "\n"
-    open(p, "w").write(s)
+    open(p, "w").write(doc)
 PY

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# bench/dpdk/compare_memif.sh FLIT_BENCH FLIT_DPDK_BASELINE [ROUNDS] [SECONDS]
+# bench/dpdk/compare_memif.sh FLIT_BENCH [ROUNDS] [SECONDS]
 #
 # flit's round-trip latency over DPDK memif against the raw baseline on the
 # same link, measured in the same run: ROUNDS (default 3) of a raw-frame
-# baseline run, a DpdkTransport-only run (flit-dpdk-baseline --via-transport:
-# the transport with no engine) and a flit-bench run, SECONDS (default 2) each, 32-byte
+# baseline run (flit-bench baseline), a DpdkTransport-only run (flit-bench
+# baseline --via-transport: the transport with no engine) and a flit-bench
+# client run, SECONDS (default 2) each, 32-byte
 # requests and responses, server pinned to CPU 0 and client to CPU 1 (EAL
 # main lcores 0 and 1). Prints each run's p50/p99 and the median ratio.
 # Environment: REQ_SIZE (default 32) bytes per request and response;
@@ -12,7 +13,7 @@
 # FLIT_OPTS=tx_zero_copy=1.
 # Needs root and hugepages (scripts/hugepages.sh).
 set -euo pipefail
-bench=$1 baseline=$2 rounds=${3:-3} secs=${4:-2}
+bench=$1 rounds=${2:-3} secs=${3:-2}
 size=${REQ_SIZE:-32}
 fopts=()
 for o in ${FLIT_OPTS:-}; do fopts+=(--transport-opt "$o"); done
@@ -21,30 +22,29 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
 eal="--no-pci --in-memory --no-telemetry --log-level=*:warning --log-level=pmd.net.memif:critical"
 wait_for() {  # wait_for FILE PATTERN: bounded (10 s)
   for ((i = 0; i < 200; i++)); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
-  echo "compare_memif.sh: server did not start:" >&2; cat "$1" >&2; exit 1
+  echo "compare_memif.sh: server did not start:" >&2
+  cat "$1" >&2
+  exit 1
 }
 p50() { awk '/^latency:/ {print $3}' "$1"; }
 p99() { awk '/^latency:/ {print $9}' "$1"; }
 ratios=()
 for ((r = 1; r <= rounds; r++)); do
-  sock="$tmp/b$r.sock"
-  "$baseline" server --cpu 0 --duration $((secs * 3 + 10)) --port net_memif0 \
-    --dpdk-args "$eal -l 0 --vdev=net_memif0,role=server,id=0,socket=$sock" > "$tmp/bs$r" 2>&1 &
-  bs=$!
-  wait_for "$tmp/bs$r" "echoing"
-  "$baseline" client --cpu 1 --duration "$secs" --warmup 0.5 --port net_memif0 --req-size "$size" \
-    --dpdk-args "$eal -l 1 --vdev=net_memif0,role=client,id=0,socket=$sock" > "$tmp/bc$r" 2>&1
-  kill $bs 2>/dev/null || true; wait $bs 2>/dev/null || true
-
-  sock="$tmp/t$r.sock"
-  "$baseline" server --via-transport --cpu 0 --duration $((secs * 3 + 10)) --port net_memif0 \
-    --dpdk-args "$eal -l 0 --vdev=net_memif0,role=server,id=0,socket=$sock" > "$tmp/ts$r" 2>&1 &
-  ts=$!
-  wait_for "$tmp/ts$r" "echoing"
-  "$baseline" client --via-transport --cpu 1 --duration "$secs" --warmup 0.5 --port net_memif0 \
-    --req-size "$size" \
-    --dpdk-args "$eal -l 1 --vdev=net_memif0,role=client,id=0,socket=$sock" > "$tmp/tc$r" 2>&1
-  kill $ts 2>/dev/null || true; wait $ts 2>/dev/null || true
+  for kind in b t; do  # b: raw frames, t: through DpdkTransport (no engine)
+    via=()
+    [[ $kind == t ]] && via=(--via-transport)
+    sock="$tmp/$kind$r.sock"
+    "$bench" baseline-server "${via[@]}" --listen dpdk://198.18.0.2:31860 --cpu 0 \
+      --duration $((secs * 3 + 10)) --transport-opt port=net_memif0 \
+      --dpdk-args "$eal -l 0 --vdev=net_memif0,role=server,id=0,socket=$sock" >"$tmp/${kind}s$r" 2>&1 &
+    bs=$!
+    wait_for "$tmp/${kind}s$r" "echoing\|reflecting"
+    "$bench" baseline "${via[@]}" --connect dpdk://198.18.0.2:31860 --cpu 1 --duration "$secs" \
+      --warmup 0.5 --req-size "$size" --transport-opt port=net_memif0 --transport-opt ip=198.18.0.1 \
+      --dpdk-args "$eal -l 1 --vdev=net_memif0,role=client,id=0,socket=$sock" >"$tmp/${kind}c$r" 2>&1
+    kill $bs 2>/dev/null || true
+    wait $bs 2>/dev/null || true
+  done
 
   sock="$tmp/f$r.sock"
   "$bench" server --listen dpdk://198.18.0.2:31850 --cpu 0 --duration $((secs * 3 + 10)) \

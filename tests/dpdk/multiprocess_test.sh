@@ -11,6 +11,9 @@
 #     sessions, many calls in flight. Every client must finish with no error.
 #  2. Two processes over net_memif: latency and multi-packet throughput runs
 #     between a memif server process and a memif client process.
+#  3. flit-bench's raw DPDK baseline over net_memif: the frame reflector with
+#     a ping-pong, a batch-echo, multi-frame messages, and the ping-pong
+#     through DpdkTransport; each must complete round trips and lose none.
 #
 # Exits 77 (skipped) with the reason when hugepages or the namespace are
 # missing; never passes without having run.
@@ -127,4 +130,42 @@ check "memif two processes, latency" "$tmp/m1.out"
 memif_client --mode throughput --req-size 100000 --resp-size 100000 --inflight 4 \
   > "$tmp/m2.out" 2>&1 || true
 check "memif two processes, 100000-byte calls" "$tmp/m2.out"
+kill "${pids[0]}"
+wait "${pids[0]}" 2>/dev/null || true
+pids=()
+
+# --- 3. the raw DPDK baseline over net_memif ---------------------------------
+wait_baseline() {  # like wait_listening, for a baseline server
+  for ((i = 0; i < 200; i++)); do
+    grep -q "reflecting\|echoing" "$1" && return 0
+    kill -0 "${pids[-1]}" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "FAIL: baseline server did not start" >&2
+  cat "$1" >&2
+  exit 1
+}
+baseline_case() {  # baseline_case NAME [--via-transport] CLIENT_ARGS...
+  local name=$1
+  shift
+  local via=()
+  if [[ ${1:-} == --via-transport ]]; then via=(--via-transport); shift; fi
+  local bsock="$tmp/b-$name.sock"
+  "$bench" baseline-server "${via[@]}" --listen dpdk://198.18.2.2:31860 --duration 30 \
+    --dpdk-args "$eal -l 0 --vdev=net_memif0,role=server,id=0,socket=$bsock" \
+    --transport-opt port=net_memif0 > "$tmp/b-$name-server.log" 2>&1 &
+  pids+=($!)
+  wait_baseline "$tmp/b-$name-server.log"
+  "$bench" baseline "${via[@]}" --connect dpdk://198.18.2.2:31860 \
+    --dpdk-args "$eal -l 1 --vdev=net_memif0,role=client,id=0,socket=$bsock" \
+    --transport-opt port=net_memif0 --transport-opt ip=198.18.2.1 \
+    --duration 0.5 --warmup 0.2 "$@" > "$tmp/b-$name.out" 2>&1 || true
+  check "raw memif baseline, $name" "$tmp/b-$name.out"
+  kill "${pids[-1]}"
+  wait "${pids[-1]}" 2>/dev/null || true
+}
+baseline_case ping-pong --mode latency
+baseline_case batch-echo --mode throughput --inflight 32
+baseline_case 3-frame-messages --mode throughput --inflight 8 --req-size 4096
+baseline_case via-transport --via-transport --mode latency
 echo "multiprocess: ok"

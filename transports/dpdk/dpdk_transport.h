@@ -114,6 +114,13 @@ class DpdkTransport final : public Transport {
   const DpdkStats& dpdk_stats() const { return dstats_; }
   uint16_t port_id() const { return port_->id(); }
   uint16_t queue_id() const { return queue_; }
+  // This Rpc's queue's mbuf pool, MAC, IPv4 address and UDP port (network
+  // order): for tools that drive the same queue with raw frames
+  // (flit-bench baseline --transport dpdk).
+  rte_mempool* pool() const { return pool_; }
+  const rte_ether_addr& mac() const { return mac_; }
+  rte_be32_t ipv4() const { return ip_; }
+  rte_be16_t udp_port() const { return udp_port_; }
 
  private:
   struct Pending {
