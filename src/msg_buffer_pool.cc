@@ -15,7 +15,8 @@ size_t round_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
 
 void MsgBuffer::release() {
   if (block_ == nullptr) return;
-  pool_->free(block_, class_);
+  // No pool: a view of memory owned elsewhere (a worker handler's response).
+  if (pool_ != nullptr) pool_->free(block_, class_);
   block_ = nullptr;
   size_ = capacity_ = 0;
 }

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "flit/error.h"
+#include "worker_pool.h"
 
 namespace flit {
 
@@ -39,12 +40,33 @@ Nexus::Nexus(NexusConfig cfg) : cfg_(std::move(cfg)), epoch_(secure_random_u64()
         "flit: NexusConfig timeouts (rto, call_deadline, connect_timeout, "
         "connect_retry) must be positive");
   }
+  if (cfg_.post_ring_capacity == 0 || cfg_.post_ring_capacity > (1u << 24) ||
+      cfg_.max_worker_requests == 0 || cfg_.max_worker_requests > (1u << 24) ||
+      cfg_.worker_queue_capacity == 0 || cfg_.worker_queue_capacity > (1u << 24)) {
+    throw Error(
+        "flit: NexusConfig::post_ring_capacity, max_worker_requests and worker_queue_capacity "
+        "must be in [1, 2^24]");
+  }
   if (epoch_ == 0) epoch_ = 1;  // 0 means "unknown" to the client
 }
 
+// Every Rpc is gone (they hold a reference to the Nexus), so no request is
+// at a worker: the pool's destructor only wakes and joins the threads.
 Nexus::~Nexus() = default;
 
-void Nexus::register_handler(uint16_t method, Handler handler) {
+void Nexus::freeze() {
+  std::call_once(start_workers_, [this] {
+    frozen_.store(true, std::memory_order_release);
+    if (num_worker_handlers_ != 0) {
+      workers_ =
+          std::make_unique<detail::WorkerPool>(cfg_.num_worker_threads, cfg_.worker_queue_capacity);
+    }
+  });
+}
+
+bool Nexus::submit_to_worker(ReqHandle* h) { return workers_->submit(h); }
+
+void Nexus::register_handler(uint16_t method, Handler handler, HandlerMode mode) {
   if (frozen_.load(std::memory_order_acquire)) {
     throw Error("flit::Nexus::register_handler(" + std::to_string(method) +
                 "): register every handler before creating the first Rpc");
@@ -55,7 +77,15 @@ void Nexus::register_handler(uint16_t method, Handler handler) {
     throw Error("flit::Nexus::register_handler: method id " + std::to_string(method) +
                 " is already registered");
   }
+  if (mode == HandlerMode::kWorker && cfg_.num_worker_threads == 0) {
+    throw Error("flit::Nexus::register_handler(" + std::to_string(method) +
+                ", kWorker): NexusConfig::num_worker_threads is 0; give the Nexus worker threads "
+                "or register the handler inline");
+  }
   handlers_[method] = std::move(handler);
+  if (method >= modes_.size()) modes_.resize(size_t{method} + 1, HandlerMode::kInline);
+  modes_[method] = mode;
+  if (mode == HandlerMode::kWorker) num_worker_handlers_++;
 }
 
 }  // namespace flit

@@ -11,6 +11,7 @@
 #include "msg_buffer_pool.h"
 #include "pkthdr.h"
 #include "retry_state.h"
+#include "ring.h"
 #include "session.h"
 
 namespace flit {
@@ -51,9 +52,16 @@ Rpc::Rpc(Nexus& nexus, uint8_t rpc_id)
   free_session_nums_.reserve(cfg_.max_sessions);
   now_cache_ns_ = now_ns();
   last_scan_ns_ = now_cache_ns_;
+  posted_ = std::make_unique<detail::Ring<PostedFn>>(cfg_.post_ring_capacity);
+  if (nexus_.has_worker_handlers()) {
+    max_worker_requests_ = cfg_.max_worker_requests;
+    worker_done_ = std::make_unique<detail::Ring<ReqHandle*>>(max_worker_requests_);
+  }
 }
 
 Rpc::~Rpc() {
+  // First, so no worker thread touches this Rpc once it is gone.
+  wait_for_workers();
   // Tell servers to free our sessions now rather than after an idle timeout.
   // Best effort, one burst; continuations of outstanding calls are not run.
   for (auto& sp : sessions_) {
@@ -127,6 +135,9 @@ FLIT_HOT void Rpc::run_event_loop_once() {
     now_cache_ns_ = now_ns();
   }
   for (uint32_t i = 0; i < scope.n; ++i) process_packet(rx[i]);
+  // Work handed in by other threads, a bounded amount per iteration.
+  run_posted();
+  if (worker_outstanding_ != 0) drain_worker_responses();
   if (now_cache_ns_ - last_scan_ns_ >= timer_interval_ns_) scan_timers(now_cache_ns_);
   if (!timers_.empty()) run_due_timers();
   tx_flush();
@@ -342,6 +353,7 @@ Status Rpc::call(SessionId s, uint16_t method, const MsgBuffer& req, MsgBuffer* 
 
 MsgBuffer& ReqHandle::init_response(size_t size) {
   FLIT_CHECK(in_use_, "ReqHandle::init_response after enqueue_response: the handle is spent");
+  if (at_worker_) return Rpc::worker_init_response(this, size);  // any thread
   resp_ = rpc_->alloc_msg_buffer(size);
   return resp_;
 }

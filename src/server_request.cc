@@ -11,6 +11,10 @@
 namespace flit {
 
 namespace {
+// A worker response buffer larger than this is returned to the heap when its
+// handle is freed instead of staying with the handle.
+constexpr size_t kKeepWorkerBlockBytes = size_t{1} << 20;
+
 PktHdr reply_hdr(PktType type, const Session* s, uint64_t req_num, uint16_t method) {
   PktHdr h{};
   h.magic = kPktMagic;
@@ -44,9 +48,16 @@ ReqHandle* Rpc::alloc_handle() {
 void Rpc::free_handle(ReqHandle* h) {
   h->req_buf_.release();
   h->resp_.release();
+  h->worker_resp_ = MsgBuffer();  // a view: frees nothing
+  if (h->worker_cap_ > kKeepWorkerBlockBytes) {
+    h->worker_block_.reset();  // a rare huge worker response: do not keep it
+    h->worker_cap_ = 0;
+  }
   h->req_data_ = nullptr;
   h->slot_ = nullptr;
   h->sess_ = nullptr;
+  h->at_worker_ = false;
+  h->waiting_.store(false, std::memory_order_relaxed);
   h->in_use_ = false;
   free_handles_.push_back(h);
 }
@@ -63,6 +74,7 @@ void Rpc::detach_handle(ServerSlot* slot) {
   }
   h->slot_ = nullptr;
   h->sess_ = nullptr;
+  h->waiting_.store(false, std::memory_order_relaxed);  // a worker may be reading it
   slot->handle = nullptr;
 }
 
@@ -226,12 +238,17 @@ void Rpc::dispatch(Session* s, ServerSlot* slot) {
   hd->session_ = s->local_num;
   hd->method_ = slot->method;
   hd->req_size_ = slot->req_size;
+  hd->waiting_.store(true, std::memory_order_relaxed);
   Handler* fn = nexus_.handler(slot->method);
   if (fn == nullptr) [[unlikely]] {
     enqueue_response(hd, Status::kUnimplemented);
     return;
   }
   stats_.requests_handled++;
+  if (nexus_.handler_mode(slot->method) == HandlerMode::kWorker) {
+    to_worker(hd);
+    return;
+  }
   (*fn)(hd);
   if (hd->in_use_ && hd->in_place_) {
     // The handler kept the request to respond later, and it was read in
@@ -245,10 +262,25 @@ void Rpc::dispatch(Session* s, ServerSlot* slot) {
 }
 
 FLIT_HOT void Rpc::enqueue_response(ReqHandle* hd, Status st) {
-  check_owner("enqueue_response");
+  if (std::this_thread::get_id() != owner_) [[unlikely]] {
+    // Only a worker handler's request may be answered off the owner thread:
+    // the response goes back through the ring.
+    if (hd != nullptr && hd->at_worker_) {
+      worker_response(hd, st);
+      return;
+    }
+    owner_violation("enqueue_response");
+  }
   FLIT_CHECK(hd != nullptr && hd->in_use_,
              "enqueue_response on a request that was already answered (a ReqHandle is spent "
              "after its response)");
+  if (hd->at_worker_) [[unlikely]] {
+    // A worker handler's request answered on the owner (the handler handed
+    // it over, with post() say): complete it here, not through the ring.
+    hd->worker_status_ = st;
+    finish_worker(hd);
+    return;
+  }
   ServerSlot* slot = hd->slot_;
   Session* s = hd->sess_;
   if (slot == nullptr) {
@@ -257,6 +289,12 @@ FLIT_HOT void Rpc::enqueue_response(ReqHandle* hd, Status st) {
     free_handle(hd);
     return;
   }
+  respond(hd, s, slot, st);
+}
+
+// Stores h's response in its slot (for duplicates) and sends packet 0.
+// Owner thread; h is freed.
+FLIT_HOT void Rpc::respond(ReqHandle* hd, Session* s, ServerSlot* slot, Status st) {
   if (st == Status::kOk && hd->resp_.valid() && hd->resp_.size() > s->remote_max_msg) {
     st = Status::kResourceExhausted;  // larger than the client accepts
   }

@@ -28,6 +28,12 @@ inline constexpr uint32_t kSessionCredits = 32;
 inline constexpr uint32_t kRxBurst = 32;
 inline constexpr uint32_t kTxBatch = 32;
 
+// Functions from Rpc::post(), and worker handlers' responses, taken from
+// their rings per event-loop iteration: work handed in by other threads
+// cannot starve the network (the rest waits for the next iteration).
+inline constexpr uint32_t kPostsPerLoop = 32;
+inline constexpr uint32_t kWorkerResponsesPerLoop = 32;
+
 // Default largest message (request or response), in bytes. Configurable per
 // Nexus up to kMaxMsgSizeLimit.
 inline constexpr size_t kDefaultMaxMsgSize = size_t{8} << 20;

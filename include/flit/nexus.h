@@ -1,5 +1,5 @@
-// flit/nexus.h: one per process: configuration, the method table, and the
-// transport factory.
+// flit/nexus.h: one per process: configuration, the method table, the
+// transport factory, and the worker-thread pool.
 //
 //   flit::NexusConfig cfg;
 //   cfg.listen_uri = "udp://127.0.0.1:31850";   // Rpc k listens on port 31850 + k
@@ -9,6 +9,12 @@
 //
 // Register every handler before creating the first Rpc: the table is frozen
 // then (registering later throws), so the data path reads it without a lock.
+//
+// A handler that takes long (blocks on a disk, a lock, another service) is
+// registered with HandlerMode::kWorker: it then runs on one of the Nexus's
+// worker threads and the Rpc's event loop keeps serving other requests.
+//   nexus.register_handler(kScan, scan_handler, flit::HandlerMode::kWorker);
+// The Nexus must outlive every Rpc made from it.
 #pragma once
 
 #include <atomic>
@@ -17,6 +23,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -86,9 +93,50 @@ struct NexusConfig {
   // A custom transport factory (simulators, user transports); when set it
   // replaces the built-in transports.
   std::function<std::unique_ptr<transport::Transport>(uint8_t rpc_id)> transport_factory;
+
+  // --- Threads -----------------------------------------------------------
+  // Functions other threads may hand each Rpc at once with Rpc::post()
+  // before it runs them (its ring; rounded up to a power of two). post()
+  // returns false when the ring is full.
+  uint32_t post_ring_capacity = 1024;
+  // Worker threads for handlers registered with HandlerMode::kWorker; started
+  // with the first Rpc if any such handler exists, joined by ~Nexus. Workers
+  // spin briefly when idle, then sleep on a futex.
+  uint32_t num_worker_threads = 2;
+  // Requests one Rpc may have handed to workers and not yet answered; a
+  // worker-mode request beyond it is answered kResourceExhausted without
+  // running (safe to retry). Sizes the Rpc's response ring, so a worker's
+  // response always has room in it.
+  uint32_t max_worker_requests = 1024;
+  // Requests waiting for a free worker thread, from all Rpcs together;
+  // beyond it kResourceExhausted, as above.
+  uint32_t worker_queue_capacity = 4096;
 };
 
-// A request handler. Runs on the Rpc's owner thread, inside the event loop.
+// Where a handler runs.
+enum class HandlerMode : uint8_t {
+  // On the Rpc's owner thread, inside its event loop: for handlers that
+  // answer in microseconds (or respond later, after nested calls). A
+  // single-packet request is read in place from the transport's receive
+  // buffer until the handler returns.
+  kInline,
+  // On a worker thread of the Nexus: for handlers that block or run long.
+  // The request is copied out of the receive buffer before the hand-off
+  // (request() is valid until the response). The handler may call
+  // h->init_response() and h->rpc()->enqueue_response(h) from the worker
+  // thread (or any thread later); the response travels back to the owner
+  // through the Rpc's ring and is sent from its event loop. Nothing else of
+  // the Rpc may be used from the worker: hand other work to the owner with
+  // Rpc::post(). One handler may run on several workers at once.
+  kWorker,
+};
+
+namespace detail {
+class WorkerPool;
+}
+
+// A request handler. Runs on the Rpc's owner thread, inside the event loop
+// (HandlerMode::kInline), or on a worker thread (kWorker).
 // It responds with rpc.enqueue_response(h) now, or keeps h and responds later
 // (after nested calls, say); h stays valid until it responds.
 using Handler = Function<void(ReqHandle*), 64>;
@@ -100,9 +148,11 @@ class Nexus {
   Nexus(const Nexus&) = delete;
   Nexus& operator=(const Nexus&) = delete;
 
-  // Registers the handler for a method id. Throws flit::Error if the id is
-  // taken or an Rpc already exists.
-  void register_handler(uint16_t method, Handler handler);
+  // Registers the handler for a method id, to run inline in the event loop
+  // or on a worker thread (see HandlerMode). Throws flit::Error if the id is
+  // taken, an Rpc already exists, or kWorker is asked with
+  // num_worker_threads == 0.
+  void register_handler(uint16_t method, Handler handler, HandlerMode mode = HandlerMode::kInline);
 
   const NexusConfig& config() const { return cfg_; }
   // Random per process start: a client seeing a new epoch knows the server
@@ -120,13 +170,30 @@ class Nexus {
   Handler* handler(uint16_t method) {
     return method < handlers_.size() && handlers_[method] ? &handlers_[method] : nullptr;
   }
-  void freeze() { frozen_.store(true, std::memory_order_release); }
+  // Where the handler of a registered method runs.
+  HandlerMode handler_mode(uint16_t method) const {
+    return method < modes_.size() ? modes_[method] : HandlerMode::kInline;
+  }
+  bool has_worker_handlers() const { return num_worker_handlers_ != 0; }
+  // Freezes the method table and starts the worker threads if a handler
+  // needs them (once; any thread). Rpc's constructor calls it.
+  void freeze();
 
  private:
+  friend class Rpc;
+  // Hands a request to a worker thread. Any thread; no lock, no allocation;
+  // wakes a sleeping worker (one futex syscall) only if all are asleep.
+  // False when the queue is full.
+  bool submit_to_worker(ReqHandle* h);
+
   NexusConfig cfg_;
   uint64_t epoch_;
   std::vector<Handler> handlers_;
+  std::vector<HandlerMode> modes_;
+  uint32_t num_worker_handlers_ = 0;
   std::atomic<bool> frozen_{false};
+  std::once_flag start_workers_;
+  std::unique_ptr<detail::WorkerPool> workers_;  // null unless a kWorker handler exists
 };
 
 // 64 random bits from the kernel's CSPRNG (getrandom). Control path.

@@ -1,9 +1,14 @@
 // flit/rpc.h: the RPC endpoint, one per thread.
 //
-// An Rpc owns a transport queue, a message-buffer pool, sessions and timers.
-// Its owner thread (the one that constructed it) drives it by polling; every
-// method below is owner-thread only, and calling one from another thread
-// throws flit::Error instead of corrupting state.
+// An Rpc owns a transport queue, a message-buffer pool, sessions, timers and
+// rings. Its owner thread (the one that constructed it) drives it by polling;
+// every method below is owner-thread only, and calling one from another
+// thread throws flit::Error instead of corrupting state. Two exceptions, and
+// they are the only ways other threads reach an Rpc, both through its
+// lock-free rings:
+//   - post(fn), from any thread: fn runs on the owner, in its event loop;
+//   - enqueue_response(h) and h->init_response() for a request handed to a
+//     worker thread (HandlerMode::kWorker), from the worker.
 //
 // Client:
 //   flit::Rpc rpc(nexus, 0);
@@ -18,9 +23,11 @@
 //
 // Cost: enqueue_request, enqueue_response and run_event_loop_once do no heap
 // allocation and take no lock after warm-up; the only syscalls are the UDP
-// transport's one sendmmsg/recvmmsg per burst.
+// transport's one sendmmsg/recvmmsg per burst (and a futex wake when a
+// request is handed to a worker thread that has gone to sleep).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -46,6 +53,11 @@ class MsgBufferPool;
 struct Session;
 struct ServerSlot;
 struct PktHdr;
+namespace detail {
+template <typename T>
+class Ring;
+class WorkerPool;
+}  // namespace detail
 
 // A session number local to one Rpc.
 using SessionId = uint32_t;
@@ -81,37 +93,60 @@ using ConnectCallback = Function<void(SessionId, Status), 48>;
 // handle is detached: request() stays valid, and the eventual response is
 // dropped (RpcStats::responses_orphaned). A slow handler never blocks a
 // session's slot.
+//
+// Threads: an inline handler's handle is used on the owner thread only. A
+// worker handler's handle (HandlerMode::kWorker) belongs to the worker from
+// the handler call until enqueue_response(): request(), init_response(),
+// client_waiting() and enqueue_response() may be called there (one thread
+// at a time), and the owner touches nothing the worker reads meanwhile.
 class ReqHandle {
  public:
   Rpc* rpc() const { return rpc_; }
   uint16_t method() const { return method_; }
   SessionId session() const { return session_; }
-  // The request's bytes. For a single-packet request they are read in place
-  // from the transport's receive buffer (no copy) while the handler runs; if
-  // the handler returns without responding they are copied once so they stay
-  // valid until enqueue_response().
+  // The request's bytes. For a single-packet request to an inline handler
+  // they are read in place from the transport's receive buffer (no copy),
+  // valid only while the handler runs; if the handler returns without
+  // responding they are copied once so they stay valid until
+  // enqueue_response(). A worker handler always gets a copy (made on the
+  // owner before the hand-off), valid until enqueue_response().
   std::span<const uint8_t> request() const { return {req_data_, req_size_}; }
-  // The buffer to write the response into, sized to `size` (from the Rpc's
-  // pool: no heap allocation). Calling it again replaces the earlier buffer.
-  // Throws flit::Error if size exceeds the maximum message size.
+  // The buffer to write the response into, sized to `size`. Calling it again
+  // replaces the earlier buffer. Throws flit::Error if size exceeds the
+  // maximum message size.
+  // Inline handler: a buffer from the Rpc's pool, sent without a copy; no
+  // heap allocation. Worker handler: the handle's own heap buffer (at least
+  // 16 KiB, kept with the handle and reused, so it allocates only on the
+  // handle's first worker response or one larger than any before through
+  // it); the owner copies it into a pool buffer when the response arrives
+  // back. Do not move the buffer out.
   MsgBuffer& init_response(size_t size);
-  // False once the client has given up on this request: a response would be
-  // dropped, so a long handler may stop early.
-  bool client_waiting() const { return slot_ != nullptr; }
+  // False once the client has given up on this request (or the Rpc is being
+  // destroyed): a response would be dropped, so a long handler may stop
+  // early. Any thread.
+  bool client_waiting() const { return waiting_.load(std::memory_order_relaxed); }
 
  private:
   friend class Rpc;
   Rpc* rpc_ = nullptr;
-  ServerSlot* slot_ = nullptr;  // nullptr: detached, or not in use
-  Session* sess_ = nullptr;
+  ServerSlot* slot_ = nullptr;  // nullptr: detached, or not in use (owner only)
+  Session* sess_ = nullptr;     // owner only
   const uint8_t* req_data_ = nullptr;
   uint32_t req_size_ = 0;
   SessionId session_ = kInvalidSession;
   uint16_t method_ = 0;
   bool in_use_ = false;
-  bool in_place_ = false;  // req_data_ points into a receive buffer
-  MsgBuffer req_buf_;      // the request, when not read in place
-  MsgBuffer resp_;         // from init_response()
+  bool in_place_ = false;               // req_data_ points into a receive buffer
+  bool at_worker_ = false;              // handed to a worker; back when its response is
+  Status worker_status_ = Status::kOk;  // written by the worker with the response
+  std::atomic<bool> waiting_{false};    // client_waiting()
+  MsgBuffer req_buf_;                   // the request, when not read in place
+  MsgBuffer resp_;                      // from init_response(), inline
+  // A worker handler's response: a heap block (kBufHeadroom + capacity
+  // bytes) and a MsgBuffer view of it that owns nothing.
+  std::unique_ptr<uint8_t[]> worker_block_;
+  size_t worker_cap_ = 0;
+  MsgBuffer worker_resp_;
 };
 
 // Random packet loss injected by the engine itself, on any transport: a test
@@ -223,6 +258,20 @@ class Rpc {
   // No allocation after warm-up. Owner thread only.
   void schedule(Duration delay, Function<void(), 48> fn);
 
+  // Hands fn to the owner thread: it runs once, in a later event-loop
+  // iteration (at most kPostsPerLoop per iteration, in FIFO order per
+  // posting thread), where it may use the Rpc like a continuation
+  // (enqueue_request, enqueue_response, ...; not call() or connect()).
+  // Callable from ANY thread, the owner's included: the one Rpc method that
+  // is. No lock, no allocation, no syscall, never blocks.
+  // Returns false, with fn not moved from, when the ring is full
+  // (NexusConfig::post_ring_capacity functions wait): the caller decides
+  // whether to retry, drop or do the work itself.
+  // The caller must know the Rpc outlives the call; functions still in the
+  // ring when the Rpc is destroyed are destroyed without running.
+  using PostedFn = Function<void(), 64>;
+  [[nodiscard]] bool post(PostedFn&& fn);
+
   // Blocking helper: enqueue_request, then poll until the call completes.
   [[nodiscard]] Status call(SessionId s, uint16_t method, const MsgBuffer& req, MsgBuffer* resp,
                             Duration deadline = Duration::zero());
@@ -231,6 +280,11 @@ class Rpc {
   // it was never called), with status st (a non-Ok status sends no body).
   // Callable from the handler or any time later, including from a
   // continuation of a nested call. h is invalid afterwards.
+  // For a worker handler's request it may be called off the owner thread
+  // (from the worker, or any thread later): the response is then pushed
+  // onto this Rpc's response ring (never full: it holds
+  // max_worker_requests) and sent by the owner's next event-loop iteration,
+  // exactly as an inline response. Any other request: owner thread only.
   void enqueue_response(ReqHandle* h, Status st = Status::kOk);
 
   // Drops packets at random (RpcStats::fault_drops counts them). For tests
@@ -253,6 +307,8 @@ class Rpc {
   // bytes of partly received requests, and request handles held by handlers.
   uint64_t reassembly_bytes() const { return reassembly_bytes_; }
   size_t handles_in_use() const { return handles_.size() - free_handles_.size(); }
+  // Requests handed to worker threads and not yet answered.
+  uint32_t worker_requests() const { return worker_outstanding_; }
   bool hugepage_backed() const;
   // Largest payload per packet on this Rpc's transport.
   size_t data_per_pkt() const { return data_per_pkt_; }
@@ -260,6 +316,8 @@ class Rpc {
  private:
   struct PendingCall;
   struct TxBatch;
+  friend class detail::WorkerPool;
+  friend class ReqHandle;
 
   void check_owner(const char* fn) const {
     if (std::this_thread::get_id() != owner_) [[unlikely]]
@@ -316,6 +374,17 @@ class Rpc {
   void scan_client_session(Session* s, uint64_t now);
   void scan_server_session(Session* s, uint64_t now);
   void retransmit(Session* s, uint32_t slot_idx);
+
+  // worker_handoff.cc: posted functions and worker-thread handlers
+  void run_posted();
+  void to_worker(ReqHandle* h);
+  void drain_worker_responses();
+  void finish_worker(ReqHandle* h);
+  void worker_response(ReqHandle* h, Status st);
+  void wait_for_workers();
+  static void run_on_worker(ReqHandle* h);  // on a worker thread
+  static MsgBuffer& worker_init_response(ReqHandle* h, size_t size);
+  void respond(ReqHandle* h, Session* s, ServerSlot* slot, Status st);
 
   // rpc.cc: receive dispatch and transmit batching
   void process_packet(const transport::RxPacket& p);
@@ -377,6 +446,18 @@ class Rpc {
   // Request handles: every one ever made, and the free ones.
   std::vector<std::unique_ptr<ReqHandle>> handles_;
   std::vector<ReqHandle*> free_handles_;
+
+  // Functions from post(), any thread to the owner.
+  std::unique_ptr<detail::Ring<PostedFn>> posted_;
+  // Worker handlers' responses, worker threads to the owner; null when the
+  // Nexus has no worker handlers. Capacity >= max_worker_requests, and at
+  // most that many handles are ever at workers, so a push never fails.
+  std::unique_ptr<detail::Ring<ReqHandle*>> worker_done_;
+  uint32_t worker_outstanding_ = 0;  // handed to workers, response not yet back
+  uint32_t max_worker_requests_ = 0;
+  // Handlers handed to a worker and not yet returned (queued or running);
+  // ~Rpc waits for zero, so no worker touches a destroyed Rpc.
+  std::atomic<uint32_t> workers_running_{0};
 
   RpcStats stats_;
 };

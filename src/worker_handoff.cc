@@ -1,0 +1,203 @@
+// src/worker_handoff.cc: work that crosses threads, through the Rpc's rings.
+//
+//   - post(fn): any thread -> the owner's event loop (posted_ ring).
+//   - Worker handlers: the owner hands a request to the Nexus's worker pool
+//     (to_worker); the worker runs the handler (run_on_worker), whose
+//     enqueue_response() pushes the handle onto this Rpc's response ring
+//     (worker_response); the owner takes it off in its event loop and sends
+//     the response exactly as the inline path does (finish_worker, respond).
+//
+// Ownership of a worker request's handle: the owner until the hand-off, the
+// worker (or whatever thread the handler passes it to) until its response
+// is pushed, the owner again after. The rings' release/acquire pairs order
+// every field written on one side before it is read on the other; while a
+// handle is away, the owner only writes its atomic waiting_ flag (detach).
+//
+// Why a worker's response is written into the handle's own heap buffer and
+// copied on the owner, not into a pool buffer: the MsgBuffer pool is
+// single-threaded by design (free lists without atomics, the inline data
+// path's cost). A worker cannot allocate from it, and the owner cannot know
+// a response's size in advance to pre-allocate one. The buffer lives with
+// the handle and is reused, so steady state allocates nothing; the copy is
+// one memcpy of the response, small next to a handler worth a thread.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+
+#include "flit/rpc.h"
+#include "msg_buffer_pool.h"
+#include "ring.h"
+#include "session.h"
+
+namespace flit {
+
+namespace {
+// The request whose handler runs on this worker thread, and whether it has
+// responded yet (so an exception after the response does not answer twice).
+thread_local ReqHandle* tl_worker_handle = nullptr;
+thread_local bool tl_worker_responded = false;
+
+// Smallest heap block for a worker handler's response (see init_response).
+constexpr size_t kMinWorkerBlock = size_t{16} << 10;
+}  // namespace
+
+bool Rpc::post(PostedFn&& fn) { return posted_->try_push(std::move(fn)); }
+
+FLIT_HOT void Rpc::run_posted() {
+  PostedFn fn;
+  for (uint32_t i = 0; i < kPostsPerLoop && posted_->try_pop(fn); ++i) {
+    if (idle_polls_ != 0) {
+      // The clock is read lazily on idle polls; posted work may start calls.
+      idle_polls_ = 0;
+      now_cache_ns_ = now_ns();
+    }
+    stats_.posts_run++;
+    fn();
+  }
+}
+
+// Owner: hands a dispatched request (slot kInHandler) to a worker thread.
+void Rpc::to_worker(ReqHandle* hd) {
+  if (worker_outstanding_ >= max_worker_requests_) [[unlikely]] {
+    stats_.requests_handled--;
+    stats_.worker_rejected++;
+    enqueue_response(hd, Status::kResourceExhausted);  // it did not run: safe to retry
+    return;
+  }
+  if (hd->in_place_) {
+    // The receive buffer goes back to the transport when this burst is
+    // done; the worker reads the request after that.
+    hd->req_buf_ = pool_->alloc(hd->req_size_);
+    if (hd->req_size_ != 0) std::memcpy(hd->req_buf_.data(), hd->req_data_, hd->req_size_);
+    hd->req_data_ = hd->req_buf_.data();
+    hd->in_place_ = false;
+  }
+  hd->at_worker_ = true;
+  worker_outstanding_++;
+  stats_.requests_to_workers++;
+  workers_running_.fetch_add(1, std::memory_order_relaxed);
+  if (!nexus_.submit_to_worker(hd)) [[unlikely]] {
+    workers_running_.fetch_sub(1, std::memory_order_relaxed);
+    hd->at_worker_ = false;
+    worker_outstanding_--;
+    stats_.requests_to_workers--;
+    stats_.requests_handled--;
+    stats_.worker_rejected++;
+    enqueue_response(hd, Status::kResourceExhausted);
+  }
+  // hd belongs to the worker now: not touched again here.
+}
+
+// On a worker thread.
+void Rpc::run_on_worker(ReqHandle* h) {
+  Rpc* rpc = h->rpc_;
+  if (!h->waiting_.load(std::memory_order_relaxed)) {
+    // The client gave up (or the Rpc is shutting down) before a worker got
+    // to it: do not start work whose answer would be dropped.
+    rpc->worker_response(h, Status::kCancelled);
+  } else {
+    tl_worker_handle = h;
+    tl_worker_responded = false;
+    const uint16_t method = h->method_;
+    try {
+      (*rpc->nexus_.handler(method))(h);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "flit: worker handler of method %u threw: %s\n", unsigned{method},
+                   e.what());
+      if (!tl_worker_responded) rpc->worker_response(h, Status::kInternal);
+    } catch (...) {
+      std::fprintf(stderr, "flit: worker handler of method %u threw\n", unsigned{method});
+      if (!tl_worker_responded) rpc->worker_response(h, Status::kInternal);
+    }
+    tl_worker_handle = nullptr;
+  }
+  // Last touch of the Rpc: ~Rpc may proceed once this reaches zero.
+  rpc->workers_running_.fetch_sub(1, std::memory_order_release);
+}
+
+// Off the owner thread (a worker, or any thread the handler passed h to):
+// the response goes to the owner through the ring. No lock, no allocation.
+void Rpc::worker_response(ReqHandle* h, Status st) {
+  h->worker_status_ = st;
+  if (h == tl_worker_handle) tl_worker_responded = true;
+  // Never full: at most max_worker_requests_ handles are away at once, and
+  // the ring holds at least that many.
+  const bool pushed = worker_done_->try_push(std::move(h));
+  FLIT_CHECK(pushed, "worker response ring full: more handles at workers than it holds");
+}
+
+MsgBuffer& Rpc::worker_init_response(ReqHandle* h, size_t size) {
+  if (size > h->rpc_->cfg_.max_msg_size) {
+    throw Error("flit::ReqHandle::init_response: " + std::to_string(size) +
+                " bytes exceeds the maximum message size (NexusConfig::max_msg_size = " +
+                std::to_string(h->rpc_->cfg_.max_msg_size) + ")");
+  }
+  if (size > h->worker_cap_ || !h->worker_block_) {
+    // At least kMinWorkerBlock, so that after a handle's first worker
+    // response only a response larger than any before (and than this)
+    // allocates: steady state allocates nothing.
+    size_t cap = kMinWorkerBlock;
+    while (cap < size) cap <<= 1;
+    h->worker_block_.reset(new uint8_t[kBufHeadroom + cap]);
+    h->worker_cap_ = cap;
+  }
+  // A view that owns nothing (no pool): releasing it frees nothing.
+  h->worker_resp_ =
+      MsgBuffer(nullptr, h->worker_block_.get(), static_cast<uint32_t>(h->worker_cap_), 0);
+  h->worker_resp_.resize(size);
+  return h->worker_resp_;
+}
+
+FLIT_HOT void Rpc::drain_worker_responses() {
+  ReqHandle* h;
+  for (uint32_t i = 0; i < kWorkerResponsesPerLoop && worker_done_->try_pop(h); ++i) {
+    finish_worker(h);
+  }
+}
+
+// Owner: a worker handler's response is back; send it as the inline path
+// would (or drop it if the client gave up meanwhile).
+void Rpc::finish_worker(ReqHandle* h) {
+  worker_outstanding_--;
+  h->at_worker_ = false;
+  Status st = h->worker_status_;
+  ServerSlot* slot = h->slot_;
+  Session* s = h->sess_;
+  if (slot == nullptr) {
+    stats_.responses_orphaned++;  // detached: the client gave up, or disconnected
+    free_handle(h);
+    return;
+  }
+  if (st == Status::kOk && h->worker_resp_.valid()) {
+    const size_t n = h->worker_resp_.size();
+    if (n > s->remote_max_msg) {
+      st = Status::kResourceExhausted;  // larger than the client accepts
+    } else {
+      h->resp_ = pool_->alloc(n);
+      if (n != 0) std::memcpy(h->resp_.data(), h->worker_resp_.data(), n);
+    }
+  }
+  respond(h, s, slot, st);
+}
+
+// ~Rpc: no worker may touch this Rpc after it is gone. Handles at workers
+// are detached (their handlers see client_waiting() == false; queued ones
+// are skipped), then this waits until every handler handed out has
+// returned, and frees the responses already in the ring. Handles a worker
+// handler kept past its return (to respond later) are the application's to
+// answer before destroying the Rpc, exactly as inline ones.
+void Rpc::wait_for_workers() {
+  if (!worker_done_) return;
+  for (auto& hp : handles_) {
+    if (hp->in_use_ && hp->at_worker_) hp->waiting_.store(false, std::memory_order_relaxed);
+  }
+  while (workers_running_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+  ReqHandle* h;
+  while (worker_done_->try_pop(h)) {
+    worker_outstanding_--;
+    h->at_worker_ = false;
+    free_handle(h);
+  }
+}
+
+}  // namespace flit

@@ -1,0 +1,72 @@
+// src/worker_pool.cc: the Nexus's worker threads.
+#include "worker_pool.h"
+
+#include "flit/rpc.h"
+
+namespace flit::detail {
+
+namespace {
+// Polls of an empty queue before a worker sleeps: a few microseconds, so a
+// steady stream of requests is picked up without a wake-up syscall, and an
+// idle process does not burn a core.
+constexpr int kIdleSpins = 1024;
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+}  // namespace
+
+WorkerPool::WorkerPool(uint32_t threads, uint32_t queue_capacity) : queue_(queue_capacity) {
+  threads_.reserve(threads);
+  for (uint32_t i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
+}
+
+WorkerPool::~WorkerPool() {
+  stop_.store(true, std::memory_order_seq_cst);
+  wake_seq_.fetch_add(1, std::memory_order_seq_cst);
+  wake_seq_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+bool WorkerPool::submit(ReqHandle* h) {
+  if (!queue_.try_push(std::move(h))) return false;
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (sleepers_.load(std::memory_order_relaxed) != 0) [[unlikely]] {
+    wake_seq_.fetch_add(1, std::memory_order_release);
+    wake_seq_.notify_one();
+  }
+  return true;
+}
+
+void WorkerPool::run() {
+  for (;;) {
+    ReqHandle* h = nullptr;
+    bool got = queue_.try_pop(h);
+    for (int i = 0; !got && i < kIdleSpins; ++i) {
+      cpu_relax();
+      got = queue_.try_pop(h);
+    }
+    if (!got) {
+      const uint32_t seq = wake_seq_.load(std::memory_order_acquire);
+      sleepers_.fetch_add(1, std::memory_order_seq_cst);
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      got = queue_.try_pop(h);
+      if (!got) {
+        if (stop_.load(std::memory_order_acquire)) {
+          sleepers_.fetch_sub(1, std::memory_order_relaxed);
+          return;
+        }
+        wake_seq_.wait(seq, std::memory_order_acquire);
+      }
+      sleepers_.fetch_sub(1, std::memory_order_relaxed);
+      if (!got) continue;
+    }
+    Rpc::run_on_worker(h);
+  }
+}
+
+}  // namespace flit::detail

@@ -1,0 +1,55 @@
+// src/worker_pool.h: the Nexus's worker threads (private).
+//
+// Rpc owners hand requests of HandlerMode::kWorker methods to the pool
+// through one lock-free MPMC ring; any idle worker takes the next one and
+// runs its handler (Rpc::run_on_worker). Responses go back to each Rpc
+// through that Rpc's own ring, never through the pool.
+//
+// Idle workers spin briefly, then sleep on a futex (std::atomic::wait). The
+// submitting owner only touches the futex (one wake syscall) when a worker
+// has announced it is going to sleep, so under load the hand-off is two ring
+// operations and no syscall. The sleep protocol is Dekker-style: the worker
+// announces itself (sleepers_++), fences, and checks the ring again; the
+// owner pushes, fences, and checks sleepers_: at least one side sees the
+// other, so no request waits for a worker that sleeps.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+#include "ring.h"
+
+namespace flit {
+
+class ReqHandle;
+
+namespace detail {
+
+class WorkerPool {
+ public:
+  // Starts `threads` workers. Control path.
+  WorkerPool(uint32_t threads, uint32_t queue_capacity);
+  // Lets the workers finish what is queued, then joins them. Every Rpc of
+  // the Nexus is gone by then, so the queue is empty.
+  ~WorkerPool();
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+
+  // Any thread. No lock, no allocation; a futex wake only when a worker
+  // sleeps. False when the queue is full (h untouched).
+  bool submit(ReqHandle* h);
+
+ private:
+  void run();
+
+  Ring<ReqHandle*> queue_;
+  alignas(kCacheLine) std::atomic<uint32_t> sleepers_{0};
+  std::atomic<uint32_t> wake_seq_{0};  // the futex word
+  std::atomic<bool> stop_{false};
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace detail
+}  // namespace flit
