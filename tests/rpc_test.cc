@@ -2,8 +2,13 @@
 // transport. Built once per transport, linked with that transport's
 // test_env() (udp_env.cc, ...): a server Rpc on its own thread, clients on the
 // test thread.
+#include <atomic>
+#include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include "flit/flit.h"
@@ -342,6 +347,413 @@ TEST_F(RpcTest, LossOnBothSidesIsRecoveredAndHandlersRunOnce) {
   RpcStats ss = server_->stats();
   EXPECT_GT(ss.fault_drops, 0u);
   EXPECT_EQ(ss.requests_handled, static_cast<uint64_t>(kCalls));
+}
+
+// --- Rpc::post: other threads hand work to the owner ----------------------
+
+TEST_F(RpcTest, PostsFromManyThreadsRunExactlyOnceOnTheOwner) {
+  NexusConfig cc = test_env().client_config();
+  cc.post_ring_capacity = 64;  // small: producers find it full and retry
+  Nexus nexus(cc);
+  Rpc rpc(nexus, 1);
+  constexpr int kThreads = 4, kPerThread = 5'000, kTotal = kThreads * kPerThread;
+  struct State {
+    std::thread::id owner;
+    std::vector<int> runs = std::vector<int>(kTotal, 0);  // touched on the owner only
+    int total = 0;
+    int off_owner = 0;
+  } st;
+  st.owner = std::this_thread::get_id();
+  std::atomic<uint64_t> refused{0};
+  std::atomic<int> producers_done{0};
+  std::vector<std::thread> producers;
+  for (int t = 0; t < kThreads; ++t) {
+    producers.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        const int k = t * kPerThread + i;
+        Rpc::PostedFn fn = [s = &st, k] {
+          s->runs[k]++;
+          s->total++;
+          if (std::this_thread::get_id() != s->owner) s->off_owner++;
+        };
+        while (!rpc.post(std::move(fn))) {
+          ASSERT_TRUE(static_cast<bool>(fn));  // a refused fn is left to the caller
+          refused.fetch_add(1, std::memory_order_relaxed);
+          std::this_thread::yield();
+        }
+      }
+      producers_done.fetch_add(1);
+    });
+  }
+  // Poll until every producer has posted everything (the owner must keep
+  // draining for them to finish), then drain what is left.
+  bool all = poll_until(
+      rpc, [&] { return producers_done.load() == kThreads; }, std::chrono::seconds(120));
+  for (auto& p : producers) p.join();
+  ASSERT_TRUE(all);
+  for (uint32_t i = 0; i <= cc.post_ring_capacity / kPostsPerLoop; ++i) rpc.run_event_loop_once();
+  EXPECT_EQ(st.total, kTotal);
+  EXPECT_EQ(st.off_owner, 0);
+  for (int k = 0; k < kTotal; ++k) ASSERT_EQ(st.runs[k], 1) << "posted function " << k;
+  EXPECT_EQ(rpc.stats().posts_run, static_cast<uint64_t>(kTotal));
+}
+
+TEST_F(RpcTest, PostRingFullIsRefusedAndDrainIsBoundedPerLoop) {
+  NexusConfig cc = test_env().client_config();
+  cc.post_ring_capacity = 2 * kPostsPerLoop;
+  Nexus nexus(cc);
+  Rpc rpc(nexus, 1);
+  int ran = 0;
+  for (uint32_t i = 0; i < 2 * kPostsPerLoop; ++i) ASSERT_TRUE(rpc.post([&ran] { ran++; })) << i;
+  EXPECT_FALSE(rpc.post([&ran] { ran += 1000; }));  // full: refused, never run
+  rpc.run_event_loop_once();
+  EXPECT_EQ(ran, static_cast<int>(kPostsPerLoop));  // a bounded number per iteration
+  rpc.run_event_loop_once();
+  EXPECT_EQ(ran, static_cast<int>(2 * kPostsPerLoop));
+  rpc.run_event_loop_once();
+  EXPECT_EQ(ran, static_cast<int>(2 * kPostsPerLoop));
+}
+
+TEST_F(RpcTest, PostedFunctionIssuesACall) {
+  // Another thread starts a call through the owner: the posted function runs
+  // in the event loop, where enqueue_request is allowed.
+  SessionId s = connect();
+  MsgBuffer req = client_->alloc_msg_buffer(300), resp = client_->alloc_msg_buffer(8);
+  fill_random(req, 77);
+  Status result = Status::kInternal;
+  bool done = false;
+  struct Ctx {
+    Rpc* rpc;
+    SessionId s;
+    MsgBuffer *req, *resp;
+    Status* result;
+    bool* done;
+  } ctx{client_.get(), s, &req, &resp, &result, &done};
+  std::thread other([&ctx] {
+    bool posted = ctx.rpc->post([c = &ctx] {
+      Status st = c->rpc->enqueue_request(c->s, kEcho, c->req, c->resp, [c](Status r) {
+        *c->result = r;
+        *c->done = true;
+      });
+      if (st != Status::kOk) {
+        *c->result = st;
+        *c->done = true;
+      }
+    });
+    EXPECT_TRUE(posted);
+  });
+  other.join();
+  ASSERT_TRUE(poll_until(*client_, [&] { return done; }));
+  EXPECT_EQ(result, Status::kOk);
+  ASSERT_EQ(resp.size(), req.size());
+  EXPECT_EQ(std::memcmp(resp.data(), req.data(), req.size()), 0);
+}
+
+// --- Worker-thread handlers ------------------------------------------------
+
+inline constexpr uint16_t kWorkerEcho = 20;
+inline constexpr uint16_t kWorkerSized = 21;
+inline constexpr uint16_t kWorkerGate = 22;   // waits for the test to open the gate, then echoes
+inline constexpr uint16_t kWorkerThrow = 23;  // throws
+
+// A gate the test opens; worker handlers block on it (no sleeps).
+struct Gate {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool open = false;
+  std::atomic<int> entered{0};
+  void pass() {
+    entered.fetch_add(1);
+    std::unique_lock<std::mutex> lk(mu);
+    cv.wait(lk, [this] { return open; });
+  }
+  void release() {
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      open = true;
+    }
+    cv.notify_all();
+  }
+};
+
+class WorkerTest : public RpcTest {
+ protected:
+  void SetUp() override {
+    NexusConfig sc = test_env().server_config();
+    sc.num_worker_threads = 2;
+    server_ = std::make_unique<ServerThread>(
+        sc,
+        [this](Nexus& n) {
+          register_all(n, &state_);
+          n.register_handler(kWorkerEcho, echo, HandlerMode::kWorker);
+          n.register_handler(kWorkerSized, sized, HandlerMode::kWorker);
+          n.register_handler(
+              kWorkerGate,
+              [g = &gate_](ReqHandle* h) {
+                g->pass();
+                echo(h);
+              },
+              HandlerMode::kWorker);
+          n.register_handler(
+              kWorkerThrow, [](ReqHandle*) { throw std::runtime_error("handler failed"); },
+              HandlerMode::kWorker);
+        },
+        [this](Rpc& r) { answer_deferred(&state_, r); });
+    client_nexus_ = std::make_unique<Nexus>(test_env().client_config());
+    client_ = std::make_unique<Rpc>(*client_nexus_, 0);
+  }
+  void TearDown() override {
+    gate_.release();  // a failed test must not leave a worker blocked
+    RpcTest::TearDown();
+  }
+
+  // Polls the client and checks pred on the server's thread until it holds;
+  // bounded.
+  template <typename Pred>
+  bool server_until(Pred pred) {
+    return poll_until(*client_, [&] {
+      bool ok = false;
+      server_->run_on_server([&](Rpc& r) { ok = pred(r); });
+      return ok;
+    });
+  }
+
+  Gate gate_;
+};
+
+TEST_F(WorkerTest, WorkerHandlerResponseIsByteExact) {
+  SessionId s = connect();
+  const size_t dpp = client_->data_per_pkt();
+  std::vector<size_t> sizes = {0,    1,     63,      dpp - 1, dpp,          dpp + 1,
+                               5000, 65536, 100'000, 1 << 20, (2 << 20) + 3};
+  uint64_t seed = 500;
+  for (size_t n : sizes) {
+    MsgBuffer req = client_->alloc_msg_buffer(n);
+    fill_random(req, seed++);
+    MsgBuffer resp = client_->alloc_msg_buffer(8);
+    ASSERT_EQ(client_->call(s, kWorkerEcho, req, &resp), Status::kOk) << n;
+    ASSERT_EQ(resp.size(), n);
+    EXPECT_EQ(std::memcmp(resp.data(), req.data(), n), 0) << n;
+  }
+  // A response the worker writes itself, larger than its request.
+  MsgBuffer req = client_->alloc_msg_buffer(8), resp = client_->alloc_msg_buffer(8);
+  uint64_t n = 300'000;
+  std::memcpy(req.data(), &n, 8);
+  ASSERT_EQ(client_->call(s, kWorkerSized, req, &resp), Status::kOk);
+  ASSERT_EQ(resp.size(), n);
+  for (size_t i = 0; i < n; ++i) ASSERT_EQ(resp.data()[i], static_cast<uint8_t>(i * 7)) << i;
+  // A status from a worker handler, and a handler that throws.
+  req.resize(3);
+  EXPECT_EQ(client_->call(s, kWorkerSized, req, &resp), Status::kInvalidArgument);
+  EXPECT_EQ(client_->call(s, kWorkerThrow, req, &resp), Status::kInternal);
+  RpcStats ss = server_->stats();
+  EXPECT_EQ(ss.requests_to_workers, sizes.size() + 3);
+  EXPECT_EQ(ss.requests_handled, sizes.size() + 3);
+  expect_echo(s, 100, 1);  // the session is fine
+}
+
+TEST_F(WorkerTest, InlineHandlersServedWhileWorkerHandlerBlocks) {
+  SessionId s = connect();
+  MsgBuffer greq = client_->alloc_msg_buffer(700), gresp = client_->alloc_msg_buffer(8);
+  fill_random(greq, 42);
+  Status gst = Status::kInternal;
+  int gdone = 0;
+  ASSERT_EQ(client_->enqueue_request(s, kWorkerGate, &greq, &gresp,
+                                     [&](Status r) {
+                                       gst = r;
+                                       gdone++;
+                                     }),
+            Status::kOk);
+  ASSERT_TRUE(poll_until(*client_, [&] { return gate_.entered.load() == 1; }));
+  // The worker is blocked; the same server Rpc keeps answering inline calls.
+  for (int i = 0; i < 50; ++i) expect_echo(s, 10 + i * 40, 900 + i);
+  // Let retransmissions of the blocked request reach the server: they are
+  // answered "still running", the handler does not run again.
+  ASSERT_TRUE(poll_until(*client_, [&] { return client_->stats().retransmissions > 0; }));
+  ASSERT_TRUE(server_until([](Rpc& r) { return r.stats().pings_sent > 0; }));
+  EXPECT_EQ(gdone, 0);
+  EXPECT_EQ(gate_.entered.load(), 1);
+  gate_.release();
+  ASSERT_TRUE(poll_until(*client_, [&] { return gdone != 0; }));
+  EXPECT_EQ(gdone, 1);
+  EXPECT_EQ(gst, Status::kOk);
+  ASSERT_EQ(gresp.size(), greq.size());
+  EXPECT_EQ(std::memcmp(gresp.data(), greq.data(), greq.size()), 0);
+  EXPECT_EQ(gate_.entered.load(), 1);
+  RpcStats ss = server_->stats();
+  EXPECT_EQ(ss.requests_to_workers, 1u);
+  EXPECT_EQ(ss.requests_handled, 51u);
+}
+
+TEST_F(WorkerTest, ManyConcurrentWorkerCalls) {
+  constexpr int kSessions = 4, kPerSession = 64, kCalls = kSessions * kPerSession;
+  std::vector<SessionId> ss;
+  for (int i = 0; i < kSessions; ++i) ss.push_back(connect());
+  std::vector<MsgBuffer> reqs, resps;
+  std::vector<Status> results(kCalls, Status::kInternal);
+  int done = 0;
+  for (int i = 0; i < kCalls; ++i) {
+    reqs.push_back(client_->alloc_msg_buffer(i % 5 == 0 ? 0 : 1 + (i * 97) % 4000));
+    fill_random(reqs.back(), 3000 + i);
+    resps.push_back(client_->alloc_msg_buffer(8));
+  }
+  for (int i = 0; i < kCalls; ++i) {
+    ASSERT_EQ(client_->enqueue_request(ss[i % kSessions], kWorkerEcho, &reqs[i], &resps[i],
+                                       [&, i](Status r) {
+                                         results[i] = r;
+                                         done++;
+                                       }),
+              Status::kOk);
+  }
+  ASSERT_TRUE(poll_until(*client_, [&] { return done == kCalls; }));
+  for (int i = 0; i < kCalls; ++i) {
+    ASSERT_EQ(results[i], Status::kOk) << i;
+    ASSERT_EQ(resps[i].size(), reqs[i].size()) << i;
+    ASSERT_EQ(std::memcmp(resps[i].data(), reqs[i].data(), reqs[i].size()), 0) << i;
+  }
+  server_->run_on_server([&](Rpc& r) {
+    EXPECT_EQ(r.stats().requests_to_workers, static_cast<uint64_t>(kCalls));
+    EXPECT_EQ(r.worker_requests(), 0u);
+    EXPECT_EQ(r.handles_in_use(), 0u);
+  });
+}
+
+TEST_F(WorkerTest, ClientDeadlineCancelAndDisconnectWhileAtWorker) {
+  SessionId s = connect();
+  MsgBuffer req = client_->alloc_msg_buffer(64), resp1 = client_->alloc_msg_buffer(8),
+            resp2 = client_->alloc_msg_buffer(8), resp3 = client_->alloc_msg_buffer(8);
+  fill_random(req, 5);
+  // 1: the deadline passes while the handler blocks on a worker.
+  EXPECT_EQ(client_->call(s, kWorkerGate, req, &resp1, 30ms), Status::kDeadlineExceeded);
+  EXPECT_EQ(gate_.entered.load(), 1);
+  // 2: cancelled while the handler blocks on the second worker.
+  Status st2 = Status::kInternal;
+  int runs2 = 0;
+  CallId id = kInvalidCall;
+  ASSERT_EQ(client_->enqueue_request(
+                s, kWorkerGate, &req, &resp2,
+                [&](Status r) {
+                  st2 = r;
+                  runs2++;
+                },
+                Duration::zero(), &id),
+            Status::kOk);
+  ASSERT_TRUE(poll_until(*client_, [&] { return gate_.entered.load() == 2; }));
+  EXPECT_TRUE(client_->cancel(id));
+  EXPECT_EQ(runs2, 1);
+  EXPECT_EQ(st2, Status::kCancelled);
+  // 3: both workers are blocked, so this one waits in the worker queue; its
+  // session is then closed (the server frees it) and the request is never
+  // started.
+  SessionId s3 = connect();
+  int runs3 = 0;
+  Status st3 = Status::kInternal;
+  ASSERT_EQ(client_->enqueue_request(s3, kWorkerGate, &req, &resp3,
+                                     [&](Status r) {
+                                       st3 = r;
+                                       runs3++;
+                                     }),
+            Status::kOk);
+  ASSERT_TRUE(server_until([](Rpc& r) { return r.stats().requests_to_workers == 3; }));
+  client_->disconnect(s3);
+  EXPECT_EQ(runs3, 1);
+  EXPECT_EQ(st3, Status::kCancelled);
+  ASSERT_TRUE(
+      poll_until(*client_, [&] { return client_->session_state(s3) == SessionState::kFree; }));
+
+  gate_.release();
+  // Every handle comes back from the workers and is freed; the third
+  // handler never ran; nothing is left behind.
+  ASSERT_TRUE(server_until([](Rpc& r) { return r.worker_requests() == 0; }));
+  ASSERT_TRUE(server_until([](Rpc& r) { return r.handles_in_use() == 0; }));
+  EXPECT_EQ(gate_.entered.load(), 2);
+  EXPECT_GE(server_->stats().responses_orphaned, 1u);
+  EXPECT_EQ(runs2, 1);
+  EXPECT_EQ(runs3, 1);
+  // The first session still works, on workers and inline.
+  expect_echo(s, 2000, 8);
+  MsgBuffer r4 = client_->alloc_msg_buffer(8);
+  EXPECT_EQ(client_->call(s, kWorkerEcho, req, &r4), Status::kOk);
+}
+
+TEST_F(WorkerTest, RequestsBeyondMaxWorkerRequestsAreRefusedUnrun) {
+  NexusConfig sc = test_env().server_config();
+  sc.num_worker_threads = 1;
+  sc.max_worker_requests = 1;
+  Gate gate;
+  ServerThread srv(sc, [&gate](Nexus& n) {
+    n.register_handler(
+        kWorkerGate,
+        [g = &gate](ReqHandle* h) {
+          g->pass();
+          echo(h);
+        },
+        HandlerMode::kWorker);
+  });
+  SessionId s = kInvalidSession;
+  ASSERT_EQ(client_->connect(srv.uri(), &s), Status::kOk);
+  MsgBuffer req = client_->alloc_msg_buffer(16), r1 = client_->alloc_msg_buffer(8),
+            r2 = client_->alloc_msg_buffer(8);
+  fill_random(req, 1);
+  Status st1 = Status::kInternal;
+  bool done1 = false;
+  ASSERT_EQ(client_->enqueue_request(s, kWorkerGate, &req, &r1,
+                                     [&](Status r) {
+                                       st1 = r;
+                                       done1 = true;
+                                     }),
+            Status::kOk);
+  ASSERT_TRUE(poll_until(*client_, [&] { return gate.entered.load() == 1; }));
+  EXPECT_EQ(client_->call(s, kWorkerGate, req, &r2), Status::kResourceExhausted);
+  EXPECT_EQ(gate.entered.load(), 1);  // the refused request did not run
+  gate.release();
+  ASSERT_TRUE(poll_until(*client_, [&] { return done1; }));
+  EXPECT_EQ(st1, Status::kOk);
+  EXPECT_EQ(srv.stats().worker_rejected, 1u);
+}
+
+TEST_F(WorkerTest, DestroyingTheServerWithRequestsAtWorkers) {
+  // One worker: the first request's handler runs (until it sees the Rpc go),
+  // the second waits in the worker queue. Destroying the server Rpc must
+  // neither hang nor let a worker touch it afterwards: ~Rpc tells the
+  // running handler the client is gone, skips the queued one, and waits.
+  NexusConfig sc = test_env().server_config();
+  sc.num_worker_threads = 1;
+  std::atomic<int> entered{0}, finished{0};
+  auto srv = std::make_unique<ServerThread>(sc, [&](Nexus& n) {
+    n.register_handler(
+        kWorkerEcho,
+        [&entered, &finished](ReqHandle* h) {
+          entered.fetch_add(1);
+          while (h->client_waiting()) std::this_thread::yield();
+          finished.fetch_add(1);
+          echo(h);  // a response after the client is gone: dropped, not a crash
+        },
+        HandlerMode::kWorker);
+  });
+  SessionId s = kInvalidSession;
+  ASSERT_EQ(client_->connect(srv->uri(), &s), Status::kOk);
+  MsgBuffer req = client_->alloc_msg_buffer(100), r1 = client_->alloc_msg_buffer(8),
+            r2 = client_->alloc_msg_buffer(8);
+  fill_random(req, 2);
+  int completions = 0;
+  ASSERT_EQ(client_->enqueue_request(s, kWorkerEcho, &req, &r1, [&](Status) { completions++; }),
+            Status::kOk);
+  ASSERT_EQ(client_->enqueue_request(s, kWorkerEcho, &req, &r2, [&](Status) { completions++; }),
+            Status::kOk);
+  ASSERT_TRUE(poll_until(*client_, [&] { return entered.load() == 1; }));
+  ASSERT_TRUE(poll_until(*client_, [&] {
+    uint64_t n = 0;
+    srv->run_on_server([&n](Rpc& r) { n = r.stats().requests_to_workers; });
+    return n == 2;
+  }));
+  srv->stop();  // ~Rpc on the server thread
+  EXPECT_EQ(finished.load(), 1);
+  EXPECT_EQ(entered.load(), 1);  // the queued request was not started
+  srv.reset();                   // ~Nexus joins the worker
+  EXPECT_EQ(completions, 0);
+  client_->disconnect(s);  // fails both calls now: Cancelled
+  EXPECT_EQ(completions, 2);
 }
 
 }  // namespace
