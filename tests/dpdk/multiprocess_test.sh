@@ -53,6 +53,21 @@ own_ns() {
   ip netns exec "$n" ethtool -K "$1" tx off >/dev/null
 }
 
+# stop PID: ends a server once its clients are done. A server that already
+# died is reported, not fatal: DPDK 22.11's memif PMD unmaps the shared
+# regions from its control thread when the peer disconnects, racing the
+# polling thread, so a memif server can crash after its client exits
+# (docs/transports.md, "Known issues"); its clients' results are checked.
+stop() {
+  local rc=0
+  if kill "$1" 2>/dev/null; then
+    wait "$1" 2>/dev/null || true
+  else
+    wait "$1" 2>/dev/null || rc=$?
+    echo "note: server $1 had already exited (status $rc) when its clients were done"
+  fi
+}
+
 check() {  # check NAME FILE: the client's report is there and no call failed
   if ! grep -q "^requests: [1-9][0-9]* in" "$2" || ! grep -q "errors 0$" "$2"; then
     echo "FAIL: $1" >&2
@@ -108,8 +123,7 @@ check "DPDK client 1 (af_packet vd1) -> DPDK server" "$tmp/a.out"
 check "DPDK client 2 (af_packet vd2, 20000-byte calls) -> DPDK server" "$tmp/b.out"
 check "kernel-UDP client -> DPDK server" "$tmp/c.out"
 ((rc == 0)) || { echo "FAIL: a client exited non-zero" >&2; exit 1; }
-kill "${pids[0]}"  # a busy-polling server left running would starve case 2
-wait "${pids[0]}" 2>/dev/null || true
+stop "${pids[0]}"  # a busy-polling server left running would starve case 2
 pids=()
 
 # --- 2. two processes over net_memif -----------------------------------------
@@ -130,8 +144,7 @@ check "memif two processes, latency" "$tmp/m1.out"
 memif_client --mode throughput --req-size 100000 --resp-size 100000 --inflight 4 \
   > "$tmp/m2.out" 2>&1 || true
 check "memif two processes, 100000-byte calls" "$tmp/m2.out"
-kill "${pids[0]}"
-wait "${pids[0]}" 2>/dev/null || true
+stop "${pids[0]}"
 pids=()
 
 # --- 3. the raw DPDK baseline over net_memif ---------------------------------
@@ -161,8 +174,7 @@ baseline_case() {  # baseline_case NAME [--via-transport] CLIENT_ARGS...
     --transport-opt port=net_memif0 --transport-opt ip=198.18.2.1 \
     --duration 0.5 --warmup 0.2 "$@" > "$tmp/b-$name.out" 2>&1 || true
   check "raw memif baseline, $name" "$tmp/b-$name.out"
-  kill "${pids[-1]}"
-  wait "${pids[-1]}" 2>/dev/null || true
+  stop "${pids[-1]}"
 }
 baseline_case ping-pong --mode latency
 baseline_case batch-echo --mode throughput --inflight 32
