@@ -105,6 +105,14 @@ class Ring {
     return true;
   }
 
+  // Whether try_pop would find nothing right now: one look at the next
+  // cell, nothing written. For the single consumer's hot path (an Rpc's
+  // poll), before paying for try_pop; another consumer may change the answer.
+  bool empty_now() const {
+    const size_t pos = head_.load(std::memory_order_relaxed);
+    return cells_[pos & mask_].seq.load(std::memory_order_acquire) != pos + 1;
+  }
+
   // Items pushed and not yet popped; exact only when no push or pop runs.
   size_t size_approx() const {
     size_t t = tail_.load(std::memory_order_acquire);

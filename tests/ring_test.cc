@@ -40,8 +40,12 @@ TEST(Ring, FifoOrderSingleThreaded) {
 TEST(Ring, FullAndEmptyEdges) {
   Ring<int> r(4);
   int v = 0;
+  EXPECT_TRUE(r.empty_now());
   EXPECT_FALSE(r.try_pop(v));  // empty from the start
-  for (int i = 0; i < 4; ++i) ASSERT_TRUE(r.try_push(int{i})) << i;
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(r.try_push(int{i})) << i;
+    EXPECT_FALSE(r.empty_now()) << i;
+  }
   EXPECT_EQ(r.size_approx(), 4u);
   EXPECT_FALSE(r.try_push(99));  // full: refused, not blocked
   ASSERT_TRUE(r.try_pop(v));
@@ -53,6 +57,7 @@ TEST(Ring, FullAndEmptyEdges) {
     EXPECT_EQ(v, want);
   }
   EXPECT_FALSE(r.try_pop(v));
+  EXPECT_TRUE(r.empty_now());  // after a full lap too
   EXPECT_EQ(r.size_approx(), 0u);
 }
 
