@@ -166,19 +166,26 @@ class PipeTransport final : public transport::Transport {
   transport::Route route_{};
 };
 
-void BM_EngineRoundTrip(benchmark::State& state) {
+// Calls of state.range(0) bytes, one at a time, from a client Rpc to an
+// echo handler (inline, or on a worker thread) on a server Rpc, both on this
+// thread over the in-memory transport.
+void round_trips(benchmark::State& state, HandlerMode mode) {
   PipeTransport* server_t = nullptr;
   PipeTransport* client_t = nullptr;
   NexusConfig sc, cc;
+  if (mode == HandlerMode::kWorker) sc.num_worker_threads = 1;
   sc.transport_factory = [&](uint8_t) { return std::make_unique<PipeTransport>(&server_t); };
   cc.transport_factory = [&](uint8_t) { return std::make_unique<PipeTransport>(&client_t); };
   Nexus sn(sc), cn(cc);
-  sn.register_handler(1, [](ReqHandle* h) {
-    auto req = h->request();
-    MsgBuffer& out = h->init_response(req.size());
-    std::memcpy(out.data(), req.data(), req.size());
-    h->rpc()->enqueue_response(h);
-  });
+  sn.register_handler(
+      1,
+      [](ReqHandle* h) {
+        auto req = h->request();
+        MsgBuffer& out = h->init_response(req.size());
+        std::memcpy(out.data(), req.data(), req.size());
+        h->rpc()->enqueue_response(h);
+      },
+      mode);
   Rpc server(sn, 0), client(cn, 0);
   server_t->peer = client_t;
   client_t->peer = server_t;
@@ -206,6 +213,8 @@ void BM_EngineRoundTrip(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
+
+void BM_EngineRoundTrip(benchmark::State& state) { round_trips(state, HandlerMode::kInline); }
 BENCHMARK(BM_EngineRoundTrip)->Arg(32)->Arg(4096);
 
 // A push and a pop on one thread: the ring's uncontended cost.
@@ -264,50 +273,7 @@ BENCHMARK(BM_PostAndRun);
 
 // BM_EngineRoundTrip with the handler on a worker thread: adds the hand-off
 // to the worker pool, the response ring back, and the response copy.
-void BM_WorkerRoundTrip(benchmark::State& state) {
-  PipeTransport* server_t = nullptr;
-  PipeTransport* client_t = nullptr;
-  NexusConfig sc, cc;
-  sc.num_worker_threads = 1;
-  sc.transport_factory = [&](uint8_t) { return std::make_unique<PipeTransport>(&server_t); };
-  cc.transport_factory = [&](uint8_t) { return std::make_unique<PipeTransport>(&client_t); };
-  Nexus sn(sc), cn(cc);
-  sn.register_handler(
-      1,
-      [](ReqHandle* h) {
-        auto req = h->request();
-        MsgBuffer& out = h->init_response(req.size());
-        std::memcpy(out.data(), req.data(), req.size());
-        h->rpc()->enqueue_response(h);
-      },
-      HandlerMode::kWorker);
-  Rpc server(sn, 0), client(cn, 0);
-  server_t->peer = client_t;
-  client_t->peer = server_t;
-  bool up = false;
-  SessionId s = client.create_session("pipe://server:1",
-                                      [&](SessionId, Status st) { up = st == Status::kOk; });
-  while (!up) {
-    client.run_event_loop_once();
-    server.run_event_loop_once();
-  }
-  size_t size = static_cast<size_t>(state.range(0));
-  MsgBuffer req = client.alloc_msg_buffer(size), resp = client.alloc_msg_buffer(size);
-  std::memset(req.data(), 7, size);
-  for (auto _ : state) {
-    bool done = false;
-    if (client.enqueue_request(s, 1, &req, &resp, [&done](Status) { done = true; }) !=
-        Status::kOk) {
-      state.SkipWithError("enqueue failed");
-      break;
-    }
-    while (!done) {
-      server.run_event_loop_once();
-      client.run_event_loop_once();
-    }
-  }
-  state.SetItemsProcessed(state.iterations());
-}
+void BM_WorkerRoundTrip(benchmark::State& state) { round_trips(state, HandlerMode::kWorker); }
 BENCHMARK(BM_WorkerRoundTrip)->Arg(32)->UseRealTime();
 
 // One event-loop iteration with nothing to receive, on the UDP transport,

@@ -78,9 +78,12 @@ check() {  # check NAME FILE: the client's report is there and no call failed
   echo "ok: $1: $(grep '^requests:' "$2")"
 }
 
-wait_listening() {  # until the last server started says so (bounded: 10 s)
+# wait_listening LOG [PATTERN]: until the last server started writes PATTERN
+# (default "listening on") to LOG; bounded: 10 s.
+wait_listening() {
+  local pattern=${2:-listening on}
   for ((i = 0; i < 200; i++)); do
-    grep -q "listening on" "$1" && return 0
+    grep -q "$pattern" "$1" && return 0
     kill -0 "${pids[-1]}" 2>/dev/null || break
     sleep 0.05
   done
@@ -148,16 +151,6 @@ stop "${pids[0]}"
 pids=()
 
 # --- 3. the raw DPDK baseline over net_memif ---------------------------------
-wait_baseline() {  # like wait_listening, for a baseline server
-  for ((i = 0; i < 200; i++)); do
-    grep -q "reflecting\|echoing" "$1" && return 0
-    kill -0 "${pids[-1]}" 2>/dev/null || break
-    sleep 0.05
-  done
-  echo "FAIL: baseline server did not start" >&2
-  cat "$1" >&2
-  exit 1
-}
 baseline_case() {  # baseline_case NAME [--via-transport] CLIENT_ARGS...
   local name=$1
   shift
@@ -168,7 +161,7 @@ baseline_case() {  # baseline_case NAME [--via-transport] CLIENT_ARGS...
     --dpdk-args "$eal -l 0 --vdev=net_memif0,role=server,id=0,socket=$bsock" \
     --transport-opt port=net_memif0 > "$tmp/b-$name-server.log" 2>&1 &
   pids+=($!)
-  wait_baseline "$tmp/b-$name-server.log"
+  wait_listening "$tmp/b-$name-server.log" "reflecting\|echoing"
   "$bench" baseline "${via[@]}" --connect dpdk://198.18.2.2:31860 \
     --dpdk-args "$eal -l 1 --vdev=net_memif0,role=client,id=0,socket=$bsock" \
     --transport-opt port=net_memif0 --transport-opt ip=198.18.2.1 \
