@@ -20,6 +20,7 @@
 #include <string>
 
 #include "dpdk_port.h"
+#include "dpdk_skip.h"
 #include "test_env.h"
 
 namespace flit::testing {
@@ -33,14 +34,7 @@ int pairs() {
 
 std::string why_not_runnable() {
   if (pairs() < 4) return "run through tests/dpdk/netns_run.sh 8 (it builds the test network)";
-  if (geteuid() != 0) return "needs root";
-  std::ifstream mi("/proc/meminfo");
-  for (std::string line; std::getline(mi, line);) {
-    if (line.rfind("HugePages_Free:", 0) == 0 && std::stol(line.substr(15)) < 128) {
-      return "fewer than 128 free 2 MiB hugepages: run scripts/hugepages.sh";
-    }
-  }
-  return "";
+  return why_no_dpdk(128);
 }
 
 class AfPacketEnv final : public TestEnv {
@@ -89,15 +83,7 @@ TestEnv& test_env() {
 
 }  // namespace flit::testing
 
-// The test binaries' main: where DPDK cannot run, exit 77 (skipped, in meson's
-// protocol) with the reason instead of running tests that would fail, or
-// passing ones that did not run.
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
-  std::string why = flit::testing::why_not_runnable();
-  if (!why.empty()) {
-    std::fprintf(stderr, "%s skipped: %s\n", "DPDK af_packet tests", why.c_str());
-    return 77;
-  }
-  return RUN_ALL_TESTS();
+  return flit::testing::run_or_skip("DPDK af_packet tests", flit::testing::why_not_runnable());
 }

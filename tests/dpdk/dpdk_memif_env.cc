@@ -21,6 +21,7 @@
 #include <string>
 
 #include "dpdk_port.h"
+#include "dpdk_skip.h"
 #include "flit/error.h"
 #include "memif_switch.h"
 #include "test_env.h"
@@ -30,21 +31,6 @@ namespace flit::testing {
 namespace {
 
 constexpr int kEndpoints = 10;  // the switch ports loop below lists them
-
-std::string why_not_runnable() {
-  if (geteuid() != 0) return "needs root (DPDK maps hugepages and memif sockets)";
-  std::ifstream mi("/proc/meminfo");
-  for (std::string line; std::getline(mi, line);) {
-    if (line.rfind("HugePages_Free:", 0) == 0 && std::stol(line.substr(15)) < 256) {
-      return "fewer than 256 free 2 MiB hugepages: run scripts/hugepages.sh";
-    }
-  }
-  std::ifstream mounts("/proc/mounts");
-  for (std::string line; std::getline(mounts, line);) {
-    if (line.find(" hugetlbfs ") != std::string::npos) return "";
-  }
-  return "no hugetlbfs mounted: run scripts/hugepages.sh";
-}
 
 class MemifEnv final : public TestEnv {
  public:
@@ -130,15 +116,7 @@ TestEnv& test_env() {
 
 }  // namespace flit::testing
 
-// The test binaries' main: where DPDK cannot run, exit 77 (skipped, in meson's
-// protocol) with the reason instead of running tests that would fail, or
-// passing ones that did not run.
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
-  std::string why = flit::testing::why_not_runnable();
-  if (!why.empty()) {
-    std::fprintf(stderr, "%s skipped: %s\n", "DPDK memif tests", why.c_str());
-    return 77;
-  }
-  return RUN_ALL_TESTS();
+  return flit::testing::run_or_skip("DPDK memif tests", flit::testing::why_no_dpdk(256));
 }

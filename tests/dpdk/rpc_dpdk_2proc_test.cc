@@ -32,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "dpdk_skip.h"
 #include "flit/flit.h"
 #include "test_util.h"
 
@@ -261,14 +262,7 @@ std::string why_not_runnable() {
   if (g_bench.empty() || access(g_bench.c_str(), X_OK) != 0) {
     return "usage: rpc_dpdk_2proc_test FLIT_BENCH (path to flit-bench)";
   }
-  if (geteuid() != 0) return "needs root";
-  std::ifstream mi("/proc/meminfo");
-  for (std::string line; std::getline(mi, line);) {
-    if (line.rfind("HugePages_Free:", 0) == 0 && std::stol(line.substr(15)) < 256) {
-      return "fewer than 256 free 2 MiB hugepages: run scripts/hugepages.sh";
-    }
-  }
-  return "";
+  return why_no_dpdk(256);
 }
 
 }  // namespace
@@ -278,10 +272,5 @@ int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
   if (argc > 1) flit::testing::g_bench = argv[1];
   flit::testing::g_sock = "flit-2proc-" + std::to_string(getpid());
-  std::string why = flit::testing::why_not_runnable();
-  if (!why.empty()) {
-    std::fprintf(stderr, "DPDK two-process tests skipped: %s\n", why.c_str());
-    return 77;
-  }
-  return RUN_ALL_TESTS();
+  return flit::testing::run_or_skip("DPDK two-process tests", flit::testing::why_not_runnable());
 }
