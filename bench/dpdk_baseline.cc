@@ -165,21 +165,12 @@ int run_transport_client(DpdkTransport& t, const BaselineOpts& o, const std::ato
                 std::to_string(t.max_packet_size() - kHdr));
   }
   std::vector<uint8_t> msg(kHdr + o.req_size, 0);
-  const uint64_t t0 = now_ns();
-  const uint64_t measure_from = t0 + static_cast<uint64_t>(o.warmup * 1e9);
-  const uint64_t end = measure_from + static_cast<uint64_t>(o.duration * 1e9);
-  bool measuring = false;
-  uint64_t measured_start = 0, seq = 0;
-  std::clock_t cpu0 = 0;
+  MeasureWindow w(now_ns(), o.warmup, o.duration);
+  uint64_t seq = 0;
   transport::RxPacket in[kBurst];
   for (;;) {
     const uint64_t start = now_ns();
-    if (!measuring && start >= measure_from) {
-      measuring = true;
-      measured_start = start;
-      cpu0 = std::clock();
-    }
-    if (start >= end || stop.load(std::memory_order_relaxed)) break;
+    if (w.advance(start, stop.load(std::memory_order_relaxed), r)) break;
     ++seq;
     std::memcpy(msg.data(), &seq, sizeof seq);
     transport::TxPacket p{&to, msg.data(), msg.data() + flit::kPktHdrSize,
@@ -198,7 +189,7 @@ int run_transport_client(DpdkTransport& t, const BaselineOpts& o, const std::ato
       // stays as tight as a ping-pong's can be.
       if (!back && polls % 256 == 0 && now_ns() - start > kLossNs) break;
     }
-    if (!measuring) continue;
+    if (!w.measuring) continue;
     if (back) {
       r->latency.record(now_ns() - start);
       r->requests++;
@@ -206,8 +197,6 @@ int run_transport_client(DpdkTransport& t, const BaselineOpts& o, const std::ato
       r->errors++;
     }
   }
-  r->seconds = measuring ? static_cast<double>(now_ns() - measured_start) / 1e9 : 0;
-  r->cpu_seconds = measuring ? static_cast<double>(std::clock() - cpu0) / CLOCKS_PER_SEC : 0;
   return r->requests > 0 ? 0 : 1;
 }
 
@@ -261,11 +250,8 @@ int run_raw_client(DpdkTransport& t, const BaselineOpts& o, const std::atomic<bo
 
   r->inflight = window;
   const uint64_t t0 = now_ns();
-  const uint64_t measure_from = t0 + static_cast<uint64_t>(o.warmup * 1e9);
-  const uint64_t end = measure_from + static_cast<uint64_t>(o.duration * 1e9);
-  bool measuring = false;
-  uint64_t measured_start = 0, seq = 0, last_rx = t0;
-  std::clock_t cpu0 = 0;
+  MeasureWindow w(t0, o.warmup, o.duration);
+  uint64_t seq = 0, last_rx = t0;
   uint32_t outstanding = 0;  // messages
   uint32_t idle_polls = 0;
   rte_mbuf* out[kBurst];
@@ -311,28 +297,19 @@ int run_raw_client(DpdkTransport& t, const BaselineOpts& o, const std::atomic<bo
         }
         if (s.frames == 0 || s.index + 1 != s.frames) continue;  // not a message's last frame
         if (outstanding != 0) outstanding--;
-        if (measuring && s.sent_ns >= measured_start) {
+        if (w.counts(s.sent_ns)) {
           r->latency.record(now - s.sent_ns);
           r->requests++;
         }
       }
       rte_pktmbuf_free_bulk(in, got);
     } else if (outstanding != 0 && now - last_rx > kLossNs) {
-      if (measuring) r->errors += outstanding;  // lost: refill the window
+      if (w.measuring) r->errors += outstanding;  // lost: refill the window
       outstanding = 0;
       last_rx = now;
     }
-    if (!measuring && now >= measure_from) {
-      measuring = true;
-      measured_start = now;
-      cpu0 = std::clock();
-    }
-    if (now >= end || stop.load(std::memory_order_relaxed)) {
-      r->seconds = measuring ? static_cast<double>(now - measured_start) / 1e9 : 0;
-      break;
-    }
+    if (w.advance(now, stop.load(std::memory_order_relaxed), r)) break;
   }
-  r->cpu_seconds = measuring ? static_cast<double>(std::clock() - cpu0) / CLOCKS_PER_SEC : 0;
   return r->requests > 0 ? 0 : 1;
 }
 

@@ -145,14 +145,10 @@ int run_udp_baseline_client(const BaselineOpts& o, const std::atomic<bool>& stop
     }
   }
   const uint64_t t0 = now_ns();
-  const uint64_t measure_from = t0 + static_cast<uint64_t>(o.warmup * 1e9);
-  const uint64_t end = measure_from + static_cast<uint64_t>(o.duration * 1e9);
+  MeasureWindow w(t0, o.warmup, o.duration);
   uint32_t outstanding = 0;
   uint32_t idle_polls = 0;
   uint64_t last_rx = t0;
-  std::clock_t cpu0 = 0;
-  bool measuring = false;
-  uint64_t measured_start = 0;
   for (;;) {
     // Top the window up in one sendmmsg.
     uint32_t want = window - outstanding;
@@ -176,7 +172,7 @@ int run_udp_baseline_client(const BaselineOpts& o, const std::atomic<bool>& stop
       for (int i = 0; i < n; ++i) {
         uint64_t ts;
         std::memcpy(&ts, rx.data(i), stamp);
-        if (measuring && ts >= measured_start) {
+        if (w.counts(ts)) {
           r->latency.record(now - ts);
           r->requests++;
         }
@@ -187,17 +183,8 @@ int run_udp_baseline_client(const BaselineOpts& o, const std::atomic<bool>& stop
       outstanding = 0;
       last_rx = now;
     }
-    if (!measuring && now >= measure_from) {
-      measuring = true;
-      measured_start = now;
-      cpu0 = std::clock();
-    }
-    if (now >= end || stop.load(std::memory_order_relaxed)) {
-      r->seconds = static_cast<double>(now - measured_start) / 1e9;
-      break;
-    }
+    if (w.advance(now, stop.load(std::memory_order_relaxed), r)) break;
   }
-  r->cpu_seconds = static_cast<double>(std::clock() - cpu0) / CLOCKS_PER_SEC;
   close(fd);
   return r->requests > 0 ? 0 : 1;
 }

@@ -8,6 +8,8 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
+#include <ctime>
 #include <string>
 #include <vector>
 
@@ -28,6 +30,34 @@ struct BaselineOpts {
   // and whether to go through DpdkTransport instead of raw frames.
   std::vector<std::string> transport_options;
   bool via_transport = false;
+};
+
+// The measured part of a baseline client's run: `warmup` seconds from t0,
+// then `duration` seconds measured, and the CPU time spent in them.
+struct MeasureWindow {
+  MeasureWindow(uint64_t t0_ns, double warmup, double duration)
+      : from(t0_ns + static_cast<uint64_t>(warmup * 1e9)),
+        end(from + static_cast<uint64_t>(duration * 1e9)) {}
+  // Starts measuring once the warm-up is over. Returns whether the run is
+  // over (past the end, or stop set); then r's seconds and CPU time are set.
+  bool advance(uint64_t now, bool stop, Report* r) {
+    if (!measuring && now >= from) {
+      measuring = true;
+      start = now;
+      cpu0 = std::clock();
+    }
+    if (now < end && !stop) return false;
+    r->seconds = measuring ? static_cast<double>(now - start) / 1e9 : 0;
+    r->cpu_seconds = measuring ? static_cast<double>(std::clock() - cpu0) / CLOCKS_PER_SEC : 0;
+    return true;
+  }
+  // Whether a round trip that began at `sent` counts.
+  bool counts(uint64_t sent) const { return measuring && sent >= start; }
+
+  const uint64_t from, end;
+  bool measuring = false;
+  uint64_t start = 0;  // when measuring began
+  std::clock_t cpu0 = 0;
 };
 
 // Echoes every datagram back to its sender until stop is set or duration
