@@ -43,6 +43,7 @@
 #include "flit/config.h"
 #include "flit/error.h"
 #include "flit/uri.h"
+#include "work.h"
 
 namespace flit::bench {
 
@@ -107,6 +108,9 @@ int run_reflector(DpdkTransport& t, const BaselineOpts& o, const std::atomic<boo
   const uint16_t port = t.port_id(), queue = t.queue_id();
   std::printf("flit-bench baseline server: reflecting raw frames on %s (port %u)\n", o.uri.c_str(),
               port);
+  if (o.work_iters != 0) {
+    std::printf("flit-bench baseline server: %u multiply-adds of work per frame\n", o.work_iters);
+  }
   std::fflush(stdout);
   const uint64_t end =
       o.duration > 0 ? now_ns() + static_cast<uint64_t>(o.duration * 1e9) : UINT64_MAX;
@@ -114,7 +118,10 @@ int run_reflector(DpdkTransport& t, const BaselineOpts& o, const std::atomic<boo
   uint64_t echoed = 0;
   for (uint64_t spins = 0; !stop.load(std::memory_order_relaxed); ++spins) {
     const uint16_t got = rte_eth_rx_burst(port, queue, m, kBurst);
-    for (uint16_t i = 0; i < got; ++i) reflect(m[i]);
+    for (uint16_t i = 0; i < got; ++i) {
+      if (o.work_iters != 0) simulated_work(o.work_iters);
+      reflect(m[i]);
+    }
     const uint16_t sent = got == 0 ? 0 : rte_eth_tx_burst(port, queue, m, got);
     if (sent < got) rte_pktmbuf_free_bulk(m + sent, got - sent);  // dropped, like a wire
     echoed += sent;
@@ -127,6 +134,9 @@ int run_reflector(DpdkTransport& t, const BaselineOpts& o, const std::atomic<boo
 
 int run_transport_echo(DpdkTransport& t, const BaselineOpts& o, const std::atomic<bool>& stop) {
   std::printf("flit-bench baseline server: echoing through DpdkTransport on %s\n", o.uri.c_str());
+  if (o.work_iters != 0) {
+    std::printf("flit-bench baseline server: %u multiply-adds of work per packet\n", o.work_iters);
+  }
   std::fflush(stdout);
   const uint64_t end =
       o.duration > 0 ? now_ns() + static_cast<uint64_t>(o.duration * 1e9) : UINT64_MAX;
@@ -137,6 +147,7 @@ int run_transport_echo(DpdkTransport& t, const BaselineOpts& o, const std::atomi
     uint32_t k = 0;
     for (uint32_t i = 0; i < n; ++i) {
       if (rx[i].len < flit::kPktHdrSize) continue;
+      if (o.work_iters != 0) simulated_work(o.work_iters);
       tx[k++] = {rx[i].from, rx[i].data, rx[i].data + flit::kPktHdrSize,
                  rx[i].len - static_cast<uint32_t>(flit::kPktHdrSize)};
     }

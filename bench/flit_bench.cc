@@ -30,6 +30,7 @@
 #include "histogram.h"
 #include "report.h"
 #include "udp_baseline.h"
+#include "work.h"
 #if FLIT_BENCH_DPDK
 #include "dpdk_baseline.h"
 #endif
@@ -88,6 +89,7 @@ struct ServerOpts {
   int cpu = -1;
   double duration = 0;  // 0: until SIGINT/SIGTERM
   size_t mtu = 0;
+  uint32_t work_iters = 0;  // simulated work per request (work.h)
 };
 
 int run_server(const ServerOpts& o) {
@@ -97,13 +99,16 @@ int run_server(const ServerOpts& o) {
   cfg.listen_uri = o.listen;
   cfg.mtu = o.mtu;
   flit::Nexus nexus(cfg);
-  nexus.register_handler(kEcho, [](flit::ReqHandle* h) {
+  const uint32_t work = o.work_iters;
+  nexus.register_handler(kEcho, [work](flit::ReqHandle* h) {
+    if (work != 0) flit::bench::simulated_work(work);
     auto req = h->request();
     flit::MsgBuffer& out = h->init_response(req.size());
     if (!req.empty()) std::memcpy(out.data(), req.data(), req.size());
     h->rpc()->enqueue_response(h);
   });
-  nexus.register_handler(kSized, [](flit::ReqHandle* h) {
+  nexus.register_handler(kSized, [work](flit::ReqHandle* h) {
+    if (work != 0) flit::bench::simulated_work(work);
     auto req = h->request();
     if (req.size() < 4) {
       h->rpc()->enqueue_response(h, flit::Status::kInvalidArgument);
@@ -119,6 +124,7 @@ int run_server(const ServerOpts& o) {
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   std::printf("flit-bench server: listening on %s\n", rpc.local_uri().c_str());
+  if (work != 0) std::printf("flit-bench server: %u multiply-adds of work per request\n", work);
   std::fflush(stdout);
   auto t0 = Clock::now();
   uint64_t limit = o.duration > 0 ? static_cast<uint64_t>(o.duration * 1e9) : UINT64_MAX;
@@ -453,6 +459,11 @@ int main(int argc, char** argv) {
   server->add_option("--duration", so.duration, "exit after SECONDS (default: until SIGINT)")
       ->check(CLI::Range(0.0, 86400.0));
   server->add_option("--mtu", so.mtu, "largest packet, header included (default: transport's)");
+  server
+      ->add_option("--work-iters", so.work_iters,
+                   "simulated work per request: N dependent multiply-adds before answering "
+                   "(default 0; compare with baseline-server --work-iters)")
+      ->check(CLI::Range(0, 100'000'000));
   so.t.add_flags(server);
 
   ClientOpts co;
@@ -507,6 +518,11 @@ int main(int argc, char** argv) {
   bserver->add_option("--duration", bso.duration, "exit after SECONDS (default: until SIGINT)")
       ->check(CLI::Range(0.0, 86400.0));
   bso.duration = 0;
+  bserver
+      ->add_option("--work-iters", bso.work_iters,
+                   "simulated work per datagram or frame: N dependent multiply-adds before "
+                   "answering (default 0; as flit-bench server --work-iters)")
+      ->check(CLI::Range(0, 100'000'000));
   BaselineTransport bst;
   bst.add_flags(bserver, &bso);
 

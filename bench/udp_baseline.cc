@@ -12,6 +12,7 @@
 
 #include "flit/error.h"
 #include "flit/uri.h"
+#include "work.h"
 
 namespace flit::bench {
 
@@ -87,6 +88,10 @@ int run_udp_baseline_server(const BaselineOpts& o, const std::atomic<bool>& stop
     throw Error("baseline server: cannot bind " + o.uri + ": " + std::strerror(errno));
   }
   std::printf("flit-bench baseline server: echoing on %s\n", o.uri.c_str());
+  if (o.work_iters != 0) {
+    std::printf("flit-bench baseline server: %u multiply-adds of work per datagram\n",
+                o.work_iters);
+  }
   std::fflush(stdout);
   Batch b(65536);
   const uint64_t end =
@@ -100,7 +105,10 @@ int run_udp_baseline_server(const BaselineOpts& o, const std::atomic<bool>& stop
     }
     int n = recvmmsg(fd, b.msgs, kBatch, MSG_DONTWAIT, nullptr);
     if (n > 0) {
-      for (int i = 0; i < n; ++i) b.iov[i].iov_len = b.msgs[i].msg_len;
+      for (int i = 0; i < n; ++i) {
+        if (o.work_iters != 0) simulated_work(o.work_iters);
+        b.iov[i].iov_len = b.msgs[i].msg_len;
+      }
       int off = 0;
       while (off < n) {
         int s = sendmmsg(fd, b.msgs + off, n - off, MSG_DONTWAIT);

@@ -30,6 +30,7 @@ struct BaselineOpts {
   // and whether to go through DpdkTransport instead of raw frames.
   std::vector<std::string> transport_options;
   bool via_transport = false;
+  uint32_t work_iters = 0;  // server: simulated work per datagram or frame (work.h)
 };
 
 // The measured part of a baseline client's run: `warmup` seconds from t0,

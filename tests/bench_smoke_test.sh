@@ -37,4 +37,30 @@ done
 "$bench" client --connect "$uri" --mode throughput --req-size 4096 --resp-size 64 \
   --sessions 4 --inflight 8 --duration 0.5 --warmup 0.1 --connect-timeout 10 > "$out"
 grep -q "errors 0$" "$out"
+# A server with simulated work (--work-iters) still answers every call, and
+# says so; likewise the raw baseline's.
+wport=$((port + 1000))
+wlog=$(mktemp)
+"$bench" server --listen "udp://127.0.0.1:$wport" --duration 20 --work-iters 2000 > "$wlog" &
+wpid=$!
+"$bench" client --connect "udp://127.0.0.1:$wport" --mode latency --duration 0.5 --warmup 0.1 \
+  --connect-timeout 10 > "$out"
+grep -q "errors 0$" "$out"
+kill $wpid
+wait $wpid || true
+grep -q "2000 multiply-adds of work per request" "$wlog"
+"$bench" baseline-server --listen "udp://127.0.0.1:$wport" --duration 20 --work-iters 2000 \
+  > "$wlog" &
+wpid=$!
+for ((i = 0; i < 200; i++)); do  # bounded: 10 s
+  grep -q "2000 multiply-adds of work per datagram" "$wlog" && break
+  sleep 0.05
+done
+grep -q "2000 multiply-adds of work per datagram" "$wlog"
+"$bench" baseline --connect "udp://127.0.0.1:$wport" --mode latency --duration 0.5 \
+  --warmup 0.1 > "$out"
+kill $wpid
+wait $wpid || true
+grep -q "^requests: [1-9][0-9]* in" "$out"
+rm -f "$wlog"
 echo "bench smoke: ok"

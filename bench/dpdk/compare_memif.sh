@@ -10,11 +10,13 @@
 # main lcores 0 and 1). Prints each run's p50/p99 and the median ratio.
 # Environment: REQ_SIZE (default 32) bytes per request and response;
 # FLIT_OPTS, extra transport options for both flit-bench sides, e.g.
-# FLIT_OPTS=tx_zero_copy=1.
+# FLIT_OPTS=tx_zero_copy=1; WORK (default 0) multiply-adds of simulated work
+# per request in every server (--work-iters), the same for all three.
 # Needs root and hugepages (scripts/hugepages.sh).
 set -euo pipefail
 bench=$1 rounds=${2:-3} secs=${3:-2}
 size=${REQ_SIZE:-32}
+work=${WORK:-0}
 fopts=()
 for o in ${FLIT_OPTS:-}; do fopts+=(--transport-opt "$o"); done
 tmp=$(mktemp -d)
@@ -35,6 +37,7 @@ for ((r = 1; r <= rounds; r++)); do
     [[ $kind == t ]] && via=(--via-transport)
     sock="$tmp/$kind$r.sock"
     "$bench" baseline-server "${via[@]}" --listen dpdk://198.18.0.2:31860 --cpu 0 \
+      --work-iters "$work" \
       --duration $((secs * 3 + 10)) --transport-opt port=net_memif0 \
       --dpdk-args "$eal -l 0 --vdev=net_memif0,role=server,id=0,socket=$sock" >"$tmp/${kind}s$r" 2>&1 &
     bs=$!
@@ -48,6 +51,7 @@ for ((r = 1; r <= rounds; r++)); do
 
   sock="$tmp/f$r.sock"
   "$bench" server --listen dpdk://198.18.0.2:31850 --cpu 0 --duration $((secs * 3 + 10)) \
+    --work-iters "$work" \
     --transport-opt port=net_memif0 "${fopts[@]}" \
     --dpdk-args "$eal -l 0 --vdev=net_memif0,role=server,id=0,socket=$sock" > "$tmp/fs$r" 2>&1 &
   fs=$!
