@@ -22,6 +22,9 @@ void Rpc::retransmit(Session* s, uint32_t i) {
   ClientSlot& c = s->cslots[i];
   for (uint32_t x = c.num_rx; x < c.num_tx; ++x) {
     if (c.answered(x)) continue;
+    // Before response packet 0, the unasked ones need no request: the
+    // resent last request packet brings them again with packet 0.
+    if (c.resp_pkts == 0 && x >= c.req_pkts) break;
     client_send_one(s, i, x);  // still in flight: holds the credit it had
     stats_.retransmissions++;
   }

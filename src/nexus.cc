@@ -34,6 +34,11 @@ Nexus::Nexus(NexusConfig cfg) : cfg_(std::move(cfg)), epoch_(secure_random_u64()
     throw Error("flit: NexusConfig::max_sessions must be in [1, 2^31)");
   }
   if (cfg_.backlog == 0) throw Error("flit: NexusConfig::backlog must be at least 1");
+  if (cfg_.eager_response_pkts == 0 || cfg_.eager_response_pkts > kSessionCredits) {
+    throw Error("flit: NexusConfig::eager_response_pkts must be in [1, " +
+                std::to_string(kSessionCredits) + "], got " +
+                std::to_string(cfg_.eager_response_pkts));
+  }
   if (cfg_.rto <= Duration::zero() || cfg_.call_deadline <= Duration::zero() ||
       cfg_.connect_timeout <= Duration::zero() || cfg_.connect_retry <= Duration::zero()) {
     throw Error(

@@ -122,7 +122,9 @@ struct ConnectPayload {
   uint16_t credits;         // 10 packets the client may have in flight
   uint32_t data_per_pkt;    // 12 payload bytes per packet: must equal the server's
   uint64_t client_epoch;    // 16 random per client process start
-  uint64_t reserved1;       // 24
+  uint16_t eager_pkts;      // 24 response packets the server sends unasked (0 counts as 1)
+  uint16_t reserved1;       // 26 zero
+  uint32_t reserved2;       // 28 zero
 };
 // Payload of kConnectAck (server -> client), 32 bytes, little-endian.
 struct ConnectAckPayload {
@@ -149,6 +151,7 @@ T load_payload(const uint8_t* p) {
       v.credits = from_le(v.credits);
       v.data_per_pkt = from_le(v.data_per_pkt);
       v.client_epoch = from_le(v.client_epoch);
+      v.eager_pkts = from_le(v.eager_pkts);
     } else {
       v.server_session = from_le(v.server_session);
       v.max_msg_size = from_le(v.max_msg_size);

@@ -84,20 +84,55 @@ FLIT_HOT Status Rpc::start_call(Session* s, uint32_t seq, uint16_t method, const
   return Status::kOk;
 }
 
-// Sends every new packet the session's credits and each slot's window allow.
-// No allocation.
+// Sends every new packet the session's credits and each slot's window allow,
+// the slots taking turns (each call starts one slot further on), so that no
+// slot waits for credits while others keep taking them. No allocation.
 FLIT_HOT void Rpc::client_send_more(Session* s) {
-  uint32_t busy = ~s->free_slot_mask & ((1u << kSessionSlots) - 1);
-  while (busy != 0 && s->credits != 0) {
-    uint32_t i = static_cast<uint32_t>(std::countr_zero(busy));
-    busy &= busy - 1;
+  if (s->credit_waiter != Session::kNoWaiter) {
+    // A last request packet waits for its eager credits: nobody else takes
+    // any until it has them. Answers to the packets in flight (32 - credits
+    // of them, at least eager - credits) bring them back.
+    if (s->credits < s->eager) return;
+    const uint32_t w = s->credit_waiter;
+    s->credit_waiter = Session::kNoWaiter;
+    send_last_request_pkt(s, w);
+  }
+  constexpr uint32_t kAll = (1u << kSessionSlots) - 1;
+  const uint32_t start = s->send_turn;
+  s->send_turn = (start + 1) % kSessionSlots;
+  const uint32_t busy = ~s->free_slot_mask & kAll;
+  // busy rotated so that bit 0 is slot `start`.
+  uint32_t turn = ((busy >> start) | (busy << (kSessionSlots - start))) & kAll;
+  while (turn != 0 && s->credits != 0) {
+    const uint32_t i = (static_cast<uint32_t>(std::countr_zero(turn)) + start) % kSessionSlots;
+    turn &= turn - 1;
     ClientSlot& c = s->cslots[i];
     while (c.num_tx < c.total_tx() && s->credits != 0 && c.num_tx - c.num_rx < kWindow) {
+      if (c.num_tx + 1 == c.req_pkts && s->eager > 1 && c.resp_pkts == 0) {
+        if (s->credits < s->eager) {
+          s->credit_waiter = static_cast<uint8_t>(i);
+          return;
+        }
+        send_last_request_pkt(s, i);
+        break;
+      }
       client_send_one(s, i, c.num_tx);
       c.num_tx++;
       s->credits--;
     }
   }
+}
+
+// The last request packet of slot i. Its answer, response packet 0, comes
+// with the next eager - 1 response packets unasked: the client holds a credit
+// for each, as if their requests-for-response went out with it. The window
+// needs no room for those: their answers are taken only after packet 0,
+// which moves num_rx past every request packet. Needs s->eager credits.
+void Rpc::send_last_request_pkt(Session* s, uint32_t i) {
+  ClientSlot& c = s->cslots[i];
+  client_send_one(s, i, c.num_tx);
+  c.num_tx += s->eager;
+  s->credits -= s->eager;
 }
 
 FLIT_HOT void Rpc::client_send_one(Session* s, uint32_t slot_idx, uint32_t tx_idx) {
@@ -140,7 +175,8 @@ FLIT_HOT void Rpc::client_send_one(Session* s, uint32_t slot_idx, uint32_t tx_id
 
 // Ends the call in slot slot_idx with st: frees the slot (returning the
 // credits of packets still in flight: their answers will be dropped as
-// stale), starts the next backlogged call, then runs the continuation.
+// stale), starts the next backlogged call, lets waiting slots use the
+// credits, then runs the continuation.
 void Rpc::complete_call(Session* s, uint32_t slot_idx, Status st) {
   ClientSlot& c = s->cslots[slot_idx];
   Continuation cont = std::move(c.cont);
@@ -149,8 +185,12 @@ void Rpc::complete_call(Session* s, uint32_t slot_idx, Status st) {
   c.req = nullptr;
   c.resp = nullptr;
   s->free_slot_mask |= 1u << slot_idx;
+  if (s->credit_waiter == slot_idx) s->credit_waiter = Session::kNoWaiter;
   stats_.calls_completed++;
   drain_backlog(s);
+  // The credits returned may be what another slot waits for: with nothing
+  // of its own in flight, no answer would wake it.
+  if (s->state == SessionState::kConnected) client_send_more(s);
   cont(st);
 }
 

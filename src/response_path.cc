@@ -105,6 +105,13 @@ FLIT_HOT void Rpc::handle_response_pkt(const PktHdr& h, const uint8_t* payload, 
       return;
     }
     c.resp_pkts = pool_->num_pkts(h.msg_size);
+    if (c.num_tx > c.total_tx()) {
+      // Credits held for unasked packets this response does not have
+      // (nothing can have answered them: a packet past 0 is not taken
+      // before packet 0).
+      s->credits += c.num_tx - c.total_tx();
+      c.num_tx = c.total_tx();
+    }
     if (c.resp->capacity() < h.msg_size) {
       *c.resp = pool_->alloc(h.msg_size);  // grows the caller's buffer from the pool
     } else {

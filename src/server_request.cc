@@ -1,6 +1,7 @@
 // src/server_request.cc: the server side: receive and reassemble requests,
 // dispatch them to handlers, send responses, and answer duplicates from the
 // slot's stored response (at-most-once execution).
+#include <algorithm>
 #include <cstring>
 
 #include "flit/rpc.h"
@@ -137,10 +138,11 @@ FLIT_HOT void Rpc::handle_request_pkt(const PktHdr& h, const uint8_t* payload, u
         if (h.pkt_num + 1 < req_pkts) {
           send_credit_return(s, h);
         } else {
-          // The whole request again: the response was lost. Resend packet 0
-          // of the stored response; the handler does not run again.
+          // The whole request again: the response was lost. Resend what
+          // the response started with (packet 0 and the unasked ones) from
+          // the stored response; the handler does not run again.
           stats_.responses_resent++;
-          send_response_pkt(s, slot, 0);
+          send_response_start(s, slot);
         }
         return;
       case ServerSlotState::kIdle:
@@ -228,7 +230,7 @@ void Rpc::dispatch(Session* s, ServerSlot* slot) {
   if (slot->deadline_ns != 0 && now_cache_ns_ > slot->deadline_ns) [[unlikely]] {
     // The caller has given up already: do not start work nobody will see.
     expire_request(s, slot);
-    send_response_pkt(s, slot, 0);
+    send_response_start(s, slot);
     return;
   }
   slot->state = ServerSlotState::kInHandler;
@@ -308,7 +310,15 @@ FLIT_HOT void Rpc::respond(ReqHandle* hd, Session* s, ServerSlot* slot, Status s
   slot->handle = nullptr;
   hd->in_place_ = false;
   free_handle(hd);
-  send_response_pkt(s, slot, 0);
+  send_response_start(s, slot);
+}
+
+// Packet 0 of the slot's response and the next ones the client holds
+// credits for (the session's eager count): the rest go out as the client's
+// requests-for-response arrive.
+FLIT_HOT void Rpc::send_response_start(Session* s, ServerSlot* slot) {
+  const uint32_t n = std::min(slot->resp_pkts, s->eager);
+  for (uint32_t k = 0; k < n; ++k) send_response_pkt(s, slot, k);
 }
 
 FLIT_HOT void Rpc::send_response_pkt(Session* s, ServerSlot* slot, uint32_t k) {

@@ -29,7 +29,11 @@ static_assert(kSessionCredits <= kWindow);
 // (request packet i for i < req_pkts, else the request-for-response of
 // response packet i - req_pkts + 1) is answered by its i-th received packet
 // (credit return of request packet i for i < req_pkts - 1, else response
-// packet i - req_pkts + 1). Recovery is selective: answers are accepted in
+// packet i - req_pkts + 1). The requests-for-response of response packets 1
+// .. eager - 1 are never sent: the server sends those packets with packet 0,
+// and the client counts them as transmitted (holding their credits) along
+// with the last request packet, until packet 0 says how many the response
+// has. Recovery is selective: answers are accepted in
 // any order within the window (rx_mask), and a retransmission resends only
 // the packets whose answers are missing. Every sent, unanswered packet holds
 // one session credit.
@@ -91,6 +95,9 @@ struct Session {
   uint64_t remote_token = 0;  // we put this on packets to the peer
   uint64_t remote_epoch = 0;
   uint32_t remote_max_msg = 0;
+  // Response packets the server sends without requests-for-response
+  // (agreed at the handshake; 1..kSessionCredits).
+  uint32_t eager = 1;
   transport::Route route{};
 
   // Client side.
@@ -98,6 +105,11 @@ struct Session {
   uint64_t next_req_num[kSessionSlots] = {};
   ClientSlot cslots[kSessionSlots];
   uint32_t free_slot_mask = (1u << kSessionSlots) - 1;
+  uint8_t send_turn = 0;  // the slot client_send_more serves first next time
+  // The slot whose last request packet waits for the eager credits, which
+  // then go to it first (kNoWaiter: none).
+  static constexpr uint8_t kNoWaiter = 0xFF;
+  uint8_t credit_waiter = kNoWaiter;
   ConnectCallback on_connect;
   uint64_t hs_deadline_ns = 0;  // connect or disconnect gives up then
   uint64_t hs_last_tx_ns = 0;

@@ -129,6 +129,7 @@ void Rpc::send_connect(Session* s) {
   cp.credits = kSessionCredits;
   cp.data_per_pkt = static_cast<uint32_t>(data_per_pkt_);
   cp.client_epoch = nexus_.epoch();
+  cp.eager_pkts = static_cast<uint16_t>(cfg_.eager_response_pkts);
   uint8_t buf[sizeof cp];
   store_payload(cp, buf);
   h.msg_size = sizeof buf;
@@ -167,7 +168,7 @@ void Rpc::handle_connect(const PktHdr& h, const uint8_t* payload, uint32_t len,
     // Both ends split messages at the same packet size (same MTU): a
     // mismatch is refused rather than misparsed.
     if (cp.slots != kSessionSlots || cp.credits == 0 || cp.credits > kSessionCredits ||
-        cp.max_msg_size == 0 || cp.data_per_pkt != data_per_pkt_) {
+        cp.max_msg_size == 0 || cp.data_per_pkt != data_per_pkt_ || cp.eager_pkts > cp.credits) {
       refuse = Status::kInvalidArgument;
     } else if ((n = alloc_session_num()) == kInvalidSession) {
       refuse = Status::kResourceExhausted;
@@ -190,6 +191,9 @@ void Rpc::handle_connect(const PktHdr& h, const uint8_t* payload, uint32_t len,
     ns->remote_token = h.token;
     ns->remote_epoch = cp.client_epoch;
     ns->remote_max_msg = cp.max_msg_size;
+    // 0 (a client that predates the field) asks for every packet but the
+    // first; never more than the client's credits, as the client counts.
+    ns->eager = std::clamp<uint32_t>(cp.eager_pkts, 1, cp.credits);
     ns->route = from;
     ns->last_rx_ns = now_ns();
     s = ns.get();
@@ -227,6 +231,9 @@ void Rpc::handle_connect_ack(const PktHdr& h, const uint8_t* payload, uint32_t l
       s->remote_epoch = ap.server_epoch;
       s->remote_max_msg = ap.max_msg_size;
       s->credits = std::min<uint32_t>(ap.credits, kSessionCredits);
+      // The server sends this many response packets unasked, and the
+      // client holds a credit for each (never more than it has).
+      s->eager = std::min(cfg_.eager_response_pkts, s->credits);
       s->state = SessionState::kConnected;
       s->last_rx_ns = s->last_tx_ns = now_cache_ns_;
     }

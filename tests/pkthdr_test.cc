@@ -64,6 +64,22 @@ TEST(PktHdr, ConnectPayloadRoundTrip) {
   EXPECT_EQ(b[16], 0xce);
   ConnectAckPayload c = load_payload<ConnectAckPayload>(b);
   EXPECT_EQ(std::memcmp(&a, &c, sizeof a), 0);
+
+  ConnectPayload p{};
+  p.client_session = 0x01020304;
+  p.credits = 32;
+  p.client_epoch = 0x1122334455667788;
+  p.eager_pkts = 0x0304;
+  uint8_t q[sizeof p];
+  store_payload(p, q);
+  EXPECT_EQ(q[0], 0x04);   // client_session, little-endian
+  EXPECT_EQ(q[10], 32);    // credits
+  EXPECT_EQ(q[16], 0x88);  // client_epoch
+  EXPECT_EQ(q[24], 0x04);  // eager_pkts
+  EXPECT_EQ(q[25], 0x03);
+  for (int i = 26; i < 32; ++i) EXPECT_EQ(q[i], 0) << i;  // reserved
+  ConnectPayload r = load_payload<ConnectPayload>(q);
+  EXPECT_EQ(std::memcmp(&p, &r, sizeof p), 0);
 }
 
 }  // namespace

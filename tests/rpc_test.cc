@@ -143,6 +143,30 @@ TEST_F(RpcTest, ResponseGrowsTheCallersBuffer) {
   for (size_t i = 0; i < n; ++i) ASSERT_EQ(resp.data()[i], static_cast<uint8_t>(i * 7)) << i;
 }
 
+// A one-packet request whose response has several packets: the server sends
+// the first kDefaultEagerResponsePkts with packet 0, unasked; the client asks
+// for each one after those with a request-for-response. Counted in the
+// packets the client sends per call.
+TEST_F(RpcTest, ResponseStartComesUnaskedTheRestOnRequest) {
+  SessionId s = connect();
+  const size_t dpp = client_->data_per_pkt();
+  const uint64_t eager = kDefaultEagerResponsePkts;
+  ASSERT_GT(eager, 1u);
+  for (uint64_t pkts : {uint64_t{1}, uint64_t{2}, eager, eager + 1, eager + 3}) {
+    MsgBuffer req = client_->alloc_msg_buffer(8), resp = client_->alloc_msg_buffer(1);
+    const uint64_t n = (pkts - 1) * dpp + 1;  // pkts packets, the last with one byte
+    std::memcpy(req.data(), &n, 8);
+    const uint64_t before = client_->stats().pkts_tx;
+    ASSERT_EQ(client_->call(s, kSized, req, &resp), Status::kOk) << pkts;
+    const uint64_t sent = client_->stats().pkts_tx - before;
+    ASSERT_EQ(resp.size(), n);
+    for (size_t i = 0; i < n; ++i) ASSERT_EQ(resp.data()[i], static_cast<uint8_t>(i * 7)) << i;
+    // The request, and one request-for-response per packet past the eager ones.
+    EXPECT_EQ(sent, 1 + (pkts > eager ? pkts - eager : 0)) << pkts << "-packet response";
+  }
+  EXPECT_EQ(client_->stats().retransmissions, 0u);
+}
+
 TEST_F(RpcTest, CallPastItsDeadlineIsDeadlineExceeded) {
   SessionId s = connect();
   MsgBuffer req = client_->alloc_msg_buffer(4), resp = client_->alloc_msg_buffer(4);

@@ -87,6 +87,64 @@ TEST(RpcUdpMisuse, RegisteringAfterFirstRpcIsAnError) {
   EXPECT_THROW(nexus.register_handler(2, echo), Error);
 }
 
+TEST(RpcUdpMisuse, EagerResponsePacketsOutOfRangeIsAClearError) {
+  for (uint32_t bad : {0u, kSessionCredits + 1}) {
+    NexusConfig c;
+    c.eager_response_pkts = bad;
+    try {
+      Nexus nexus(c);
+      ADD_FAILURE() << bad;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("eager_response_pkts must be in [1, 32], got " +
+                                           std::to_string(bad)),
+                std::string::npos)
+          << e.what();
+    }
+  }
+}
+
+// Clients with other eager counts than the default, against the same server:
+// a call costs the request and one request-for-response per response packet
+// past the eager ones, and the responses are byte-exact.
+TEST_F(RpcTest, ClientsChooseHowManyResponsePacketsComeUnasked) {
+  const size_t dpp = client_->data_per_pkt();
+  for (uint32_t eager : {1u, 2u, 7u}) {
+    NexusConfig cfg = test_env().client_config();
+    cfg.eager_response_pkts = eager;
+    Nexus nexus(cfg);
+    Rpc rpc(nexus, 0);
+    SessionId s = kInvalidSession;
+    ASSERT_EQ(rpc.connect(server_->uri(), &s), Status::kOk);
+    for (uint64_t pkts : {uint64_t{1}, uint64_t{3}, uint64_t{7}, uint64_t{9}}) {
+      MsgBuffer req = rpc.alloc_msg_buffer(8), resp = rpc.alloc_msg_buffer(1);
+      const uint64_t n = (pkts - 1) * dpp + 5;
+      std::memcpy(req.data(), &n, 8);
+      const uint64_t before = rpc.stats().pkts_tx;
+      ASSERT_EQ(rpc.call(s, kSized, req, &resp), Status::kOk);
+      const uint64_t sent = rpc.stats().pkts_tx - before;
+      ASSERT_EQ(resp.size(), n);
+      for (size_t i = 0; i < n; ++i) ASSERT_EQ(resp.data()[i], static_cast<uint8_t>(i * 7));
+      EXPECT_EQ(sent, 1 + (pkts > eager ? pkts - eager : 0))
+          << "eager " << eager << ", " << pkts << "-packet response";
+    }
+    // Eight calls at once still fit the session's credits (with 7 eager
+    // packets each, some wait for credits; all complete).
+    MsgBuffer reqs[kSessionSlots], resps[kSessionSlots];
+    int done = 0;
+    for (uint32_t k = 0; k < kSessionSlots; ++k) {
+      reqs[k] = rpc.alloc_msg_buffer(8);
+      resps[k] = rpc.alloc_msg_buffer(1);
+      const uint64_t n = 2 * dpp;
+      std::memcpy(reqs[k].data(), &n, 8);
+      ASSERT_EQ(rpc.enqueue_request(s, kSized, &reqs[k], &resps[k],
+                                    [&done](Status st) { done += st == Status::kOk; }),
+                Status::kOk);
+    }
+    ASSERT_TRUE(poll_until(rpc, [&] { return done == static_cast<int>(kSessionSlots); }));
+    EXPECT_EQ(rpc.stats().retransmissions, 0u) << "eager " << eager;
+  }
+}
+
 TEST(RpcUdpMisuse, UnbuiltOrUnknownTransportSaysSo) {
   // A transport this build lacks is named as such; an unknown one lists
   // those it has.
@@ -251,7 +309,7 @@ class RawClient {
     return true;
   }
 
-  void handshake(uint32_t data_per_pkt) {
+  void handshake(uint32_t data_per_pkt, uint16_t eager_pkts = 0) {
     PktHdr h{};
     h.magic = kPktMagic;
     h.version = kPktVersion;
@@ -264,6 +322,7 @@ class RawClient {
     cp.slots = kSessionSlots;
     cp.credits = kSessionCredits;
     cp.data_per_pkt = data_per_pkt;
+    cp.eager_pkts = eager_pkts;
     uint8_t p[sizeof cp];
     store_payload(cp, p);
     h.msg_size = sizeof p;
@@ -281,12 +340,13 @@ class RawClient {
     server_token = ap.server_token;
   }
 
-  PktHdr request(uint64_t req_num, uint32_t msg_size, uint32_t pkt_num = 0) const {
+  PktHdr request(uint64_t req_num, uint32_t msg_size, uint32_t pkt_num = 0,
+                 uint16_t method = kEcho) const {
     PktHdr h{};
     h.magic = kPktMagic;
     h.version = kPktVersion;
     h.type = static_cast<uint8_t>(PktType::kRequest);
-    h.method = kEcho;
+    h.method = method;
     h.dest_session = server_session;
     h.token = server_token;
     h.req_num = req_num;
@@ -349,6 +409,75 @@ TEST_F(RpcTest, MalformedSizesAreDroppedAndCounted) {
   EXPECT_EQ(st.resets_sent, 1u);
   EXPECT_EQ(st.requests_handled, 1u);
   EXPECT_EQ(st.responses_resent, 1u);
+}
+
+// The wire format alone: a client that agreed to 2 eager packets gets
+// response packets 0 and 1 of a 3-packet response unasked, and packet 2 only
+// once it asks (a request-for-response for 1 first, to see that 2 was not
+// already on its way: loopback keeps the order).
+TEST_F(RpcTest, ServerSendsTheAgreedResponsePacketsUnasked) {
+  RawClient raw(server_->uri());
+  const uint32_t dpp = static_cast<uint32_t>(client_->data_per_pkt());
+  raw.handshake(dpp, 2);
+  const uint64_t n = 2 * uint64_t{dpp} + 10;  // 3 packets
+  raw.send(raw.request(0, 8, 0, kSized), &n, 8);
+  PktHdr r;
+  std::vector<uint8_t> pl;
+  for (uint32_t k : {0u, 1u}) {
+    ASSERT_TRUE(raw.recv(&r, &pl));
+    EXPECT_EQ(r.pkt_type(), PktType::kResponse);
+    EXPECT_EQ(r.pkt_num, k);
+    EXPECT_EQ(r.msg_size, n);
+    EXPECT_EQ(pl.size(), dpp);
+  }
+  PktHdr rfr = raw.request(0, 0, 1, kSized);
+  rfr.type = static_cast<uint8_t>(PktType::kRequestForResponse);
+  raw.send(rfr, nullptr, 0);
+  ASSERT_TRUE(raw.recv(&r, &pl));
+  EXPECT_EQ(r.pkt_num, 1u);  // the answer to the request-for-response, not packet 2
+  rfr.pkt_num = 2;
+  raw.send(rfr, nullptr, 0);
+  ASSERT_TRUE(raw.recv(&r, &pl));
+  EXPECT_EQ(r.pkt_type(), PktType::kResponse);
+  EXPECT_EQ(r.pkt_num, 2u);
+  ASSERT_EQ(pl.size(), 10u);
+  for (size_t i = 0; i < 10; ++i) EXPECT_EQ(pl[i], static_cast<uint8_t>((2 * dpp + i) * 7));
+  // The whole request again (its response lost): packet 0 and the eager one
+  // come again from the stored response; the handler does not run again.
+  raw.send(raw.request(0, 8, 0, kSized), &n, 8);
+  for (uint32_t k : {0u, 1u}) {
+    ASSERT_TRUE(raw.recv(&r, &pl));
+    EXPECT_EQ(r.pkt_num, k);
+  }
+  EXPECT_EQ(server_->stats().requests_handled, 1u);
+  EXPECT_EQ(server_->stats().responses_resent, 1u);
+}
+
+TEST_F(RpcTest, EagerCountAboveTheCreditsIsRefusedAtConnect) {
+  RawClient raw(server_->uri());
+  PktHdr h{};
+  h.magic = kPktMagic;
+  h.version = kPktVersion;
+  h.type = static_cast<uint8_t>(PktType::kConnect);
+  h.dest_session = kNoSession;
+  h.token = 98;
+  ConnectPayload cp{};
+  cp.client_session = 1;
+  cp.max_msg_size = 1 << 20;
+  cp.slots = kSessionSlots;
+  cp.credits = 4;
+  cp.data_per_pkt = static_cast<uint32_t>(client_->data_per_pkt());
+  cp.eager_pkts = 5;  // more unasked packets than the client has credits for
+  uint8_t p[sizeof cp];
+  store_payload(cp, p);
+  h.msg_size = sizeof p;
+  raw.send(h, p, sizeof p);
+  PktHdr a;
+  std::vector<uint8_t> pl;
+  ASSERT_TRUE(raw.recv(&a, &pl));
+  EXPECT_EQ(a.pkt_type(), PktType::kConnectAck);
+  EXPECT_EQ(status_from_wire(a.status), Status::kInvalidArgument);
+  EXPECT_EQ(server_->num_sessions(), 0u);
 }
 
 TEST_F(RpcTest, MismatchedPacketSizeIsRefusedAtConnect) {

@@ -43,6 +43,10 @@ inline constexpr size_t kMaxMsgSizeLimit = size_t{1} << 30;
 // ResourceExhausted beyond this.
 inline constexpr uint32_t kDefaultBacklog = 4096;
 
+// Response packets a server sends unasked, by default: as many as keep every
+// slot of a session able to have a single-packet call in flight.
+inline constexpr uint32_t kDefaultEagerResponsePkts = kSessionCredits / kSessionSlots;
+
 // Largest session number + 1 accepted per Rpc by default.
 inline constexpr uint32_t kDefaultMaxSessions = 4096;
 

@@ -60,6 +60,16 @@ struct NexusConfig {
   // Calls per session waiting for a free slot (a ring allocated on the first
   // overflow); enqueue_request returns ResourceExhausted beyond it.
   uint32_t backlog = kDefaultBacklog;
+  // Response packets a server sends at once, without waiting for the
+  // client's requests-for-response (docs/wire-format.md, "A call"): a
+  // response of up to this many packets costs one round trip, not two. Each
+  // call holds this many of its session's kSessionCredits credits from its
+  // last request packet until its response starts, so above
+  // kSessionCredits / kSessionSlots (4) fewer than kSessionSlots
+  // single-packet calls fit in flight per session. 1: ask for every
+  // response packet after the first (eRPC's scheme). In [1, kSessionCredits].
+  // The client's setting is what its sessions use.
+  uint32_t eager_response_pkts = kDefaultEagerResponsePkts;
   // Retransmission timeout: a request or request-for-response packet not
   // answered within it is sent again (go-back-N from the first unanswered).
   Duration rto = std::chrono::milliseconds(5);

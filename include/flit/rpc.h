@@ -360,6 +360,8 @@ class Rpc {
   void dispatch(Session* s, ServerSlot* slot);
   void send_credit_return(Session* s, const PktHdr& req_hdr);
   void send_response_pkt(Session* s, ServerSlot* slot, uint32_t pkt);
+  void send_response_start(Session* s, ServerSlot* slot);
+  void send_last_request_pkt(Session* s, uint32_t slot_idx);
   ReqHandle* alloc_handle();
   void free_handle(ReqHandle* h);
   void detach_handle(ServerSlot* slot);

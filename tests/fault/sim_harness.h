@@ -92,12 +92,15 @@ struct CallRecord {
 
 class SimHarness {
  public:
-  explicit SimHarness(uint64_t seed, sim::FaultModel faults = {}, size_t max_msg = 64 << 10)
+  // eager: the client's NexusConfig::eager_response_pkts.
+  explicit SimHarness(uint64_t seed, sim::FaultModel faults = {}, size_t max_msg = 64 << 10,
+                      uint32_t eager = kDefaultEagerResponsePkts)
       : net_(seed, faults), drv_(net_), max_msg_(max_msg) {
     server_.net = &net_;
     start_server();
     NexusConfig cc = net_.client_config("client", 200);
     cc.max_msg_size = max_msg_;
+    cc.eager_response_pkts = eager;
     client_nexus_ = std::make_unique<Nexus>(cc);
     client_ = std::make_unique<Rpc>(*client_nexus_, 0);
     drv_.add(client_.get());
