@@ -189,8 +189,10 @@ void Rpc::complete_call(Session* s, uint32_t slot_idx, Status st) {
   stats_.calls_completed++;
   drain_backlog(s);
   // The credits returned may be what another slot waits for: with nothing
-  // of its own in flight, no answer would wake it.
-  if (s->state == SessionState::kConnected) client_send_more(s);
+  // of its own in flight, no answer would wake it. (No other slot busy, as
+  // with one call in flight: nobody waits.)
+  constexpr uint32_t kAll = (1u << kSessionSlots) - 1;
+  if (s->free_slot_mask != kAll && s->state == SessionState::kConnected) client_send_more(s);
   cont(st);
 }
 
