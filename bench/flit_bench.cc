@@ -193,9 +193,9 @@ struct Client {
   Clock::time_point iter_start;
   std::vector<std::pair<Clock::time_point, flit::Status>> finished;  // this iteration's
 
-  // Issues a call whose latency counts from `start`: now (or the start of
-  // this event-loop iteration) in closed loop; the scheduled send time in
-  // open loop, so a stall is not hidden.
+  // Issues a call whose latency counts from `start`: now (or, with many
+  // calls in flight, when this iteration issued its first) in closed loop;
+  // the scheduled send time in open loop, so a stall is not hidden.
   void issue(CallCtx* ctx) {
     if (!batched_clock) return issue_at(ctx, Clock::now());
     if (!have_iter_start) {
