@@ -97,12 +97,11 @@ FLIT_HOT void Rpc::client_send_more(Session* s) {
     s->credit_waiter = Session::kNoWaiter;
     send_last_request_pkt(s, w);
   }
-  constexpr uint32_t kAll = (1u << kSessionSlots) - 1;
   const uint32_t start = s->send_turn;
   s->send_turn = (start + 1) % kSessionSlots;
-  const uint32_t busy = ~s->free_slot_mask & kAll;
+  const uint32_t busy = ~s->free_slot_mask & kAllSlotsMask;
   // busy rotated so that bit 0 is slot `start`.
-  uint32_t turn = ((busy >> start) | (busy << (kSessionSlots - start))) & kAll;
+  uint32_t turn = ((busy >> start) | (busy << (kSessionSlots - start))) & kAllSlotsMask;
   while (turn != 0 && s->credits != 0) {
     const uint32_t i = (static_cast<uint32_t>(std::countr_zero(turn)) + start) % kSessionSlots;
     turn &= turn - 1;
@@ -191,8 +190,8 @@ void Rpc::complete_call(Session* s, uint32_t slot_idx, Status st) {
   // The credits returned may be what another slot waits for: with nothing
   // of its own in flight, no answer would wake it. (No other slot busy, as
   // with one call in flight: nobody waits.)
-  constexpr uint32_t kAll = (1u << kSessionSlots) - 1;
-  if (s->free_slot_mask != kAll && s->state == SessionState::kConnected) client_send_more(s);
+  if (s->free_slot_mask != kAllSlotsMask && s->state == SessionState::kConnected)
+    client_send_more(s);
   cont(st);
 }
 

@@ -23,6 +23,9 @@ enum class SessionRole : uint8_t { kClient, kServer };
 inline constexpr uint32_t kWindow = 64;
 static_assert(kSessionCredits <= kWindow);
 
+// A session's slots as a bit mask (Session::free_slot_mask when all are free).
+inline constexpr uint32_t kAllSlotsMask = (1u << kSessionSlots) - 1;
+
 // One outstanding call at the client.
 //
 // Packet indices follow eRPC's scheme: the client's i-th transmitted packet
@@ -104,7 +107,7 @@ struct Session {
   uint32_t credits = kSessionCredits;
   uint64_t next_req_num[kSessionSlots] = {};
   ClientSlot cslots[kSessionSlots];
-  uint32_t free_slot_mask = (1u << kSessionSlots) - 1;
+  uint32_t free_slot_mask = kAllSlotsMask;
   uint8_t send_turn = 0;  // the slot client_send_more serves first next time
   // The slot whose last request packet waits for the eager credits, which
   // then go to it first (kNoWaiter: none).

@@ -309,28 +309,39 @@ class RawClient {
     return true;
   }
 
-  void handshake(uint32_t data_per_pkt, uint16_t eager_pkts = 0) {
-    PktHdr h{};
-    h.magic = kPktMagic;
-    h.version = kPktVersion;
-    h.type = static_cast<uint8_t>(PktType::kConnect);
-    h.dest_session = kNoSession;
-    h.token = my_token;
+  // A connect the server accepts (client session 5), for tests to change.
+  static ConnectPayload connect_payload(uint32_t data_per_pkt) {
     ConnectPayload cp{};
     cp.client_session = 5;
     cp.max_msg_size = 1 << 20;
     cp.slots = kSessionSlots;
     cp.credits = kSessionCredits;
     cp.data_per_pkt = data_per_pkt;
-    cp.eager_pkts = eager_pkts;
+    return cp;
+  }
+
+  // Sends a connect with payload cp and receives the server's answer.
+  void connect(const ConnectPayload& cp, PktHdr* ack, std::vector<uint8_t>* ack_payload) {
+    PktHdr h{};
+    h.magic = kPktMagic;
+    h.version = kPktVersion;
+    h.type = static_cast<uint8_t>(PktType::kConnect);
+    h.dest_session = kNoSession;
+    h.token = my_token;
     uint8_t p[sizeof cp];
     store_payload(cp, p);
     h.msg_size = sizeof p;
     send(h, p, sizeof p);
+    ASSERT_TRUE(recv(ack, ack_payload));
+    ASSERT_EQ(ack->pkt_type(), PktType::kConnectAck);
+  }
+
+  void handshake(uint32_t data_per_pkt, uint16_t eager_pkts = 0) {
+    ConnectPayload cp = connect_payload(data_per_pkt);
+    cp.eager_pkts = eager_pkts;
     PktHdr a;
     std::vector<uint8_t> pl;
-    ASSERT_TRUE(recv(&a, &pl));
-    ASSERT_EQ(a.pkt_type(), PktType::kConnectAck);
+    ASSERT_NO_FATAL_FAILURE(connect(cp, &a, &pl));
     ASSERT_EQ(a.status, 0);
     ASSERT_EQ(a.dest_session, 5u);
     ASSERT_EQ(a.token, my_token);
@@ -455,53 +466,22 @@ TEST_F(RpcTest, ServerSendsTheAgreedResponsePacketsUnasked) {
 
 TEST_F(RpcTest, EagerCountAboveTheCreditsIsRefusedAtConnect) {
   RawClient raw(server_->uri());
-  PktHdr h{};
-  h.magic = kPktMagic;
-  h.version = kPktVersion;
-  h.type = static_cast<uint8_t>(PktType::kConnect);
-  h.dest_session = kNoSession;
-  h.token = 98;
-  ConnectPayload cp{};
-  cp.client_session = 1;
-  cp.max_msg_size = 1 << 20;
-  cp.slots = kSessionSlots;
+  ConnectPayload cp = RawClient::connect_payload(static_cast<uint32_t>(client_->data_per_pkt()));
   cp.credits = 4;
-  cp.data_per_pkt = static_cast<uint32_t>(client_->data_per_pkt());
   cp.eager_pkts = 5;  // more unasked packets than the client has credits for
-  uint8_t p[sizeof cp];
-  store_payload(cp, p);
-  h.msg_size = sizeof p;
-  raw.send(h, p, sizeof p);
   PktHdr a;
   std::vector<uint8_t> pl;
-  ASSERT_TRUE(raw.recv(&a, &pl));
-  EXPECT_EQ(a.pkt_type(), PktType::kConnectAck);
+  ASSERT_NO_FATAL_FAILURE(raw.connect(cp, &a, &pl));
   EXPECT_EQ(status_from_wire(a.status), Status::kInvalidArgument);
   EXPECT_EQ(server_->num_sessions(), 0u);
 }
 
 TEST_F(RpcTest, MismatchedPacketSizeIsRefusedAtConnect) {
   RawClient raw(server_->uri());
-  PktHdr h{};
-  h.magic = kPktMagic;
-  h.version = kPktVersion;
-  h.type = static_cast<uint8_t>(PktType::kConnect);
-  h.dest_session = kNoSession;
-  h.token = 99;
-  ConnectPayload cp{};
-  cp.client_session = 1;
-  cp.max_msg_size = 1 << 20;
-  cp.slots = kSessionSlots;
-  cp.credits = kSessionCredits;
-  cp.data_per_pkt = 100;  // not the server's
-  uint8_t p[sizeof cp];
-  store_payload(cp, p);
-  h.msg_size = sizeof p;
-  raw.send(h, p, sizeof p);
+  const ConnectPayload cp = RawClient::connect_payload(100);  // not the server's
   PktHdr a;
   std::vector<uint8_t> pl;
-  ASSERT_TRUE(raw.recv(&a, &pl));
-  EXPECT_EQ(a.pkt_type(), PktType::kConnectAck);
+  ASSERT_NO_FATAL_FAILURE(raw.connect(cp, &a, &pl));
   EXPECT_EQ(status_from_wire(a.status), Status::kInvalidArgument);
   EXPECT_EQ(server_->num_sessions(), 0u);
 }
