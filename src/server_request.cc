@@ -37,6 +37,7 @@ ReqHandle* Rpc::alloc_handle() {
     if (handles_.size() == handles_.capacity()) handles_.reserve(handles_.size() * 2 + 64);
     if (free_handles_.capacity() < handles_.capacity()) free_handles_.reserve(handles_.capacity());
     handles_.push_back(std::make_unique<ReqHandle>());
+    stats_.request_handles++;
     handles_.back()->rpc_ = this;
     free_handles_.push_back(handles_.back().get());
   }

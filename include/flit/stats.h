@@ -34,13 +34,17 @@ struct RpcStats {
   uint64_t calls_completed = 0;      // continuation run (any status)
   uint64_t requests_handled = 0;     // handler invocations at this server (inline or worker)
   uint64_t requests_to_workers = 0;  // of those, handed to a worker thread
-  uint64_t worker_rejected = 0;      // worker-mode requests answered ResourceExhausted unrun
-  uint64_t posts_run = 0;            // functions from Rpc::post() run
-  uint64_t responses_resent = 0;     // stored responses resent for duplicate requests
-  uint64_t responses_orphaned = 0;   // responses dropped: the client had given up on the request
-  uint64_t requests_expired = 0;     // dropped unstarted: their deadline passed first
-  uint64_t calls_cancelled = 0;      // cancel() calls that found the call
-  uint64_t call_retries = 0;         // attempts scheduled again by enqueue_request_with_retry
+  // Request handles created: the peak number of requests in handlers at once
+  // so far. Each is a heap allocation (and, for a worker handler, its
+  // response block), made once: handles are reused after that.
+  uint64_t request_handles = 0;
+  uint64_t worker_rejected = 0;     // worker-mode requests answered ResourceExhausted unrun
+  uint64_t posts_run = 0;           // functions from Rpc::post() run
+  uint64_t responses_resent = 0;    // stored responses resent for duplicate requests
+  uint64_t responses_orphaned = 0;  // responses dropped: the client had given up on the request
+  uint64_t requests_expired = 0;    // dropped unstarted: their deadline passed first
+  uint64_t calls_cancelled = 0;     // cancel() calls that found the call
+  uint64_t call_retries = 0;        // attempts scheduled again by enqueue_request_with_retry
 
   // Sessions.
   uint64_t sessions_failed = 0;  // client sessions declared unreachable or reset
