@@ -158,10 +158,7 @@ FLIT_HOT void Rpc::handle_request_pkt(const PktHdr& h, const uint8_t* payload, u
       return;
     }
     if (slot->state == ServerSlotState::kInHandler) detach_handle(slot);
-    if (slot->state == ServerSlotState::kReceiving) {
-      s->reassembly_bytes -= slot->req_size;
-      reassembly_bytes_ -= slot->req_size;
-    }
+    release_reassembly(s, slot);
     slot->req_buf.release();
     slot->resp.release();
     slot->state = ServerSlotState::kReceiving;
@@ -175,6 +172,7 @@ FLIT_HOT void Rpc::handle_request_pkt(const PktHdr& h, const uint8_t* payload, u
     slot->deadline_ns = budget == 0 ? 0 : now_cache_ns_ + uint64_t{budget} * 1'000'000;
     if (req_pkts > 1) {
       slot->req_buf = pool_->alloc(h.msg_size);
+      slot->reassembly_held = h.msg_size;
       s->reassembly_bytes += h.msg_size;
       reassembly_bytes_ += h.msg_size;
     }
@@ -198,8 +196,7 @@ FLIT_HOT void Rpc::handle_request_pkt(const PktHdr& h, const uint8_t* payload, u
   }
   if (h.pkt_num + 1 < req_pkts) send_credit_return(s, h);
   if (slot->num_rx < req_pkts) return;
-  s->reassembly_bytes -= slot->req_size;
-  reassembly_bytes_ -= slot->req_size;
+  release_reassembly(s, slot);
   ReqHandle* hd = alloc_handle();
   hd->req_buf_ = std::move(slot->req_buf);
   hd->req_data_ = hd->req_buf_.data();
@@ -208,14 +205,26 @@ FLIT_HOT void Rpc::handle_request_pkt(const PktHdr& h, const uint8_t* payload, u
   dispatch(s, slot);
 }
 
+// Gives back the reassembly budget a slot's request holds, once: a request
+// leaves reassembly when its last packet arrives, when its deadline passes
+// first, when a newer request takes the slot or when its session goes, and
+// two of those can meet (a request complete but already expired at
+// dispatch).
+void Rpc::release_reassembly(Session* s, ServerSlot* slot) {
+  FLIT_CHECK(
+      s->reassembly_bytes >= slot->reassembly_held && reassembly_bytes_ >= s->reassembly_bytes,
+      "reassembly bytes: slot", slot->reassembly_held, "session", s->reassembly_bytes, "rpc",
+      reassembly_bytes_);
+  s->reassembly_bytes -= slot->reassembly_held;
+  reassembly_bytes_ -= slot->reassembly_held;
+  slot->reassembly_held = 0;
+}
+
 // Drops a request whose deadline passed before its handler started: frees
 // its memory and stores a DeadlineExceeded answer for its duplicates.
 void Rpc::expire_request(Session* s, ServerSlot* slot) {
   stats_.requests_expired++;
-  if (slot->state == ServerSlotState::kReceiving && slot->req_pkts > 1) {
-    s->reassembly_bytes -= slot->req_size;
-    reassembly_bytes_ -= slot->req_size;
-  }
+  release_reassembly(s, slot);
   slot->req_buf.release();
   if (slot->handle != nullptr) {
     free_handle(slot->handle);

@@ -87,9 +87,10 @@ struct ServerSlot {
   uint64_t deadline_ns = 0;  // from the request's budget; 0: none
   uint32_t req_size = 0;
   uint16_t method = 0;
-  MsgBuffer req_buf;            // reassembly of a multi-packet request
-  ReqHandle* handle = nullptr;  // while kInHandler
-  MsgBuffer resp;               // while kResponded: kept for duplicates
+  MsgBuffer req_buf;             // reassembly of a multi-packet request
+  uint32_t reassembly_held = 0;  // bytes this slot counts in the reassembly budgets
+  ReqHandle* handle = nullptr;   // while kInHandler
+  MsgBuffer resp;                // while kResponded: kept for duplicates
   uint32_t resp_pkts = 0;
   Status resp_status = Status::kOk;
 };

@@ -357,6 +357,7 @@ class Rpc {
   void send_reset(const PktHdr& offending, const transport::Route& to);
   void handle_reset(const PktHdr& h);
   void expire_request(Session* s, ServerSlot* slot);
+  void release_reassembly(Session* s, ServerSlot* slot);
   void dispatch(Session* s, ServerSlot* slot);
   void send_credit_return(Session* s, const PktHdr& req_hdr);
   void send_response_pkt(Session* s, ServerSlot* slot, uint32_t pkt);

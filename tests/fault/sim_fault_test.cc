@@ -401,6 +401,46 @@ TEST(Fault, DeadlineExpiredRequestsAreNotStartedAtTheServer) {
   h.check_server_baseline({s});
 }
 
+// Calls that end before all their answers arrived (deadline), while loss
+// and reordering leave answers out of order, give back exactly the credits
+// of their packets still in flight: complete_call's check aborts on a
+// session whose credits go above 32, or are not all back once it is idle.
+// At the server, a multi-packet request whose last packet arrives after its
+// deadline gives its reassembly budget back once (it used to twice, and the
+// wrapped-around budget then refused every multi-packet request: this
+// load's calls after the faults failed with Unavailable).
+TEST(Fault, CallsEndingMidWayGiveBackEveryCreditAndReassemblyByte) {
+  SimHarness h(seed_for(9050), {.drop = 0.05, .reorder = 0.3, .max_extra_delay_ns = 400'000});
+  std::vector<SessionId> sessions = {h.connect(), h.connect()};
+  SimHarness::Load load;
+  load.sessions = sessions;
+  load.total = scaled(3'000);
+  load.req_size = 16 * kDpp;
+  load.resp_size = 8 * kDpp;
+  load.deadline = std::chrono::milliseconds(3);
+  h.run_load(load);
+  h.check_calls(/*expect_all_ok=*/false);
+  EXPECT_GT(h.count(Status::kDeadlineExceeded), load.total / 20);
+  EXPECT_GT(h.count(Status::kOk), load.total / 20);
+  EXPECT_EQ(h.count(Status::kOk) + h.count(Status::kDeadlineExceeded), load.total);
+  EXPECT_GT(h.net().stats().reordered, 0u);
+  EXPECT_GT(h.server().stats().requests_expired, 0u);
+  // The same sessions, every slot busy, no faults: all Ok, and the server
+  // holds no reassembly bytes once they are done.
+  h.net().set_faults({});
+  SimHarness::Load clean = load;
+  clean.total = 400;
+  clean.deadline = Duration::zero();
+  const size_t ok_before = h.count(Status::kOk);
+  h.run_load(clean);
+  EXPECT_EQ(h.count(Status::kOk), ok_before + clean.total);
+  EXPECT_EQ(h.server().stats().drop_budget, 0u);
+  h.driver().run_for(10'000'000);  // the last duplicates, if any
+  EXPECT_EQ(h.server().reassembly_bytes(), 0u);
+  for (SessionId s : sessions) EXPECT_EQ(h.client().session_state(s), SessionState::kConnected);
+  h.check_server_baseline(sessions);
+}
+
 TEST(Fault, CancelCompletesOnceAndDropsTheLateResponse) {
   SimHarness h(seed_for(9100));
   h.server_side().slow_ns = 5'000'000;
