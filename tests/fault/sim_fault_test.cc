@@ -441,6 +441,42 @@ TEST(Fault, CallsEndingMidWayGiveBackEveryCreditAndReassemblyByte) {
   h.check_server_baseline(sessions);
 }
 
+// Cancels of calls at every stage (request half sent, waiting for the
+// response, response half received), under loss, duplicates and
+// reordering, with one-packet and multi-packet messages both ways: each
+// call completes once, the credits come back (complete_call's check), and
+// the sessions then carry a fault-free load with every call Ok.
+TEST(Fault, CancelsAtEveryStageUnderFaultsLeaveSessionsWhole) {
+  SimHarness h(seed_for(9070),
+               {.drop = 0.05, .duplicate = 0.02, .reorder = 0.2, .max_extra_delay_ns = 400'000});
+  std::vector<SessionId> sessions = {h.connect(), h.connect()};
+  size_t total = 0;
+  for (size_t size : {size_t{100}, 5 * kDpp, 20 * kDpp}) {
+    SimHarness::Load load;
+    load.sessions = sessions;
+    load.total = scaled(2'000);
+    load.req_size = size;
+    load.resp_size = size == 100 ? 20 * kDpp : size;
+    load.cancel_per_mille = 50;
+    h.run_load(load);
+    total += load.total;
+  }
+  h.check_calls(/*expect_all_ok=*/false);
+  EXPECT_GT(h.count(Status::kCancelled), total / 50);
+  EXPECT_EQ(h.count(Status::kOk) + h.count(Status::kCancelled), total);
+  EXPECT_EQ(h.client().stats().calls_cancelled, h.count(Status::kCancelled));
+  h.net().set_faults({});
+  SimHarness::Load clean;
+  clean.sessions = sessions;
+  clean.total = 400;
+  clean.req_size = clean.resp_size = 20 * kDpp;
+  const size_t ok_before = h.count(Status::kOk);
+  h.run_load(clean);
+  EXPECT_EQ(h.count(Status::kOk), ok_before + clean.total);
+  for (SessionId s : sessions) EXPECT_EQ(h.client().session_state(s), SessionState::kConnected);
+  h.check_server_baseline(sessions);
+}
+
 TEST(Fault, CancelCompletesOnceAndDropsTheLateResponse) {
   SimHarness h(seed_for(9100));
   h.server_side().slow_ns = 5'000'000;

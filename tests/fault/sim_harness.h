@@ -85,6 +85,7 @@ struct ServerSide {
 struct CallRecord {
   uint64_t id = 0;
   MsgBuffer req, resp;  // released when the call completes
+  CallId cid = kInvalidCall;
   int completions = 0;
   Status status = Status::kInternal;
   bool bytes_ok = false;  // for Ok: the response was exactly the handler's
@@ -153,6 +154,9 @@ class SimHarness {
     Duration deadline = Duration::zero();
     uint64_t virtual_limit_ns = 3600'000'000'000ULL;
     std::function<void()> on_step;  // runs between steps (fault events)
+    // Per step, the chance (in 1/1000) that the oldest outstanding call is
+    // cancelled (the choice of step is seeded, so runs replay).
+    uint32_t cancel_per_mille = 0;
   };
 
   // Issues load.total calls, keeping load.window outstanding per session,
@@ -161,6 +165,8 @@ class SimHarness {
   // handler's bytes) and its buffers freed.
   void run_load(const Load& load) {
     size_t issued = 0, completed_before = completed_;
+    size_t first_open = calls_.size();  // calls before this load are done
+    uint64_t rng = net_.seed() * 0x9E3779B97F4A7C15ULL + 1;
     std::vector<uint32_t> outstanding(load.sessions.size(), 0);
     auto finish = [this](CallRecord* r, Status s) {
       r->completions++;
@@ -196,7 +202,7 @@ class SimHarness {
             outstanding[si]--;
             finish(r, s);
           },
-          load.deadline);
+          load.deadline, &r->cid);
       if (st != Status::kOk) {  // not accepted: it still counts as completed, once
         outstanding[si]--;
         finish(r, st);
@@ -206,6 +212,15 @@ class SimHarness {
         [&] {
           server_.poll();
           if (load.on_step) load.on_step();
+          if (load.cancel_per_mille != 0) {
+            rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+            if ((rng >> 33) % 1000 < load.cancel_per_mille) {
+              while (first_open < calls_.size() && calls_[first_open]->completions != 0) {
+                ++first_open;
+              }
+              if (first_open < calls_.size()) client_->cancel(calls_[first_open]->cid);
+            }
+          }
           for (size_t si = 0; si < load.sessions.size(); ++si) {
             while (issued < load.total && outstanding[si] < load.window) issue(si);
           }
