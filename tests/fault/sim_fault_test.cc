@@ -5,6 +5,7 @@
 // calls (the slow suite runs with a larger scale).
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cstdlib>
 #include <string>
 
@@ -142,6 +143,54 @@ TEST_P(BitFlips, AreDetectedAndNeverGiveAWrongOk) {
   EXPECT_EQ(h.net().stats().corrupt_detected, h.net().stats().corrupted);
 }
 INSTANTIATE_TEST_SUITE_P(Fault, BitFlips, ::testing::Values(0.001, 0.005, 0.01));
+
+// Every fault at once (loss, duplicates, stale replays, reordering, bit
+// flips) with call deadlines and cancels, one-packet to 20-packet messages
+// both ways, over several seeds: each call completes once with Ok,
+// DeadlineExceeded or Cancelled, credits and reassembly bytes come back,
+// and the same sessions then carry a fault-free load with every call Ok.
+// The seeds take turns at the client's eager count: 1, the default, 32.
+class Chaos : public ::testing::TestWithParam<uint64_t> {};
+TEST_P(Chaos, EveryFaultWithDeadlinesAndCancelsLeavesSessionsWhole) {
+  SimHarness h(seed_for(7000 + GetParam()),
+               {.drop = 0.03,
+                .duplicate = 0.02,
+                .replay = 0.01,
+                .reorder = 0.15,
+                .max_extra_delay_ns = 500'000,
+                .corrupt = 0.002},
+               64 << 10, std::array<uint32_t, 3>{1, kDefaultEagerResponsePkts, 32}[GetParam() % 3]);
+  std::vector<SessionId> sessions = {h.connect(), h.connect(), h.connect()};
+  size_t total = 0;
+  const size_t sizes[] = {100, 3 * kDpp + 5, 20 * kDpp};
+  for (size_t i = 0; i < 6; ++i) {
+    SimHarness::Load load;
+    load.sessions = sessions;
+    load.total = scaled(600);
+    load.req_size = sizes[i % 3];
+    load.resp_size = sizes[(i + 1) % 3];
+    load.deadline = std::chrono::milliseconds(i % 2 == 0 ? 4 : 0);
+    load.cancel_per_mille = 20;
+    h.run_load(load);
+    total += load.total;
+  }
+  h.check_calls(/*expect_all_ok=*/false);
+  EXPECT_EQ(h.count(Status::kOk) + h.count(Status::kDeadlineExceeded) + h.count(Status::kCancelled),
+            total);
+  EXPECT_GT(h.count(Status::kOk), total / 2);
+  h.net().set_faults({});
+  SimHarness::Load clean;
+  clean.sessions = sessions;
+  clean.total = 300;
+  clean.req_size = clean.resp_size = 20 * kDpp;
+  const size_t ok_before = h.count(Status::kOk);
+  h.run_load(clean);
+  EXPECT_EQ(h.count(Status::kOk), ok_before + clean.total);
+  EXPECT_EQ(h.server().reassembly_bytes(), 0u);
+  for (SessionId s : sessions) EXPECT_EQ(h.client().session_state(s), SessionState::kConnected);
+  h.check_server_baseline(sessions);
+}
+INSTANTIATE_TEST_SUITE_P(Fault, Chaos, ::testing::Range(uint64_t{0}, uint64_t{8}));
 
 TEST(Fault, SameSeedSameTrace) {
   auto trace = [](uint64_t seed) {
