@@ -35,7 +35,7 @@ if [[ ! -f "$builddir/build.ninja" ]]; then
 fi
 ninja -C "$builddir" bench/flit-bench >/dev/null
 bench="$builddir/bench/flit-bench"
-out=bench-results
+out="bench-results"
 mkdir -p "$out"
 rm -f "$out"/*.json
 port=31950
@@ -153,9 +153,21 @@ import json, statistics, sys, glob, re, subprocess
 out, rounds, secs, update = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] == "1"
 transports = [t for t in sys.argv[5].split(",") if t]
 names = ["latency-32B", "latency-4KiB", "throughput-32B", "throughput-4KiB", "bandwidth-1MiB"]
+def rounds_of(t, name, kind):  # round number -> result
+    files = glob.glob(f"{out}/{t}-{name}-{kind}-*.json")
+    return {int(re.search(r"-(\d+)\.json$", f).group(1)): json.load(open(f)) for f in files}
 def load(t, name, kind):
-    return [json.load(open(f)) for f in sorted(glob.glob(f"{out}/{t}-{name}-{kind}-*.json"))]
+    return list(rounds_of(t, name, kind).values())
 med = lambda xs: statistics.median(xs)
+def paired(t, n, metric):
+    # flit / baseline per round (the two runs of a round are adjacent in
+    # time, so they saw the same machine): robust to a load change between
+    # rounds that a ratio of two medians would mix in.
+    f, b = rounds_of(t, n, "flit"), rounds_of(t, n, "baseline")
+    rs = [metric(f[r]) / metric(b[r]) for r in sorted(f) if r in b and metric(b[r]) > 0]
+    if not rs:
+        return ""
+    return f"{med(rs):.2f}x ({min(rs):.2f}-{max(rs):.2f})"
 cpu = subprocess.run(["sh", "-c", "lscpu | sed -n 's/^Model name: *//p' | head -1"], capture_output=True, text=True).stdout.strip()
 where = {"udp": "UDP on loopback", "memif": "DPDK over net_memif between two processes (raw baseline: reflected Ethernet/IPv4/UDP frames)"}
 p = "docs/BENCHMARKS.md"
@@ -169,27 +181,34 @@ for t in transports:
         if n.startswith("latency"):
             fp50, bp50 = med([x["latency_ns"]["p50"] for x in f]), med([x["latency_ns"]["p50"] for x in b])
             fp99, bp99 = med([x["latency_ns"]["p99"] for x in f]), med([x["latency_ns"]["p99"] for x in b])
-            rows.append(f"| {n} | median RTT | {fp50/1000:.2f} us | {bp50/1000:.2f} us | **{fp50/bp50:.2f}x** |")
-            rows.append(f"| {n} | p99 RTT | {fp99/1000:.2f} us | {bp99/1000:.2f} us | **{fp99/bp99:.2f}x** |")
+            p50 = paired(t, n, lambda x: x["latency_ns"]["p50"])
+            p99 = paired(t, n, lambda x: x["latency_ns"]["p99"])
+            rows.append(f"| {n} | median RTT | {fp50/1000:.2f} us | {bp50/1000:.2f} us | **{fp50/bp50:.2f}x** | {p50} |")
+            rows.append(f"| {n} | p99 RTT | {fp99/1000:.2f} us | {bp99/1000:.2f} us | **{fp99/bp99:.2f}x** | {p99} |")
             c = load(t, n, "connected")
             if c:
                 cp50 = med([x["latency_ns"]["p50"] for x in c])
-                rows.append(f"| {n} | median RTT, baseline on a connected (1:1) socket | {fp50/1000:.2f} us | {cp50/1000:.2f} us | {fp50/cp50:.2f}x |")
+                rows.append(f"| {n} | median RTT, baseline on a connected (1:1) socket | {fp50/1000:.2f} us | {cp50/1000:.2f} us | {fp50/cp50:.2f}x | |")
         elif n.startswith("throughput"):
             fr, br = med([x["requests_per_s"] for x in f]), med([x["requests_per_s"] for x in b])
-            rows.append(f"| {n} | requests/s | {fr/1e3:.0f} k | {br/1e3:.0f} k | **{fr/br:.2f}x** |")
+            pr = paired(t, n, lambda x: x["requests_per_s"])
+            rows.append(f"| {n} | requests/s | {fr/1e3:.0f} k | {br/1e3:.0f} k | **{fr/br:.2f}x** | {pr} |")
         else:
             fg = med([x["requests_per_s"] * x["req_size"] * 8 / 1e9 for x in f])
             bg = med([x["requests_per_s"] * x["req_size"] * 8 / 1e9 for x in b])
-            rows.append(f"| {n} | Gbit/s one way | {fg:.2f} | {bg:.2f} | **{fg/bg:.2f}x** |")
+            pg = paired(t, n, lambda x: x["requests_per_s"] * x["req_size"])
+            rows.append(f"| {n} | Gbit/s one way | {fg:.2f} | {bg:.2f} | **{fg/bg:.2f}x** | {pg} |")
     if not rows:
         continue
     table = "\n".join([
         f"Medians of {rounds} runs of {secs} s each (after 0.5 s warm-up), {where[t]},",
         f"server on CPU 0, client on CPU 1 ({cpu}). Command: `scripts/bench.sh --rounds {rounds} --seconds {secs} --transports {t}`.",
         "",
-        "| benchmark | metric | flit | raw baseline | flit / baseline |",
-        "|---|---|---:|---:|---:|",
+        "Ratio: flit's median over the baseline's; per round: the median of each round's own",
+        "ratio (flit's run and the baseline's are adjacent in time), with its range.",
+        "",
+        "| benchmark | metric | flit | raw baseline | flit / baseline | per round |",
+        "|---|---|---:|---:|---:|---:|",
         *rows,
     ])
     print(table + "\n")
