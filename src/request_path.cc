@@ -185,11 +185,12 @@ void Rpc::complete_call(Session* s, uint32_t slot_idx, Status st) {
   c.resp = nullptr;
   s->free_slot_mask |= 1u << slot_idx;
   // Every sent, unanswered packet holds one credit: with no call left, all
-  // are back. (Two compares per call; a leak would stall the session, an
-  // excess would overrun the server's receive window.)
-  FLIT_CHECK(s->credits <= kSessionCredits &&
-                 (s->free_slot_mask != kAllSlotsMask || s->credits == kSessionCredits),
-             "session credits", s->credits, "of", kSessionCredits, "slots free", s->free_slot_mask);
+  // the server granted are back. (Two compares per call; a leak would stall
+  // the session, an excess would overrun the server's receive window.)
+  FLIT_CHECK(s->credits <= s->granted_credits &&
+                 (s->free_slot_mask != kAllSlotsMask || s->credits == s->granted_credits),
+             "session credits", s->credits, "of", s->granted_credits, "slots free",
+             s->free_slot_mask);
   if (s->credit_waiter == slot_idx) s->credit_waiter = Session::kNoWaiter;
   stats_.calls_completed++;
   drain_backlog(s);

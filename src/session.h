@@ -111,6 +111,7 @@ struct Session {
 
   // Client side.
   uint32_t credits = kSessionCredits;
+  uint32_t granted_credits = kSessionCredits;  // by the server at connect (1..32)
   uint64_t next_req_num[kSessionSlots] = {};
   ClientSlot cslots[kSessionSlots];
   uint32_t free_slot_mask = kAllSlotsMask;

@@ -231,6 +231,7 @@ void Rpc::handle_connect_ack(const PktHdr& h, const uint8_t* payload, uint32_t l
       s->remote_epoch = ap.server_epoch;
       s->remote_max_msg = ap.max_msg_size;
       s->credits = std::min<uint32_t>(ap.credits, kSessionCredits);
+      s->granted_credits = s->credits;
       // The server sends this many response packets unasked, and the
       // client holds a credit for each (never more than it has).
       s->eager = std::min(cfg_.eager_response_pkts, s->credits);

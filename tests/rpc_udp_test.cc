@@ -41,6 +41,111 @@ TEST(RpcUdpNoServer, ConnectToPortWithNoServerIsUnavailableWithinDeadline) {
   EXPECT_EQ(rpc.num_client_sessions(), 0u);
 }
 
+// A server (here a raw socket speaking the wire format) may grant fewer
+// than 32 credits at connect. The client keeps within them and, once a call
+// is done, has exactly those back: the engine's credit check is against
+// what the server granted, not a constant a peer could trip.
+TEST(RpcUdpRawServer, ServerGrantingFewerCreditsIsServedWithinThem) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  socklen_t alen = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &alen);
+  const std::string uri = "udp://127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  Nexus nexus(NexusConfig{});
+  Rpc rpc(nexus, 0);
+  constexpr uint16_t kGranted = 3;  // below the default eager count (4)
+  constexpr uint64_t kServerToken = 0x5eed;
+  uint64_t client_token = 0;
+  uint32_t client_session = 0;
+  int requests = 0;
+  // One step of the raw server: answers a connect and single-packet
+  // requests (echo), everything else is ignored.
+  auto serve = [&] {
+    uint8_t buf[2048];
+    sockaddr_in from{};
+    socklen_t flen = sizeof from;
+    ssize_t r = recvfrom(fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &flen);
+    if (r < static_cast<ssize_t>(kPktHdrSize)) return;
+    PktHdr h = PktHdr::load(buf);
+    uint8_t out[2048];
+    PktHdr o{};
+    o.magic = kPktMagic;
+    o.version = kPktVersion;
+    o.src_session = 1;
+    size_t n = 0;
+    if (h.pkt_type() == PktType::kConnect) {
+      ConnectPayload cp = load_payload<ConnectPayload>(buf + kPktHdrSize);
+      client_token = h.token;
+      client_session = cp.client_session;
+      ConnectAckPayload ap{};
+      ap.server_session = 1;
+      ap.max_msg_size = 1 << 20;
+      ap.slots = kSessionSlots;
+      ap.credits = kGranted;
+      ap.data_per_pkt = cp.data_per_pkt;
+      ap.server_token = kServerToken;
+      ap.server_epoch = 42;
+      o.type = static_cast<uint8_t>(PktType::kConnectAck);
+      o.dest_session = client_session;
+      o.token = client_token;
+      o.msg_size = sizeof ap;
+      store_payload(ap, out + kPktHdrSize);
+      n = sizeof ap;
+    } else if (h.pkt_type() == PktType::kRequest && h.token == kServerToken && h.pkt_num == 0) {
+      requests++;
+      o.type = static_cast<uint8_t>(PktType::kResponse);
+      o.method = h.method;
+      o.dest_session = client_session;
+      o.token = client_token;
+      o.req_num = h.req_num;
+      o.msg_size = h.msg_size;
+      n = static_cast<size_t>(r) - kPktHdrSize;
+      std::memcpy(out + kPktHdrSize, buf + kPktHdrSize, n);
+    } else {
+      return;
+    }
+    o.store(out);
+    sendto(fd, out, kPktHdrSize + n, 0, reinterpret_cast<sockaddr*>(&from), flen);
+  };
+  bool up = false;
+  Status cst = Status::kInternal;
+  SessionId s = rpc.create_session(uri, [&](SessionId, Status st) {
+    up = true;
+    cst = st;
+  });
+  for (int i = 0; i < 2'000'000 && !up; ++i) {  // bounded
+    rpc.run_event_loop_once();
+    serve();
+  }
+  ASSERT_TRUE(up);
+  ASSERT_EQ(cst, Status::kOk);
+  MsgBuffer req = rpc.alloc_msg_buffer(32), resp = rpc.alloc_msg_buffer(32);
+  for (int call = 0; call < 20; ++call) {
+    std::memset(req.data(), call, 32);
+    bool done = false;
+    Status got = Status::kInternal;
+    ASSERT_EQ(rpc.enqueue_request(s, 1, &req, &resp,
+                                  [&](Status st) {
+                                    done = true;
+                                    got = st;
+                                  }),
+              Status::kOk);
+    for (int i = 0; i < 2'000'000 && !done; ++i) {
+      rpc.run_event_loop_once();
+      serve();
+    }
+    ASSERT_TRUE(done) << "call " << call;
+    ASSERT_EQ(got, Status::kOk) << "call " << call;
+    ASSERT_EQ(resp.size(), 32u);
+    EXPECT_EQ(resp.data()[31], call);
+  }
+  EXPECT_EQ(requests, 20);
+  close(fd);
+}
+
 TEST(RpcUdpMisuse, MalformedUriIsAClearError) {
   Nexus nexus(NexusConfig{});
   Rpc rpc(nexus, 0);
