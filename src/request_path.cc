@@ -231,15 +231,22 @@ void Rpc::fail_all_calls(Session* s, Status st) {
 // The server is unreachable or reset the session. Each outstanding call
 // completes once: kUnavailable if the server cannot have run it (never sent,
 // or not every request packet sent), else kUnknownOutcome.
+//
+// A continuation may disconnect() the failed session, which frees it: that
+// waits until the last call here has completed (the session must outlive
+// this loop).
 void Rpc::fail_session(Session* s) {
   s->state = SessionState::kFailed;
   stats_.sessions_failed++;
+  s->failing = true;
   for (uint32_t i = 0; i < kSessionSlots; ++i) {
     ClientSlot& c = s->cslots[i];
     if (!c.busy) continue;
     complete_call(s, i, c.num_tx < c.req_pkts ? Status::kUnavailable : Status::kUnknownOutcome);
   }
   fail_all_calls(s, Status::kUnavailable);  // the backlog: never sent
+  s->failing = false;
+  if (s->free_when_failed) free_session(s);
 }
 
 bool Rpc::cancel(CallId id) {

@@ -120,6 +120,10 @@ struct Session {
   // then go to it first (kNoWaiter: none).
   static constexpr uint8_t kNoWaiter = 0xFF;
   uint8_t credit_waiter = kNoWaiter;
+  // fail_session is completing this session's calls; a disconnect() from
+  // one of their continuations frees the session when it is done.
+  bool failing = false;
+  bool free_when_failed = false;
   ConnectCallback on_connect;
   uint64_t hs_deadline_ns = 0;  // connect or disconnect gives up then
   uint64_t hs_last_tx_ns = 0;

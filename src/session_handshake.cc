@@ -262,6 +262,10 @@ void Rpc::disconnect(SessionId n) {
     return;
   }
   if (s->state == SessionState::kFailed) {
+    if (s->failing) {  // from a continuation fail_session is running
+      s->free_when_failed = true;
+      return;
+    }
     free_session(s);  // the server is gone or forgot us: nothing to tell it
     return;
   }

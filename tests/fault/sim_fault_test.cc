@@ -4,6 +4,7 @@
 // replays that run exactly, and FLIT_SIM_SCALE=<k> multiplies the number of
 // calls (the slow suite runs with a larger scale).
 #include <gtest/gtest.h>
+#include <malloc.h>
 
 #include <array>
 #include <cstdlib>
@@ -524,6 +525,58 @@ TEST(Fault, CancelsAtEveryStageUnderFaultsLeaveSessionsWhole) {
   EXPECT_EQ(h.count(Status::kOk), ok_before + clean.total);
   for (SessionId s : sessions) EXPECT_EQ(h.client().session_state(s), SessionState::kConnected);
   h.check_server_baseline(sessions);
+}
+
+// A restarted server resets the session while 8 calls are outstanding; the
+// first failed call's continuation disconnects the session, as the docs
+// advise for kFailed. The session must outlive the loop that fails the
+// other 7 (freed memory is poisoned here, so a use after free shows), and
+// is then freed.
+TEST(Fault, DisconnectFromTheContinuationOfAFailedCallFreesTheSessionAfterTheLast) {
+  mallopt(M_PERTURB, 0xA5);
+  SimHarness h(seed_for(9080));
+  h.server_side().slow_ns = 50'000'000;  // the calls stay outstanding
+  SessionId s = h.connect();
+  struct Call {
+    MsgBuffer req, resp;
+    int done = 0;
+    Status st = Status::kOk;
+  };
+  std::vector<Call> calls(8 + 4);  // 8 in slots, 4 in the backlog
+  int disconnects = 0;
+  for (size_t i = 0; i < calls.size(); ++i) {
+    Call& c = calls[i];
+    c.req = h.client().alloc_msg_buffer(12);
+    c.resp = h.client().alloc_msg_buffer(8);
+    uint64_t id = 500 + i;
+    uint32_t rs = 8;
+    std::memcpy(c.req.data(), &id, 8);
+    std::memcpy(c.req.data() + 8, &rs, 4);
+    ASSERT_EQ(h.client().enqueue_request(s, kSlowWork, &c.req, &c.resp,
+                                         [&, i](Status st) {
+                                           calls[i].done++;
+                                           calls[i].st = st;
+                                           if (st != Status::kOk && h.client().session_state(s) ==
+                                                                        SessionState::kFailed) {
+                                             disconnects++;
+                                             h.client().disconnect(s);
+                                           }
+                                         }),
+              Status::kOk);
+  }
+  ASSERT_TRUE(
+      h.driver().run_until([&] { return h.server_side().runs.size() == 8; }, 1'000'000'000));
+  h.restart_server();
+  ASSERT_TRUE(h.driver().run_until(
+      [&] { return h.client().session_state(s) == SessionState::kFree; }, 5'000'000'000));
+  mallopt(M_PERTURB, 0);
+  for (const Call& c : calls) {
+    EXPECT_EQ(c.done, 1);
+    EXPECT_TRUE(c.st == Status::kUnknownOutcome || c.st == Status::kUnavailable) << to_string(c.st);
+  }
+  EXPECT_EQ(disconnects, static_cast<int>(calls.size()));  // each saw kFailed
+  EXPECT_EQ(h.client().num_client_sessions(), 0u);
+  EXPECT_EQ(h.client().stats().sessions_failed, 1u);
 }
 
 TEST(Fault, CancelCompletesOnceAndDropsTheLateResponse) {
