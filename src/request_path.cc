@@ -163,6 +163,7 @@ FLIT_HOT void Rpc::client_send_one(Session* s, uint32_t slot_idx, uint32_t tx_id
     h.set_budget_ms(static_cast<uint16_t>(std::min<uint64_t>(left_ms, 0xFFFF)));
     h.store(hdr);
     tx_enqueue(&s->route, hdr, c.req->data() + off, len);
+    c.tx_gen = tx_gen_;
   } else {
     // Request-for-response of response packet j.
     h.type = static_cast<uint8_t>(PktType::kRequestForResponse);
@@ -178,6 +179,11 @@ FLIT_HOT void Rpc::client_send_one(Session* s, uint32_t slot_idx, uint32_t tx_id
 // credits, then runs the continuation.
 void Rpc::complete_call(Session* s, uint32_t slot_idx, Status st) {
   ClientSlot& c = s->cslots[slot_idx];
+  // A call can end (cancel, deadline, failure) while packets reading its
+  // request wait in the send batch; once its continuation runs, the caller
+  // may change or free the request. Send them now, as they were.
+  if (c.tx_gen == tx_gen_) [[unlikely]]
+    tx_flush();
   Continuation cont = std::move(c.cont);
   s->credits += c.in_flight();
   c.busy = false;

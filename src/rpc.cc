@@ -310,6 +310,7 @@ FLIT_HOT void Rpc::tx_flush() {
   // retransmission timer recovers them.
   stats_.tx_dropped += n - sent;
   tx_->n = 0;
+  tx_gen_++;
 }
 
 void Rpc::set_fault_injection(const FaultInjection& f) {

@@ -160,6 +160,11 @@ FLIT_HOT void Rpc::handle_request_pkt(const PktHdr& h, const uint8_t* payload, u
     if (slot->state == ServerSlotState::kInHandler) detach_handle(slot);
     release_reassembly(s, slot);
     slot->req_buf.release();
+    // A resend of the previous response may wait in the send batch (its
+    // duplicate request came in the same burst): it goes before the buffer
+    // can be reused, by this request's handler or another session's.
+    if (slot->tx_gen == tx_gen_) [[unlikely]]
+      tx_flush();
     slot->resp.release();
     slot->state = ServerSlotState::kReceiving;
     slot->req_num = h.req_num;
@@ -342,6 +347,7 @@ FLIT_HOT void Rpc::send_response_pkt(Session* s, ServerSlot* slot, uint32_t k) {
   uint8_t* hdr = k == 0 ? MsgBufferPool::hdr0(r) : tx_hdr_scratch();
   h.store(hdr);
   tx_enqueue(&s->route, hdr, r.data() + off, len);
+  slot->tx_gen = tx_gen_;
 }
 
 void Rpc::send_credit_return(Session* s, const PktHdr& req) {

@@ -56,6 +56,7 @@ struct ClientSlot {
   uint64_t progress_ns = 0;  // last send, accepted answer or sign of life
   uint64_t deadline_ns = 0;
   uint32_t retries = 0;  // retransmission rounds without an answer
+  uint64_t tx_gen = 0;   // the send batch that last queued a packet reading *req
 
   uint32_t total_tx() const { return resp_pkts == 0 ? req_pkts : req_pkts + resp_pkts - 1; }
   uint32_t in_flight() const {
@@ -91,6 +92,7 @@ struct ServerSlot {
   uint32_t reassembly_held = 0;  // bytes this slot counts in the reassembly budgets
   ReqHandle* handle = nullptr;   // while kInHandler
   MsgBuffer resp;                // while kResponded: kept for duplicates
+  uint64_t tx_gen = 0;           // the send batch that last queued a packet reading resp
   uint32_t resp_pkts = 0;
   Status resp_status = Status::kOk;
 };

@@ -404,6 +404,26 @@ class RawClient {
     ASSERT_EQ(sendto(fd_, buf, kPktHdrSize + n, 0, reinterpret_cast<sockaddr*>(&to_), sizeof to_),
               static_cast<ssize_t>(kPktHdrSize + n));
   }
+  // Sends the packets with one sendmmsg, so the server most likely
+  // receives them in one burst.
+  void send_burst(const std::vector<std::pair<PktHdr, std::vector<uint8_t>>>& pkts) {
+    std::vector<std::vector<uint8_t>> bufs;
+    std::vector<iovec> iov(pkts.size());
+    std::vector<mmsghdr> msgs(pkts.size());
+    for (size_t i = 0; i < pkts.size(); ++i) {
+      bufs.emplace_back(kPktHdrSize + pkts[i].second.size());
+      pkts[i].first.store(bufs[i].data());
+      std::copy(pkts[i].second.begin(), pkts[i].second.end(), bufs[i].begin() + kPktHdrSize);
+      iov[i] = {bufs[i].data(), bufs[i].size()};
+      msgs[i] = {};
+      msgs[i].msg_hdr.msg_name = &to_;
+      msgs[i].msg_hdr.msg_namelen = sizeof to_;
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    ASSERT_EQ(sendmmsg(fd_, msgs.data(), static_cast<unsigned>(msgs.size()), 0),
+              static_cast<int>(msgs.size()));
+  }
   // Receives one packet; false on timeout.
   bool recv(PktHdr* h, std::vector<uint8_t>* payload) {
     uint8_t buf[2048];
@@ -567,6 +587,41 @@ TEST_F(RpcTest, ServerSendsTheAgreedResponsePacketsUnasked) {
   }
   EXPECT_EQ(server_->stats().requests_handled, 1u);
   EXPECT_EQ(server_->stats().responses_resent, 1u);
+}
+
+// A duplicate of request N and request N+8 (the same slot) in one burst:
+// the duplicate queues a resend of N's stored response, and N+8 then frees
+// that buffer, which N+8's own response takes at once. The resend must go
+// out before, as N's response: not as a second copy of N+8's (nor, with
+// another session's handler taking the buffer, as someone else's data).
+TEST_F(RpcTest, ResendQueuedBeforeItsSlotsNextRequestCarriesTheOldResponse) {
+  RawClient raw(server_->uri());
+  ASSERT_NO_FATAL_FAILURE(raw.handshake(static_cast<uint32_t>(client_->data_per_pkt())));
+  const std::vector<uint8_t> a(64, 'A'), b(64, 'B');
+  PktHdr r;
+  std::vector<uint8_t> pl;
+  for (int round = 0; round < 20; ++round) {
+    const uint64_t n = uint64_t{16} * static_cast<uint64_t>(round);  // slot 0 each time
+    raw.send(raw.request(n, 64), a.data(), a.size());
+    ASSERT_TRUE(raw.recv(&r, &pl));
+    ASSERT_EQ(r.req_num, n);
+    ASSERT_NO_FATAL_FAILURE(raw.send_burst({{raw.request(n, 64), a}, {raw.request(n + 8, 64), b}}));
+    int got_old = 0, got_new = 0;
+    while (got_old + got_new < 2) {
+      ASSERT_TRUE(raw.recv(&r, &pl)) << "round " << round;
+      if (r.pkt_type() != PktType::kResponse) continue;
+      if (r.req_num == n) {
+        got_old++;
+        EXPECT_EQ(pl, a) << "round " << round;
+      } else {
+        ASSERT_EQ(r.req_num, n + 8) << "round " << round;
+        got_new++;
+        EXPECT_EQ(pl, b) << "round " << round;
+      }
+    }
+    EXPECT_EQ(got_old, 1) << "round " << round;
+    EXPECT_EQ(got_new, 1) << "round " << round;
+  }
 }
 
 TEST_F(RpcTest, EagerCountAboveTheCreditsIsRefusedAtConnect) {

@@ -403,6 +403,10 @@ class Rpc {
   std::unique_ptr<transport::Transport> transport_;
   std::unique_ptr<MsgBufferPool> pool_;
   std::unique_ptr<TxBatch> tx_;
+  // Counts the send batches that went out: a slot that queued a packet
+  // reading its buffer in batch tx_gen_ flushes before that buffer can be
+  // released or reused (TxPacket's contract).
+  uint64_t tx_gen_ = 1;
   size_t data_per_pkt_;
   uint64_t rto_ns_, deadline_ns_, connect_timeout_ns_, connect_retry_ns_;
   uint64_t idle_timeout_ns_, keepalive_ns_;

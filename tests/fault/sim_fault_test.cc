@@ -579,6 +579,39 @@ TEST(Fault, DisconnectFromTheContinuationOfAFailedCallFreesTheSessionAfterTheLas
   EXPECT_EQ(h.client().stats().sessions_failed, 1u);
 }
 
+// A call cancelled before its packets left (issued and cancelled between
+// two event-loop iterations): its request may still run, but only with the
+// bytes it was issued with, even though the caller rewrites the request
+// buffer as soon as the continuation has run.
+TEST(Fault, CancelledCallsQueuedPacketsCarryTheBytesItWasIssuedWith) {
+  SimHarness h(seed_for(9090));
+  SessionId s = h.connect();
+  for (size_t size : {size_t{12}, 3 * kDpp}) {
+    MsgBuffer req = h.client().alloc_msg_buffer(size), resp = h.client().alloc_msg_buffer(8);
+    std::memset(req.data(), 0, size);
+    const uint64_t id = 600 + size, rewritten = 700 + size;
+    const uint32_t rs = 8;
+    std::memcpy(req.data(), &id, 8);
+    std::memcpy(req.data() + 8, &rs, 4);
+    int done = 0;
+    CallId cid = kInvalidCall;
+    ASSERT_EQ(h.client().enqueue_request(
+                  s, kWork, &req, &resp,
+                  [&](Status st) {
+                    done++;
+                    EXPECT_EQ(st, Status::kCancelled);
+                    std::memcpy(req.data(), &rewritten, 8);  // the caller's again
+                  },
+                  Duration::zero(), &cid),
+              Status::kOk);
+    ASSERT_TRUE(h.client().cancel(cid));
+    h.driver().run_for(20'000'000);
+    EXPECT_EQ(done, 1);
+    EXPECT_EQ(h.server_side().runs.count(rewritten), 0u) << "size " << size;
+    EXPECT_LE(h.server_side().runs.count(id), 1u);
+  }
+}
+
 TEST(Fault, CancelCompletesOnceAndDropsTheLateResponse) {
   SimHarness h(seed_for(9100));
   h.server_side().slow_ns = 5'000'000;
