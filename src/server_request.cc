@@ -152,8 +152,11 @@ FLIT_HOT void Rpc::handle_request_pkt(const PktHdr& h, const uint8_t* payload, u
   } else {
     // A new request in this slot: the client has the previous response, or
     // gave up on it. Any packet may come first (packet 0 may be lost).
-    if (req_pkts > 1 && (s->reassembly_bytes + h.msg_size > cfg_.session_reassembly_budget ||
-                         reassembly_bytes_ + h.msg_size > cfg_.reassembly_budget)) [[unlikely]] {
+    // (Net of what the request this one replaces holds: that goes now.)
+    const uint64_t held = slot->reassembly_held;
+    if (req_pkts > 1 && (s->reassembly_bytes - held + h.msg_size > cfg_.session_reassembly_budget ||
+                         reassembly_bytes_ - held + h.msg_size > cfg_.reassembly_budget))
+        [[unlikely]] {
       stats_.drop_budget++;  // no room now: the client resends it later
       return;
     }

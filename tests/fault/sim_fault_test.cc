@@ -612,6 +612,59 @@ TEST(Fault, CancelledCallsQueuedPacketsCarryTheBytesItWasIssuedWith) {
   }
 }
 
+// A session whose reassembly budget is one request: the client abandons a
+// request half sent (cancelled during a partition) and issues the next in
+// its slot. The new request replaces the abandoned one, so it fits: it is
+// not refused for the bytes it frees (the abandoned request has no
+// deadline, so until it is replaced its bytes would never come back, and
+// every retransmission of the new one would be refused until the session
+// failed).
+TEST(Fault, ARequestReplacingAnAbandonedOneFitsTheBudgetItFrees) {
+  SimHarness h(seed_for(9095));
+  const size_t size = 40 * kDpp;  // more packets than credits: sent in two goes
+  h.session_reassembly_budget = size;
+  h.restart_server();
+  SessionId s = h.connect();
+  struct Call {
+    MsgBuffer req, resp;
+    CallId cid = kInvalidCall;
+    int done = 0;
+    Status st = Status::kInternal;
+  };
+  std::vector<Call> calls(2);
+  auto issue = [&](size_t i) {
+    Call& c = calls[i];
+    c.req = h.client().alloc_msg_buffer(size);
+    c.resp = h.client().alloc_msg_buffer(8);
+    std::memset(c.req.data(), 0, size);
+    const uint64_t id = 800 + i;
+    const uint32_t rs = 8;
+    std::memcpy(c.req.data(), &id, 8);
+    std::memcpy(c.req.data() + 8, &rs, 4);
+    ASSERT_EQ(h.client().enqueue_request(
+                  s, kWork, &c.req, &c.resp,
+                  [&c](Status st) {
+                    c.done++;
+                    c.st = st;
+                  },
+                  Duration::zero(), &c.cid),
+              Status::kOk);
+  };
+  issue(0);
+  ASSERT_TRUE(
+      h.driver().run_until([&] { return h.server().reassembly_bytes() == size; }, 1'000'000'000));
+  h.net().partition("client", "server", h.net().now() + 5'000'000);
+  ASSERT_TRUE(h.client().cancel(calls[0].cid));
+  issue(1);  // the same slot (the lowest free)
+  ASSERT_TRUE(h.driver().run_until([&] { return calls[1].done != 0; }, 5'000'000'000));
+  EXPECT_EQ(calls[0].st, Status::kCancelled);
+  EXPECT_EQ(calls[1].st, Status::kOk) << to_string(calls[1].st);
+  EXPECT_EQ(h.server().stats().drop_budget, 0u);
+  EXPECT_EQ(h.server_side().runs.count(800), 0u);  // the abandoned one never ran
+  EXPECT_EQ(h.server_side().runs.count(801), 1u);
+  h.check_server_baseline({s});
+}
+
 TEST(Fault, CancelCompletesOnceAndDropsTheLateResponse) {
   SimHarness h(seed_for(9100));
   h.server_side().slow_ns = 5'000'000;
