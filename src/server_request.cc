@@ -2,6 +2,7 @@
 // dispatch them to handlers, send responses, and answer duplicates from the
 // slot's stored response (at-most-once execution).
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "flit/rpc.h"
@@ -269,7 +270,12 @@ void Rpc::dispatch(Session* s, ServerSlot* slot) {
     to_worker(hd);
     return;
   }
-  (*fn)(hd);
+  try {
+    (*fn)(hd);
+  } catch (...) {
+    handler_threw(hd, std::current_exception());
+    return;
+  }
   if (hd->in_use_ && hd->in_place_) {
     // The handler kept the request to respond later, and it was read in
     // place from a receive buffer that goes back to the transport now: copy
@@ -279,6 +285,23 @@ void Rpc::dispatch(Session* s, ServerSlot* slot) {
     hd->req_data_ = hd->req_buf_.data();
     hd->in_place_ = false;
   }
+}
+
+// An inline handler threw: the request is answered Internal unless the
+// handler had answered it, so the slot, the handle and the receive buffer
+// it reads are freed as after any answer, and the rest of the burst is
+// served. Worker handlers get the same (worker_handoff.cc).
+FLIT_COLD void Rpc::handler_threw(ReqHandle* hd, std::exception_ptr e) {
+  stats_.handler_exceptions++;
+  const unsigned method = hd->method_;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    std::fprintf(stderr, "flit: handler of method %u threw: %s\n", method, x.what());
+  } catch (...) {
+    std::fprintf(stderr, "flit: handler of method %u threw\n", method);
+  }
+  if (hd->in_use_) enqueue_response(hd, Status::kInternal);
 }
 
 FLIT_HOT void Rpc::enqueue_response(ReqHandle* hd, Status st) {

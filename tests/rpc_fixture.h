@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <memory>
+#include <stdexcept>
 #include <vector>
 
 #include "flit/flit.h"
@@ -19,6 +20,8 @@ inline constexpr uint16_t kDeferred = 2;
 inline constexpr uint16_t kNested = 3;
 inline constexpr uint16_t kBlackhole = 4;
 inline constexpr uint16_t kSized = 5;  // responds with as many bytes as the u64 request says
+// Throws; a request whose first byte is 1 is answered (echo) first.
+inline constexpr uint16_t kThrows = 6;
 
 inline void echo(ReqHandle* h) {
   auto req = h->request();
@@ -48,6 +51,10 @@ struct ServerState {
 inline void register_all(Nexus& n, ServerState* st) {
   n.register_handler(kEcho, echo);
   n.register_handler(kSized, sized);
+  n.register_handler(kThrows, [](ReqHandle* h) {
+    if (!h->request().empty() && h->request()[0] == 1) echo(h);
+    throw std::runtime_error("the handler's own failure");
+  });
   n.register_handler(kDeferred, [st](ReqHandle* h) { st->deferred.push_back(h); });
   n.register_handler(kBlackhole, [st](ReqHandle* h) { st->held.push_back(h); });
 }

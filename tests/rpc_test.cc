@@ -106,6 +106,32 @@ TEST_F(RpcTest, EightRequestsInFlightAtTheServerAtOnce) {
   for (int i = 0; i < 8; ++i) EXPECT_EQ(std::memcmp(resps[i].data(), reqs[i].data(), 32), 0);
 }
 
+// A handler that throws: its call completes Internal (or with the answer it
+// gave before throwing), the server goes on serving, the slot is reusable,
+// and the handle and receive buffer are not leaked (checked by many calls
+// through the same slots, and by every session's slots after).
+TEST_F(RpcTest, HandlerThatThrowsIsAnsweredInternalAndTheServerGoesOn) {
+  SessionId s = connect();
+  MsgBuffer resp = client_->alloc_msg_buffer(16);
+  for (int i = 0; i < 40; ++i) {
+    MsgBuffer req = client_->alloc_msg_buffer(i % 2 == 0 ? 16 : 3 * client_->data_per_pkt());
+    std::memset(req.data(), 0, req.size());
+    req.data()[0] = static_cast<uint8_t>(i % 4 == 0 ? 1 : 0);  // answered before throwing
+    Status st = client_->call(s, kThrows, req, &resp);
+    if (i % 4 == 0) {
+      EXPECT_EQ(st, Status::kOk) << i;
+      EXPECT_EQ(resp.size(), req.size());
+    } else {
+      EXPECT_EQ(st, Status::kInternal) << i;
+    }
+    expect_echo(s, 100, static_cast<uint64_t>(i));
+  }
+  EXPECT_EQ(server_->stats().handler_exceptions, 40u);
+  client_->disconnect(s);
+  SessionId s2 = connect();
+  for (int i = 0; i < 16; ++i) expect_echo(s2, 64, 1000 + static_cast<uint64_t>(i));
+}
+
 TEST_F(RpcTest, ResponseEnqueuedAfterHandlerReturned) {
   SessionId s = connect();
   // Multi-packet too: the request copy must outlive the handler.

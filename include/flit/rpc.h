@@ -30,6 +30,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <span>
 #include <string>
@@ -359,6 +360,7 @@ class Rpc {
   void expire_request(Session* s, ServerSlot* slot);
   void release_reassembly(Session* s, ServerSlot* slot);
   void dispatch(Session* s, ServerSlot* slot);
+  void handler_threw(ReqHandle* hd, std::exception_ptr e);
   void send_credit_return(Session* s, const PktHdr& req_hdr);
   void send_response_pkt(Session* s, ServerSlot* slot, uint32_t pkt);
   void send_response_start(Session* s, ServerSlot* slot);
