@@ -101,7 +101,7 @@ FLIT_HOT void Rpc::handle_response_pkt(const PktHdr& h, const uint8_t* payload, 
     }
     if (h.msg_size > cfg_.max_msg_size) [[unlikely]] {
       // The server ignored the size we announced in the handshake.
-      complete_call(s, i, Status::kResourceExhausted);
+      complete_call(s, i, Status::kResponseTooLarge);
       return;
     }
     c.resp_pkts = pool_->num_pkts(h.msg_size);

@@ -339,7 +339,7 @@ FLIT_HOT void Rpc::enqueue_response(ReqHandle* hd, Status st) {
 // Owner thread; h is freed.
 FLIT_HOT void Rpc::respond(ReqHandle* hd, Session* s, ServerSlot* slot, Status st) {
   if (st == Status::kOk && hd->resp_.valid() && hd->resp_.size() > s->remote_max_msg) {
-    st = Status::kResourceExhausted;  // larger than the client accepts
+    st = Status::kResponseTooLarge;  // it ran: not kResourceExhausted, which is safe to retry
   }
   if (st != Status::kOk || !hd->resp_.valid()) {
     hd->resp_ = pool_->alloc(0);  // a status-only (or empty) response

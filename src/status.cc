@@ -24,6 +24,8 @@ std::string_view to_string(Status s) {
       return "PermissionDenied";
     case Status::kInternal:
       return "Internal";
+    case Status::kResponseTooLarge:
+      return "ResponseTooLarge";
   }
   return "Internal";
 }

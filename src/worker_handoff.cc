@@ -171,7 +171,7 @@ void Rpc::finish_worker(ReqHandle* h) {
   if (st == Status::kOk && h->worker_resp_.valid()) {
     const size_t n = h->worker_resp_.size();
     if (n > s->remote_max_msg) {
-      st = Status::kResourceExhausted;  // larger than the client accepts
+      st = Status::kResponseTooLarge;  // it ran (see respond())
     } else {
       h->resp_ = pool_->alloc(n);
       if (n != 0) std::memcpy(h->resp_.data(), h->worker_resp_.data(), n);

@@ -329,7 +329,7 @@ TEST_F(RpcTest, RequestLargerThanServerAcceptsIsRejected) {
   EXPECT_EQ(client_->call(s, kEcho, big, &resp), Status::kOk);
 }
 
-TEST_F(RpcTest, ResponseLargerThanClientAcceptsIsResourceExhausted) {
+TEST_F(RpcTest, ResponseLargerThanClientAcceptsIsResponseTooLarge) {
   NexusConfig cc = test_env().client_config();
   cc.max_msg_size = 10'000;
   Nexus small_nexus(cc);
@@ -339,7 +339,27 @@ TEST_F(RpcTest, ResponseLargerThanClientAcceptsIsResourceExhausted) {
   MsgBuffer req = small_client.alloc_msg_buffer(8), resp = small_client.alloc_msg_buffer(8);
   uint64_t n = 20'000;
   std::memcpy(req.data(), &n, 8);
-  EXPECT_EQ(small_client.call(s, kSized, req, &resp), Status::kResourceExhausted);
+  EXPECT_EQ(small_client.call(s, kSized, req, &resp), Status::kResponseTooLarge);
+  // It ran: the retry helper must not run it again unless it is idempotent.
+  RetryPolicy p;
+  p.max_attempts = 4;
+  const uint64_t handled = server_->stats().requests_handled;
+  Status got = Status::kOk;
+  bool done = false;
+  ASSERT_EQ(small_client.enqueue_request_with_retry(
+                s, kSized, &req, &resp,
+                [&](Status st) {
+                  done = true;
+                  got = st;
+                },
+                p),
+            Status::kOk);
+  const auto until = std::chrono::steady_clock::now() + 10s;  // bounded
+  while (!done && std::chrono::steady_clock::now() < until) small_client.run_event_loop_once();
+  ASSERT_TRUE(done);
+  EXPECT_EQ(got, Status::kResponseTooLarge);
+  EXPECT_EQ(server_->stats().requests_handled, handled + 1);
+  EXPECT_EQ(small_client.stats().call_retries, 0u);
   n = 10'000;
   std::memcpy(req.data(), &n, 8);
   EXPECT_EQ(small_client.call(s, kSized, req, &resp), Status::kOk);

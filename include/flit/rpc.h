@@ -162,7 +162,8 @@ struct FaultInjection {
 // cannot have run twice are retried: those that ended kUnavailable or
 // kResourceExhausted (the request did not run), and, if the method is marked
 // idempotent, also kDeadlineExceeded and kUnknownOutcome. kOk, kCancelled,
-// kInvalidArgument, kUnimplemented, kPermissionDenied and kInternal are final.
+// kInvalidArgument, kUnimplemented, kPermissionDenied, kInternal and
+// kResponseTooLarge (the request ran) are final.
 struct RetryPolicy {
   uint32_t max_attempts = 3;  // including the first
   Duration initial_backoff = std::chrono::milliseconds(1);

@@ -32,8 +32,8 @@ enum class Status : uint8_t {
   // run. Retry only if the method is idempotent.
   kUnknownOutcome = 4,
   // Out of a bounded resource (slots and backlog full, session table full,
-  // message larger than the peer accepts). Retry later with backoff, or
-  // send less.
+  // request larger than the peer accepts, workers busy). The request did
+  // not run. Retry later with backoff, or send less.
   kResourceExhausted = 5,
   // The request was malformed (failed validation at the server, or a bad
   // argument to a local call). Do not retry: fix the caller.
@@ -45,9 +45,12 @@ enum class Status : uint8_t {
   // A bug or broken invariant in flit or the handler. Do not retry blindly;
   // report it.
   kInternal = 9,
+  // The request ran, but its response is larger than this client accepts
+  // (NexusConfig::max_msg_size). Do not retry: accept more, or ask for less.
+  kResponseTooLarge = 10,
 };
 
-inline constexpr uint8_t kNumStatusCodes = 10;
+inline constexpr uint8_t kNumStatusCodes = 11;
 
 // The enumerator's name without the k, e.g. "DeadlineExceeded".
 std::string_view to_string(Status s);
