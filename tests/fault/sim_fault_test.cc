@@ -179,17 +179,7 @@ TEST_P(Chaos, EveryFaultWithDeadlinesAndCancelsLeavesSessionsWhole) {
   EXPECT_EQ(h.count(Status::kOk) + h.count(Status::kDeadlineExceeded) + h.count(Status::kCancelled),
             total);
   EXPECT_GT(h.count(Status::kOk), total / 2);
-  h.net().set_faults({});
-  SimHarness::Load clean;
-  clean.sessions = sessions;
-  clean.total = 300;
-  clean.req_size = clean.resp_size = 20 * kDpp;
-  const size_t ok_before = h.count(Status::kOk);
-  h.run_load(clean);
-  EXPECT_EQ(h.count(Status::kOk), ok_before + clean.total);
-  EXPECT_EQ(h.server().reassembly_bytes(), 0u);
-  for (SessionId s : sessions) EXPECT_EQ(h.client().session_state(s), SessionState::kConnected);
-  h.check_server_baseline(sessions);
+  h.check_sessions_whole(sessions, 300, 20 * kDpp);
 }
 INSTANTIATE_TEST_SUITE_P(Fault, Chaos, ::testing::Range(uint64_t{0}, uint64_t{8}));
 
@@ -477,18 +467,8 @@ TEST(Fault, CallsEndingMidWayGiveBackEveryCreditAndReassemblyByte) {
   EXPECT_GT(h.server().stats().requests_expired, 0u);
   // The same sessions, every slot busy, no faults: all Ok, and the server
   // holds no reassembly bytes once they are done.
-  h.net().set_faults({});
-  SimHarness::Load clean = load;
-  clean.total = 400;
-  clean.deadline = Duration::zero();
-  const size_t ok_before = h.count(Status::kOk);
-  h.run_load(clean);
-  EXPECT_EQ(h.count(Status::kOk), ok_before + clean.total);
+  h.check_sessions_whole(sessions, 400, 16 * kDpp);
   EXPECT_EQ(h.server().stats().drop_budget, 0u);
-  h.driver().run_for(10'000'000);  // the last duplicates, if any
-  EXPECT_EQ(h.server().reassembly_bytes(), 0u);
-  for (SessionId s : sessions) EXPECT_EQ(h.client().session_state(s), SessionState::kConnected);
-  h.check_server_baseline(sessions);
 }
 
 // Cancels of calls at every stage (request half sent, waiting for the
@@ -515,16 +495,7 @@ TEST(Fault, CancelsAtEveryStageUnderFaultsLeaveSessionsWhole) {
   EXPECT_GT(h.count(Status::kCancelled), total / 50);
   EXPECT_EQ(h.count(Status::kOk) + h.count(Status::kCancelled), total);
   EXPECT_EQ(h.client().stats().calls_cancelled, h.count(Status::kCancelled));
-  h.net().set_faults({});
-  SimHarness::Load clean;
-  clean.sessions = sessions;
-  clean.total = 400;
-  clean.req_size = clean.resp_size = 20 * kDpp;
-  const size_t ok_before = h.count(Status::kOk);
-  h.run_load(clean);
-  EXPECT_EQ(h.count(Status::kOk), ok_before + clean.total);
-  for (SessionId s : sessions) EXPECT_EQ(h.client().session_state(s), SessionState::kConnected);
-  h.check_server_baseline(sessions);
+  h.check_sessions_whole(sessions, 400, 20 * kDpp);
 }
 
 // A restarted server resets the session while 8 calls are outstanding; the
