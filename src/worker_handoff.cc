@@ -88,6 +88,13 @@ void Rpc::to_worker(ReqHandle* hd) {
   // hd belongs to the worker now: not touched again here.
 }
 
+// On a worker thread: the handler threw before answering. (After its answer
+// the handle is the owner's again: a throw then is only reported.)
+void Rpc::worker_threw(ReqHandle* h) {
+  h->worker_threw_ = true;  // published with the response, for the owner to count
+  h->rpc_->worker_response(h, Status::kInternal);
+}
+
 // On a worker thread.
 void Rpc::run_on_worker(ReqHandle* h) {
   Rpc* rpc = h->rpc_;
@@ -104,10 +111,10 @@ void Rpc::run_on_worker(ReqHandle* h) {
     } catch (const std::exception& e) {
       std::fprintf(stderr, "flit: worker handler of method %u threw: %s\n", unsigned{method},
                    e.what());
-      if (!tl_worker_responded) rpc->worker_response(h, Status::kInternal);
+      if (!tl_worker_responded) worker_threw(h);
     } catch (...) {
       std::fprintf(stderr, "flit: worker handler of method %u threw\n", unsigned{method});
-      if (!tl_worker_responded) rpc->worker_response(h, Status::kInternal);
+      if (!tl_worker_responded) worker_threw(h);
     }
     tl_worker_handle = nullptr;
   }
@@ -160,6 +167,10 @@ FLIT_HOT void Rpc::drain_worker_responses() {
 void Rpc::finish_worker(ReqHandle* h) {
   worker_outstanding_--;
   h->at_worker_ = false;
+  if (h->worker_threw_) [[unlikely]] {
+    stats_.handler_exceptions++;
+    h->worker_threw_ = false;
+  }
   Status st = h->worker_status_;
   ServerSlot* slot = h->slot_;
   Session* s = h->sess_;

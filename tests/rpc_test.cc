@@ -619,6 +619,7 @@ TEST_F(WorkerTest, WorkerHandlerResponseIsByteExact) {
   RpcStats ss = server_->stats();
   EXPECT_EQ(ss.requests_to_workers, sizes.size() + 3);
   EXPECT_EQ(ss.requests_handled, sizes.size() + 3);
+  EXPECT_EQ(ss.handler_exceptions, 1u);
   expect_echo(s, 100, 1);  // the session is fine
 }
 

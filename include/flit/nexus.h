@@ -163,8 +163,7 @@ class Nexus {
   // taken, an Rpc already exists, or kWorker is asked with
   // num_worker_threads == 0. A handler that throws has its request answered
   // kInternal (unless it had answered it), the exception reported on stderr
-  // and counted (RpcStats::handler_exceptions for inline handlers); the
-  // server goes on serving.
+  // and counted (RpcStats::handler_exceptions); the server goes on serving.
   void register_handler(uint16_t method, Handler handler, HandlerMode mode = HandlerMode::kInline);
 
   const NexusConfig& config() const { return cfg_; }

@@ -140,6 +140,7 @@ class ReqHandle {
   bool in_place_ = false;               // req_data_ points into a receive buffer
   bool at_worker_ = false;              // handed to a worker; back when its response is
   Status worker_status_ = Status::kOk;  // written by the worker with the response
+  bool worker_threw_ = false;           // likewise: the handler threw before answering
   std::atomic<bool> waiting_{false};    // client_waiting()
   MsgBuffer req_buf_;                   // the request, when not read in place
   MsgBuffer resp_;                      // from init_response(), inline
@@ -389,6 +390,7 @@ class Rpc {
   void worker_response(ReqHandle* h, Status st);
   void wait_for_workers();
   static void run_on_worker(ReqHandle* h);  // on a worker thread
+  static void worker_threw(ReqHandle* h);   // likewise
   static MsgBuffer& worker_init_response(ReqHandle* h, size_t size);
   void respond(ReqHandle* h, Session* s, ServerSlot* slot, Status st);
 

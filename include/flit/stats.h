@@ -34,9 +34,10 @@ struct RpcStats {
   uint64_t calls_completed = 0;      // continuation run (any status)
   uint64_t requests_handled = 0;     // handler invocations at this server (inline or worker)
   uint64_t requests_to_workers = 0;  // of those, handed to a worker thread
-  // Inline handlers that threw: each is answered Internal (unless it had
-  // answered) and the event loop goes on. (A worker handler that throws is
-  // answered the same way and reported on stderr.)
+  // Handlers that threw before answering, inline or on a worker: each is
+  // answered Internal, reported on stderr, and the event loop goes on. (An
+  // inline handler that throws after answering counts too; a worker's is
+  // only reported, its handle being the owner's again.)
   uint64_t handler_exceptions = 0;
   // Request handles created: the peak number of requests in handlers at once
   // so far. Each is a heap allocation (and, for a worker handler, its
