@@ -293,15 +293,20 @@ void Rpc::dispatch(Session* s, ServerSlot* slot) {
 // served. Worker handlers get the same (worker_handoff.cc).
 FLIT_COLD void Rpc::handler_threw(ReqHandle* hd, std::exception_ptr e) {
   stats_.handler_exceptions++;
-  const unsigned method = hd->method_;
+  report_handler_exception("handler", hd->method_, e);
+  if (hd->in_use_) enqueue_response(hd, Status::kInternal);
+}
+
+// On stderr: what a handler (inline, or on a worker thread) threw.
+FLIT_COLD void Rpc::report_handler_exception(const char* kind, uint16_t method,
+                                             std::exception_ptr e) {
   try {
     std::rethrow_exception(e);
   } catch (const std::exception& x) {
-    std::fprintf(stderr, "flit: handler of method %u threw: %s\n", method, x.what());
+    std::fprintf(stderr, "flit: %s of method %u threw: %s\n", kind, unsigned{method}, x.what());
   } catch (...) {
-    std::fprintf(stderr, "flit: handler of method %u threw\n", method);
+    std::fprintf(stderr, "flit: %s of method %u threw\n", kind, unsigned{method});
   }
-  if (hd->in_use_) enqueue_response(hd, Status::kInternal);
 }
 
 FLIT_HOT void Rpc::enqueue_response(ReqHandle* hd, Status st) {

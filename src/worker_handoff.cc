@@ -20,7 +20,6 @@
 // a response's size in advance to pre-allocate one. The buffer lives with
 // the handle and is reused, so steady state allocates nothing; the copy is
 // one memcpy of the response, small next to a handler worth a thread.
-#include <cstdio>
 #include <cstring>
 #include <exception>
 
@@ -108,12 +107,8 @@ void Rpc::run_on_worker(ReqHandle* h) {
     const uint16_t method = h->method_;
     try {
       (*rpc->nexus_.handler(method))(h);
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "flit: worker handler of method %u threw: %s\n", unsigned{method},
-                   e.what());
-      if (!tl_worker_responded) worker_threw(h);
     } catch (...) {
-      std::fprintf(stderr, "flit: worker handler of method %u threw\n", unsigned{method});
+      report_handler_exception("worker handler", method, std::current_exception());
       if (!tl_worker_responded) worker_threw(h);
     }
     tl_worker_handle = nullptr;

@@ -363,6 +363,7 @@ class Rpc {
   void release_reassembly(Session* s, ServerSlot* slot);
   void dispatch(Session* s, ServerSlot* slot);
   void handler_threw(ReqHandle* hd, std::exception_ptr e);
+  static void report_handler_exception(const char* kind, uint16_t method, std::exception_ptr e);
   void send_credit_return(Session* s, const PktHdr& req_hdr);
   void send_response_pkt(Session* s, ServerSlot* slot, uint32_t pkt);
   void send_response_start(Session* s, ServerSlot* slot);
