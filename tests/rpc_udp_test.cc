@@ -19,15 +19,11 @@ namespace {
 
 TEST(RpcUdpNoServer, ConnectToPortWithNoServerIsUnavailableWithinDeadline) {
   // Find a port nobody listens on: bind one, note it, close it.
-  int fd = socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  uint16_t port = 0;
+  int fd = bind_loopback_udp(0, &port);
+  ASSERT_GE(fd, 0);
   close(fd);
-  std::string uri = "udp://127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  std::string uri = "udp://127.0.0.1:" + std::to_string(port);
 
   Nexus nexus(NexusConfig{});
   Rpc rpc(nexus, 0);
@@ -46,14 +42,10 @@ TEST(RpcUdpNoServer, ConnectToPortWithNoServerIsUnavailableWithinDeadline) {
 // is done, has exactly those back: the engine's credit check is against
 // what the server granted, not a constant a peer could trip.
 TEST(RpcUdpRawServer, ServerGrantingFewerCreditsIsServedWithinThem) {
-  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  socklen_t alen = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &alen);
-  const std::string uri = "udp://127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  uint16_t port = 0;
+  int fd = bind_loopback_udp(SOCK_NONBLOCK, &port);
+  ASSERT_GE(fd, 0);
+  const std::string uri = "udp://127.0.0.1:" + std::to_string(port);
   Nexus nexus(NexusConfig{});
   Rpc rpc(nexus, 0);
   constexpr uint16_t kGranted = 3;  // below the default eager count (4)

@@ -6,7 +6,11 @@
 // between two event-loop iterations.
 #pragma once
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -22,6 +26,24 @@
 #include "flit/flit.h"
 
 namespace flit::testing {
+
+// A UDP socket bound to 127.0.0.1 on a port the kernel picked (socket()
+// type flags such as SOCK_NONBLOCK in `flags`); its port in *port. -1 if
+// the socket cannot be made.
+inline int bind_loopback_udp(int flags, uint16_t* port) {
+  int fd = socket(AF_INET, SOCK_DGRAM | flags, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  *port = ntohs(a.sin_port);
+  return fd;
+}
 
 class ServerThread {
  public:

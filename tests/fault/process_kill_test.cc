@@ -31,15 +31,10 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 uint16_t free_udp_port() {
-  int fd = socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
+  uint16_t port = 0;
+  int fd = bind_loopback_udp(0, &port);
+  if (fd >= 0) close(fd);
+  return port;
 }
 
 // A child process running flit-bench with the given arguments.
