@@ -383,11 +383,8 @@ TEST(Fault, HandlerTakingTenRetransmissionTimeoutsIsNotADeadServer) {
                                       [&](SessionId, Status st) { up = st == Status::kOk; });
   ASSERT_TRUE(h.driver().run_until([&] { return up; }, 1'000'000'000));
   for (size_t req_size : {size_t{20}, 4 * kDpp}) {
-    MsgBuffer req = client.alloc_msg_buffer(req_size), resp = client.alloc_msg_buffer(8);
     uint64_t id = 424242 + req_size;
-    uint32_t rs = 50;
-    std::memcpy(req.data(), &id, 8);
-    std::memcpy(req.data() + 8, &rs, 4);
+    MsgBuffer req = work_request(client, id, 50, req_size), resp = client.alloc_msg_buffer(8);
     int done = 0;
     Status got = Status::kInternal;
     ASSERT_EQ(client.enqueue_request(s, kSlowWork, &req, &resp,
@@ -517,12 +514,8 @@ TEST(Fault, DisconnectFromTheContinuationOfAFailedCallFreesTheSessionAfterTheLas
   int disconnects = 0;
   for (size_t i = 0; i < calls.size(); ++i) {
     Call& c = calls[i];
-    c.req = h.client().alloc_msg_buffer(12);
+    c.req = work_request(h.client(), 500 + i, 8);
     c.resp = h.client().alloc_msg_buffer(8);
-    uint64_t id = 500 + i;
-    uint32_t rs = 8;
-    std::memcpy(c.req.data(), &id, 8);
-    std::memcpy(c.req.data() + 8, &rs, 4);
     ASSERT_EQ(h.client().enqueue_request(s, kSlowWork, &c.req, &c.resp,
                                          [&, i](Status st) {
                                            calls[i].done++;
@@ -558,12 +551,8 @@ TEST(Fault, CancelledCallsQueuedPacketsCarryTheBytesItWasIssuedWith) {
   SimHarness h(seed_for(9090));
   SessionId s = h.connect();
   for (size_t size : {size_t{12}, 3 * kDpp}) {
-    MsgBuffer req = h.client().alloc_msg_buffer(size), resp = h.client().alloc_msg_buffer(8);
-    std::memset(req.data(), 0, size);
     const uint64_t id = 600 + size, rewritten = 700 + size;
-    const uint32_t rs = 8;
-    std::memcpy(req.data(), &id, 8);
-    std::memcpy(req.data() + 8, &rs, 4);
+    MsgBuffer req = work_request(h.client(), id, 8, size), resp = h.client().alloc_msg_buffer(8);
     int done = 0;
     CallId cid = kInvalidCall;
     ASSERT_EQ(h.client().enqueue_request(
@@ -605,13 +594,8 @@ TEST(Fault, ARequestReplacingAnAbandonedOneFitsTheBudgetItFrees) {
   std::vector<Call> calls(2);
   auto issue = [&](size_t i) {
     Call& c = calls[i];
-    c.req = h.client().alloc_msg_buffer(size);
+    c.req = work_request(h.client(), 800 + i, 8, size);
     c.resp = h.client().alloc_msg_buffer(8);
-    std::memset(c.req.data(), 0, size);
-    const uint64_t id = 800 + i;
-    const uint32_t rs = 8;
-    std::memcpy(c.req.data(), &id, 8);
-    std::memcpy(c.req.data() + 8, &rs, 4);
     ASSERT_EQ(h.client().enqueue_request(
                   s, kWork, &c.req, &c.resp,
                   [&c](Status st) {
@@ -640,11 +624,8 @@ TEST(Fault, CancelCompletesOnceAndDropsTheLateResponse) {
   SimHarness h(seed_for(9100));
   h.server_side().slow_ns = 5'000'000;
   SessionId s = h.connect();
-  MsgBuffer req = h.client().alloc_msg_buffer(12), resp = h.client().alloc_msg_buffer(8);
   uint64_t id = 99;
-  uint32_t rs = 10;
-  std::memcpy(req.data(), &id, 8);
-  std::memcpy(req.data() + 8, &rs, 4);
+  MsgBuffer req = work_request(h.client(), id, 10), resp = h.client().alloc_msg_buffer(8);
   int done = 0;
   Status got = Status::kOk;
   CallId cid = kInvalidCall;

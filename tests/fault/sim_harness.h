@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -80,6 +81,18 @@ struct ServerSide {
     }
   }
 };
+
+// A request for kWork or kSlowWork from `rpc`'s pool: `size` bytes (at
+// least 12) filled with `fill`, starting with the call id (u64) and the
+// response size the handler is to produce (u32).
+inline MsgBuffer work_request(Rpc& rpc, uint64_t id, uint32_t resp_size, size_t size = 12,
+                              uint8_t fill = 0) {
+  MsgBuffer req = rpc.alloc_msg_buffer(std::max<size_t>(size, 12));
+  std::memset(req.data(), fill, req.size());
+  std::memcpy(req.data(), &id, 8);
+  std::memcpy(req.data() + 8, &resp_size, 4);
+  return req;
+}
 
 // One call the load generator tracks.
 struct CallRecord {
@@ -190,11 +203,8 @@ class SimHarness {
     auto issue = [&](size_t si) {
       auto rec = std::make_unique<CallRecord>();
       rec->id = next_id_++;
-      rec->req = client_->alloc_msg_buffer(std::max<size_t>(load.req_size, 12));
-      std::memset(rec->req.data(), 0xEE, rec->req.size());
-      std::memcpy(rec->req.data(), &rec->id, 8);
-      uint32_t rs = static_cast<uint32_t>(load.resp_size);
-      std::memcpy(rec->req.data() + 8, &rs, 4);
+      rec->req = work_request(*client_, rec->id, static_cast<uint32_t>(load.resp_size),
+                              load.req_size, 0xEE);
       rec->resp = client_->alloc_msg_buffer(1);
       CallRecord* r = rec.get();
       calls_.push_back(std::move(rec));
