@@ -317,16 +317,23 @@ TEST(Builder, EncodeIntoResizableBuffer) {
 static_assert(flit::wire::ResizableBuffer<flit_test_util::FixedBuffer>);
 static_assert(!flit::wire::ResizableBuffer<std::vector<uint8_t>>);
 
+// A list of empty structs is written with stride 1, a byte per element, so
+// that its count is bounded by its bytes like every other list's; with
+// stride 0 a list of more elements than the message has bytes was written
+// and then rejected by its own reader.
 TEST(RoundTrip, EmptyStructsAndListsOfThem) {
-  flit_test::HasEmpty h;
-  h.es.resize(3);
-  h.after = 200;
-  std::vector<uint8_t> bytes = encode(h);
-  bool ok = false;
-  auto d = decode<flit_test::HasEmpty>(bytes, &ok);
-  ASSERT_TRUE(ok);
-  EXPECT_EQ(d.es.size(), 3u);
-  EXPECT_EQ(d.after, 200);
+  for (size_t n : {size_t{3}, size_t{1000}}) {
+    flit_test::HasEmpty h;
+    h.es.resize(n);
+    h.after = 200;
+    std::vector<uint8_t> bytes = encode(h);
+    ASSERT_EQ(bytes.size(), h.encoded_size());
+    bool ok = false;
+    auto d = decode<flit_test::HasEmpty>(bytes, &ok);
+    ASSERT_TRUE(ok) << n << " empty structs";
+    EXPECT_EQ(d.es.size(), n);
+    EXPECT_EQ(d.after, 200);
+  }
 }
 
 TEST(RoundTrip, FieldNamesThatShadowGeneratedIdentifiers) {
@@ -344,9 +351,15 @@ TEST(RoundTrip, FieldNamesThatShadowGeneratedIdentifiers) {
   w.depth = {true, false};
   w.msg = odd_names::Inner{6};
   w.count = 7;
+  w.pos = 8;  // documented by comment lines ending in a backslash
   bool ok = false;
-  EXPECT_EQ(decode<odd_names::Weird>(encode(w), &ok), w);
+  odd_names::Weird d = decode<odd_names::Weird>(encode(w), &ok);
+  EXPECT_EQ(d, w);
   EXPECT_TRUE(ok);
+  odd_names::WeirdView v;
+  std::vector<uint8_t> bytes = encode(w);
+  ASSERT_EQ(odd_names::WeirdView::parse(bytes, &v), flit::Status::kOk);
+  EXPECT_EQ(v.pos(), 8);
 }
 
 TEST(RoundTrip, FloatBitPatternsSurvive) {

@@ -44,7 +44,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
 mkdir "$tmp/gen" "$tmp/from_s390x" "$tmp/from_host"
 
-for f in all_types common evolution_v1 evolution_v2 odd_names; do
+for f in all_types common evolution_v1 evolution_v2 odd_names hostile; do
   "$flitc" -o "$tmp/gen" "$here/$f.flit"
 done
 

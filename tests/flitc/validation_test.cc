@@ -10,6 +10,7 @@
 
 #include "all_types.flit.h"
 #include "flit/wire/endian.h"
+#include "hostile.flit.h"
 #include "test_util.h"
 
 namespace {
@@ -213,6 +214,88 @@ TEST(Validation, RandomCorruptionIsRejectedOrSafe) {
   }
   EXPECT_GT(accepted, 0u);  // some corruptions only change values
   (void)checksum;
+}
+
+// Many references to one zero-stride list header, each claiming as many
+// elements as the message has bytes: before the fix each cost 4 bytes of
+// budget and a loop over 64 Ki elements, 3.6 * 10^8 element checks for a
+// 64 KiB message (and decode() would allocate as many elements), and the
+// message was accepted. A list of structs now costs its header plus at
+// least a byte per element.
+TEST(Validation, ZeroStrideListsCostAByteOfBudgetPerElement) {
+  constexpr uint32_t kSize = 64 << 10;
+  constexpr uint32_t kItems = (kSize - 20) / 12;  // what the old budget allowed
+  std::vector<uint8_t> m(kSize, 0);
+  const uint32_t flags_hdr = 16 + 8 * kItems;  // the one shared header, stride 0
+  store_le<uint32_t>(&m[0], 8);                // root block: items
+  store_le<uint32_t>(&m[4], 12);
+  store_le<uint32_t>(&m[8], kItems);
+  store_le<uint32_t>(&m[12], 8);  // items' stride: an Item is one reference
+  for (uint32_t i = 0; i < kItems; ++i) {
+    store_le<uint32_t>(&m[16 + 8 * i], flags_hdr);
+    store_le<uint32_t>(&m[16 + 8 * i + 4], kSize);
+  }
+  flit_hostile::ItemsView v;
+  EXPECT_EQ(flit_hostile::ItemsView::parse(m, &v), flit::Status::kInvalidArgument);
+  flit_hostile::Items d;
+  EXPECT_EQ(flit_hostile::Items::decode(m, &d), flit::Status::kInvalidArgument);
+
+  // A zero-stride list whose elements fit the budget is still accepted (an
+  // older writer's list of empty structs): 3 elements of no bytes.
+  for (uint32_t i = 0; i < kItems; ++i) store_le<uint32_t>(&m[16 + 8 * i + 4], 3);
+  store_le<uint32_t>(&m[8], 1);
+  ASSERT_EQ(flit_hostile::ItemsView::parse(m, &v), flit::Status::kOk);
+  ASSERT_EQ(v.items().size(), 1u);
+  EXPECT_EQ(v.items()[0].flags().size(), 3u);
+  EXPECT_FALSE(v.items()[0].flags()[2].k());
+}
+
+// An absent nested struct has only absent fields: validation does not walk
+// its schema. Before the fix, an all-absent L12 walked 2^13 - 1 struct
+// blocks (a schema 40 levels deep, 2^41 - 1: one message hung a server).
+TEST(Validation, AbsentNestedStructsAreNotWalked) {
+  std::vector<uint8_t> m(4 + 16, 0);  // L12's root block: two zero references
+  m[0] = 16;
+  flit::wire::Validator v(m);
+  flit::wire::StructReader r;
+  ASSERT_TRUE(v.root(&r));
+  ASSERT_TRUE(flit_hostile::L12View::validate(v, r, 0));
+  EXPECT_EQ(v.structs_walked(), 1u);  // the root only
+  flit_hostile::L12View view;
+  ASSERT_EQ(flit_hostile::L12View::parse(m, &view), flit::Status::kOk);
+  EXPECT_EQ(view.a().a().a().a().a().a().a().a().a().a().a().b().x(), 0);
+
+  // Present ones are walked, each charged to the budget: the owning type
+  // writes every nested struct, 2^13 - 1 blocks.
+  flit_hostile::L12 l;
+  l.a.a.a.a.a.a.a.a.a.a.a.b.x = 5;
+  m = encode(l);
+  flit::wire::Validator v2(m);
+  ASSERT_TRUE(v2.root(&r));
+  ASSERT_TRUE(flit_hostile::L12View::validate(v2, r, 0));
+  EXPECT_EQ(v2.structs_walked(), (1u << 13) - 1);
+  ASSERT_EQ(flit_hostile::L12View::parse(m, &view), flit::Status::kOk);
+  EXPECT_EQ(view.a().a().a().a().a().a().a().a().a().a().a().b().x(), 5);
+}
+
+// An optional field is its presence byte and its value: one that only
+// partly fits in the block is absent (wire-format.md), whatever its
+// presence byte says.
+TEST(Validation, OptionalThatOnlyPartlyFitsIsAbsent) {
+  std::vector<uint8_t> m = {3, 0, 0, 0, 1, 0x2a, 0};  // presence, 2 of 4 value bytes
+  flit_hostile::OptView v;
+  ASSERT_EQ(flit_hostile::OptView::parse(m, &v), flit::Status::kOk);
+  EXPECT_FALSE(v.has_o());
+  EXPECT_EQ(v.o(), 0u);
+  m[4] = 7;  // not a valid presence byte, but not part of a field either
+  EXPECT_EQ(flit_hostile::OptView::parse(m, &v), flit::Status::kOk);
+  // Whole, the same bytes are checked and read.
+  m = {5, 0, 0, 0, 1, 0x2a, 0, 0, 0};
+  ASSERT_EQ(flit_hostile::OptView::parse(m, &v), flit::Status::kOk);
+  EXPECT_TRUE(v.has_o());
+  EXPECT_EQ(v.o(), 42u);
+  m[4] = 7;
+  EXPECT_EQ(flit_hostile::OptView::parse(m, &v), flit::Status::kInvalidArgument);
 }
 
 }  // namespace

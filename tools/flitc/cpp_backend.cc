@@ -45,12 +45,21 @@ std::string cpp_namespace(const Schema& s) {
 }
 
 // Writes doc (lines separated by \n) as // comments at indentation ind.
+// Each line stays one C++ comment line: control characters (a carriage
+// return would end the line for some tools) become spaces, and a line
+// ending in a backslash, which would splice the next line of generated code
+// into the comment, is closed with " //".
 void emit_doc(std::ostream& out, const std::string& doc, const std::string& ind) {
   if (doc.empty()) return;
   size_t b = 0;
   for (;;) {
     size_t e = doc.find('\n', b);
     std::string line = doc.substr(b, e == std::string::npos ? std::string::npos : e - b);
+    for (char& c : line) {
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    if (!line.empty() && line.back() == '\\') line += " //";
     out << ind << "//" << (line.empty() ? "" : " ") << line << "\n";
     if (e == std::string::npos) break;
     b = e + 1;
@@ -158,8 +167,12 @@ class Gen {
             << ", 1, &ref)) return false;\n";
         return;
       case Kind::kNamed:
+        // An absent (zero-length) struct has every field absent: valid
+        // without walking its schema, which for a branching schema would be
+        // exponential in its depth.
         out << ind << "if (flit::wire::StructReader s; !v.check_struct(r, " << off << ", &s) ||\n"
-            << ind << "    !" << named(t, "View") << "::validate(v, s, depth + 1)) {\n"
+            << ind << "    (s.len() != 0 && !" << named(t, "View")
+            << "::validate(v, s, depth + 1))) {\n"
             << ind << "  return false;\n"
             << ind << "}\n";
         return;
@@ -177,7 +190,7 @@ class Gen {
               << ind << "  uint32_t pos, stride, count;\n"
               << ind << "  if (!v.check_struct_list(r, " << off
               << ", &pos, &stride, &count)) return false;\n"
-              << ind << "  for (uint32_t i = 0; i < count; ++i) {\n"
+              << ind << "  for (uint32_t i = 0; stride != 0 && i < count; ++i) {\n"
               << ind << "    flit::wire::StructReader s(v.msg(), pos + i * stride, stride);\n"
               << ind << "    if (!" << named(e, "View")
               << "::validate(v, s, depth + 1)) return false;\n"
@@ -239,8 +252,10 @@ class Gen {
           std::string b = named(e, "Builder");
           out << "  flit::wire::StructListBuilder<" << b << "> init_" << f.name
               << "(uint32_t count) {\n"
-              << presence << "    return {b_.writer(), b_.put_struct_list(" << o << ", count, " << b
-              << "::kFixedSize), count, " << b << "::kFixedSize};\n  }\n";
+              << presence << "    constexpr uint32_t kStride = flit::wire::struct_list_stride(" << b
+              << "::kFixedSize);\n"
+              << "    return {b_.writer(), b_.put_struct_list(" << o
+              << ", count, kStride), count, kStride};\n  }\n";
         }
         return;
       }
@@ -406,17 +421,20 @@ class Gen {
         << "  // Checks block r and everything reachable from it.\n"
         << "  [[nodiscard]] static bool validate(flit::wire::Validator& v,\n"
         << "                                     const flit::wire::StructReader& r, int depth) {\n"
-        << "    if (!flit::wire::Validator::depth_ok(depth)) return false;\n";
-    bool uses_v = false, uses_r = false;
+        << "    if (!v.enter_struct(depth)) return false;\n";
+    bool uses_v = true, uses_r = false;
     for (const auto& f : st.fields) {
       std::ostringstream body;
       if (f.type.kind == Kind::kOptional) {
         std::string po = std::to_string(f.offset);
-        body << "    if (!flit::wire::Validator::check_bool(r, " << po << ")) return false;\n";
+        std::string slot = std::to_string(slot_size(f.type));
+        body << "    if (!flit::wire::Validator::check_presence(r, " << po << ", " << slot
+             << ")) return false;\n";
         std::ostringstream inner;
         validate_value(inner, *f.type.elem, std::to_string(f.offset + 1), "      ");
         if (!inner.str().empty()) {
-          body << "    if (r.present(" << po << ")) {\n" << inner.str() << "    }\n";
+          body << "    if (r.present(" << po << ", " << slot << ")) {\n"
+               << inner.str() << "    }\n";
         }
       } else {
         validate_value(body, f.type, std::to_string(f.offset), "    ");
@@ -435,7 +453,8 @@ class Gen {
       emit_doc(out, f.doc, "  ");
       if (f.type.kind == Kind::kOptional) {
         const TypeRef& e = *f.type.elem;
-        out << "  bool has_" << f.name << "() const { return r_.present(" << f.offset << "); }\n"
+        out << "  bool has_" << f.name << "() const { return r_.present(" << f.offset << ", "
+            << slot_size(f.type) << "); }\n"
             << "  // The default when absent.\n"
             << "  " << view_type(e) << " " << f.name << "() const {\n"
             << "    return has_" << f.name << "() ? " << view_read(e, f.offset + 1) << " : "

@@ -287,7 +287,8 @@ size_t sum_sizes(const C& c) {
 template <typename C>
 size_t struct_list_size(const C& c) {
   if (c.empty()) return 0;
-  size_t n = kStructListHeaderSize + c.size() * size_t{C::value_type::kFixedSize};
+  size_t n =
+      kStructListHeaderSize + c.size() * size_t{struct_list_stride(C::value_type::kFixedSize)};
   for (const auto& x : c) n += x.var_size();
   return n;
 }

@@ -24,6 +24,13 @@ inline constexpr uint32_t kRefSize = 8;
 inline constexpr uint32_t kRootHeaderSize = 4;
 // The u32 stride before the elements of a list of structs.
 inline constexpr uint32_t kStructListHeaderSize = 4;
+// The stride a writer uses for a list of structs whose fixed size is
+// fixed_size: at least 1, so that every element costs a byte of the
+// message and a list's count is bounded by the bytes it occupies (an empty
+// struct's element is one unused byte).
+constexpr uint32_t struct_list_stride(uint32_t fixed_size) {
+  return fixed_size == 0 ? 1 : fixed_size;
+}
 // Nested structs deeper than this fail validation (the root is depth 0).
 inline constexpr int kMaxDepth = 64;
 // Offsets are u32: a message is at most 4 GiB - 1 bytes.

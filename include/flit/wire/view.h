@@ -19,6 +19,7 @@
 // Cost: O(message size + number of fields reachable).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
@@ -128,8 +129,12 @@ class StructReader {
   T scalar(uint32_t off, T def) const {
     return has(off, sizeof(T)) ? load_le<T>(msg_ + pos_ + off) : def;
   }
-  // An optional field's presence byte.
-  bool present(uint32_t off) const { return has(off, 1) && msg_[pos_ + off] != 0; }
+  // An optional field (presence byte at off, slot bytes in all) is present:
+  // the whole slot lies in the block and its presence byte is set. A field
+  // that only partly fits is absent.
+  bool present(uint32_t off, uint32_t slot) const {
+    return has(off, slot) && msg_[pos_ + off] != 0;
+  }
   Ref ref(uint32_t off) const {
     if (!has(off, kRefSize)) return {};
     const uint8_t* p = msg_ + pos_ + off;
@@ -230,9 +235,24 @@ class Validator {
 
   static bool depth_ok(int depth) { return depth <= kMaxDepth; }
 
-  // A bool field or an optional field's presence byte: 0 or 1 if sent.
+  // Called by a generated validate() for each struct block it walks, at
+  // nesting depth: false beyond kMaxDepth. Counts the blocks walked.
+  bool enter_struct(int depth) {
+    ++structs_walked_;
+    return depth_ok(depth);
+  }
+  // Struct blocks walked so far: at most one per byte of budget charged
+  // (absent structs are not walked), so linear in the message size.
+  uint64_t structs_walked() const { return structs_walked_; }
+
+  // A bool field: 0 or 1 if sent.
   static bool check_bool(const StructReader& r, uint32_t off) {
     return !r.has(off, 1) || r.msg()[r.pos() + off] <= 1;
+  }
+
+  // An optional field's presence byte: 0 or 1 if the whole slot was sent.
+  static bool check_presence(const StructReader& r, uint32_t off, uint32_t slot) {
+    return !r.has(off, slot) || r.msg()[r.pos() + off] <= 1;
   }
 
   // A string, bytes or list of fixed-size elements (elem_size bytes each).
@@ -283,7 +303,13 @@ class Validator {
     if (ref.length > size_) return false;
     if (uint64_t{ref.offset} + kStructListHeaderSize > size_) return false;
     uint32_t s = load_le<uint32_t>(msg_ + ref.offset);
-    if (!consume(ref.offset, kStructListHeaderSize + uint64_t{ref.length} * s)) return false;
+    // The block must lie inside the message; the budget is charged at least
+    // a byte per element, as if the stride were 1 when it is 0. Otherwise
+    // references to one 4-byte zero-stride header could each claim up to
+    // size_ elements: quadratic work for validation, readers and decode.
+    const uint64_t block = kStructListHeaderSize + uint64_t{ref.length} * s;
+    if (uint64_t{ref.offset} + block > size_) return false;
+    if (!charge(kStructListHeaderSize + uint64_t{ref.length} * std::max(s, 1u))) return false;
     *elems_pos = ref.offset + kStructListHeaderSize;
     *stride = s;
     *count = ref.length;
@@ -292,8 +318,11 @@ class Validator {
 
  private:
   // [off, off + n) inside the message and within the remaining budget.
-  bool consume(uint32_t off, uint64_t n) {
-    if (uint64_t{off} + n > size_ || n > budget_) return false;
+  bool consume(uint32_t off, uint64_t n) { return uint64_t{off} + n <= size_ && charge(n); }
+
+  // n more bytes reached, within the remaining budget.
+  bool charge(uint64_t n) {
+    if (n > budget_) return false;
     budget_ -= static_cast<uint32_t>(n);
     return true;
   }
@@ -302,6 +331,7 @@ class Validator {
   uint32_t size_;
   uint32_t budget_;
   bool too_big_;
+  uint64_t structs_walked_ = 0;
 };
 
 }  // namespace flit::wire

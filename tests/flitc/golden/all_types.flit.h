@@ -47,9 +47,8 @@ class ScalarsView {
   // Checks block r and everything reachable from it.
   [[nodiscard]] static bool validate(flit::wire::Validator& v,
                                      const flit::wire::StructReader& r, int depth) {
-    if (!flit::wire::Validator::depth_ok(depth)) return false;
+    if (!v.enter_struct(depth)) return false;
     if (!flit::wire::Validator::check_bool(r, 0)) return false;
-    (void)v;
     return true;
   }
 
@@ -296,7 +295,7 @@ class InnerView {
   // Checks block r and everything reachable from it.
   [[nodiscard]] static bool validate(flit::wire::Validator& v,
                                      const flit::wire::StructReader& r, int depth) {
-    if (!flit::wire::Validator::depth_ok(depth)) return false;
+    if (!v.enter_struct(depth)) return false;
     if (flit::wire::Ref ref; !v.check_blob(r, 4, 1, &ref)) return false;
     if (!v.check_blob_list(r, 12)) return false;
     return true;
@@ -448,19 +447,19 @@ class EverythingView {
   // Checks block r and everything reachable from it.
   [[nodiscard]] static bool validate(flit::wire::Validator& v,
                                      const flit::wire::StructReader& r, int depth) {
-    if (!flit::wire::Validator::depth_ok(depth)) return false;
+    if (!v.enter_struct(depth)) return false;
     if (flit::wire::StructReader s; !v.check_struct(r, 0, &s) ||
-        !ScalarsView::validate(v, s, depth + 1)) {
+        (s.len() != 0 && !ScalarsView::validate(v, s, depth + 1))) {
       return false;
     }
     if (flit::wire::Ref ref; !v.check_blob(r, 8, 1, &ref)) return false;
     if (flit::wire::Ref ref; !v.check_blob(r, 16, 1, &ref)) return false;
     if (flit::wire::StructReader s; !v.check_struct(r, 24, &s) ||
-        !InnerView::validate(v, s, depth + 1)) {
+        (s.len() != 0 && !InnerView::validate(v, s, depth + 1))) {
       return false;
     }
     if (flit::wire::StructReader s; !v.check_struct(r, 32, &s) ||
-        !::flit_test::common::PointView::validate(v, s, depth + 1)) {
+        (s.len() != 0 && !::flit_test::common::PointView::validate(v, s, depth + 1))) {
       return false;
     }
     if (!v.check_bool_list(r, 40)) return false;
@@ -473,29 +472,29 @@ class EverythingView {
     {
       uint32_t pos, stride, count;
       if (!v.check_struct_list(r, 96, &pos, &stride, &count)) return false;
-      for (uint32_t i = 0; i < count; ++i) {
+      for (uint32_t i = 0; stride != 0 && i < count; ++i) {
         flit::wire::StructReader s(v.msg(), pos + i * stride, stride);
         if (!InnerView::validate(v, s, depth + 1)) return false;
       }
     }
-    if (!flit::wire::Validator::check_bool(r, 104)) return false;
-    if (!flit::wire::Validator::check_bool(r, 109)) return false;
-    if (r.present(109)) {
+    if (!flit::wire::Validator::check_presence(r, 104, 5)) return false;
+    if (!flit::wire::Validator::check_presence(r, 109, 9)) return false;
+    if (r.present(109, 9)) {
       if (flit::wire::Ref ref; !v.check_blob(r, 110, 1, &ref)) return false;
     }
-    if (!flit::wire::Validator::check_bool(r, 118)) return false;
-    if (r.present(118)) {
+    if (!flit::wire::Validator::check_presence(r, 118, 9)) return false;
+    if (r.present(118, 9)) {
       if (flit::wire::StructReader s; !v.check_struct(r, 119, &s) ||
-          !InnerView::validate(v, s, depth + 1)) {
+          (s.len() != 0 && !InnerView::validate(v, s, depth + 1))) {
         return false;
       }
     }
-    if (!flit::wire::Validator::check_bool(r, 127)) return false;
-    if (r.present(127)) {
+    if (!flit::wire::Validator::check_presence(r, 127, 2)) return false;
+    if (r.present(127, 2)) {
       if (!flit::wire::Validator::check_bool(r, 128)) return false;
     }
-    if (!flit::wire::Validator::check_bool(r, 129)) return false;
-    if (r.present(129)) {
+    if (!flit::wire::Validator::check_presence(r, 129, 9)) return false;
+    if (r.present(129, 9)) {
       if (flit::wire::Ref ref; !v.check_blob(r, 130, 4, &ref)) return false;
     }
     if (flit::wire::Ref ref; !v.check_blob(r, 138, 2, &ref)) return false;
@@ -542,35 +541,35 @@ class EverythingView {
   flit::wire::StructListView<InnerView> inners() const { return flit::wire::StructListView<InnerView>::from(r_, 96); }
 
   // @13 opt_u32 : optional<u32>
-  bool has_opt_u32() const { return r_.present(104); }
+  bool has_opt_u32() const { return r_.present(104, 5); }
   // The default when absent.
   uint32_t opt_u32() const {
     return has_opt_u32() ? r_.scalar<uint32_t>(105, uint32_t{}) : uint32_t{};
   }
 
   // @14 opt_text : optional<string>
-  bool has_opt_text() const { return r_.present(109); }
+  bool has_opt_text() const { return r_.present(109, 9); }
   // The default when absent.
   std::string_view opt_text() const {
     return has_opt_text() ? r_.string(110) : std::string_view{};
   }
 
   // @15 opt_inner : optional<Inner>
-  bool has_opt_inner() const { return r_.present(118); }
+  bool has_opt_inner() const { return r_.present(118, 9); }
   // The default when absent.
   InnerView opt_inner() const {
     return has_opt_inner() ? InnerView(r_.nested(119)) : InnerView{};
   }
 
   // @16 opt_bool : optional<bool>
-  bool has_opt_bool() const { return r_.present(127); }
+  bool has_opt_bool() const { return r_.present(127, 2); }
   // The default when absent.
   bool opt_bool() const {
     return has_opt_bool() ? r_.scalar<bool>(128, bool{}) : bool{};
   }
 
   // @17 opt_list : optional<list<i32>>
-  bool has_opt_list() const { return r_.present(129); }
+  bool has_opt_list() const { return r_.present(129, 9); }
   // The default when absent.
   flit::wire::ListView<int32_t> opt_list() const {
     return has_opt_list() ? r_.list<int32_t>(130) : flit::wire::ListView<int32_t>{};
@@ -669,7 +668,8 @@ class EverythingBuilder {
   // @12 inners : list<Inner>
   // Appends a list of `count` default elements; fill it through the result.
   flit::wire::StructListBuilder<InnerBuilder> init_inners(uint32_t count) {
-    return {b_.writer(), b_.put_struct_list(96, count, InnerBuilder::kFixedSize), count, InnerBuilder::kFixedSize};
+    constexpr uint32_t kStride = flit::wire::struct_list_stride(InnerBuilder::kFixedSize);
+    return {b_.writer(), b_.put_struct_list(96, count, kStride), count, kStride};
   }
 
   // @13 opt_u32 : optional<u32>
@@ -979,8 +979,7 @@ class EmptyView {
   // Checks block r and everything reachable from it.
   [[nodiscard]] static bool validate(flit::wire::Validator& v,
                                      const flit::wire::StructReader& r, int depth) {
-    if (!flit::wire::Validator::depth_ok(depth)) return false;
-    (void)v;
+    if (!v.enter_struct(depth)) return false;
     (void)r;
     return true;
   }
@@ -1087,15 +1086,15 @@ class HasEmptyView {
   // Checks block r and everything reachable from it.
   [[nodiscard]] static bool validate(flit::wire::Validator& v,
                                      const flit::wire::StructReader& r, int depth) {
-    if (!flit::wire::Validator::depth_ok(depth)) return false;
+    if (!v.enter_struct(depth)) return false;
     if (flit::wire::StructReader s; !v.check_struct(r, 0, &s) ||
-        !EmptyView::validate(v, s, depth + 1)) {
+        (s.len() != 0 && !EmptyView::validate(v, s, depth + 1))) {
       return false;
     }
     {
       uint32_t pos, stride, count;
       if (!v.check_struct_list(r, 8, &pos, &stride, &count)) return false;
-      for (uint32_t i = 0; i < count; ++i) {
+      for (uint32_t i = 0; stride != 0 && i < count; ++i) {
         flit::wire::StructReader s(v.msg(), pos + i * stride, stride);
         if (!EmptyView::validate(v, s, depth + 1)) return false;
       }
@@ -1138,7 +1137,8 @@ class HasEmptyBuilder {
   // @1 es : list<Empty>
   // Appends a list of `count` default elements; fill it through the result.
   flit::wire::StructListBuilder<EmptyBuilder> init_es(uint32_t count) {
-    return {b_.writer(), b_.put_struct_list(8, count, EmptyBuilder::kFixedSize), count, EmptyBuilder::kFixedSize};
+    constexpr uint32_t kStride = flit::wire::struct_list_stride(EmptyBuilder::kFixedSize);
+    return {b_.writer(), b_.put_struct_list(8, count, kStride), count, kStride};
   }
 
   // @2 after : u8

@@ -40,7 +40,7 @@ class AddRequestView {
   // Checks block r and everything reachable from it.
   [[nodiscard]] static bool validate(flit::wire::Validator& v,
                                      const flit::wire::StructReader& r, int depth) {
-    if (!flit::wire::Validator::depth_ok(depth)) return false;
+    if (!v.enter_struct(depth)) return false;
     if (flit::wire::Ref ref; !v.check_blob(r, 0, 8, &ref)) return false;
     if (flit::wire::Ref ref; !v.check_blob(r, 8, 1, &ref)) return false;
     return true;
@@ -177,7 +177,7 @@ class AddResponseView {
   // Checks block r and everything reachable from it.
   [[nodiscard]] static bool validate(flit::wire::Validator& v,
                                      const flit::wire::StructReader& r, int depth) {
-    if (!flit::wire::Validator::depth_ok(depth)) return false;
+    if (!v.enter_struct(depth)) return false;
     if (flit::wire::Ref ref; !v.check_blob(r, 8, 1, &ref)) return false;
     return true;
   }

@@ -50,7 +50,7 @@ class PointView {
   // Checks block r and everything reachable from it.
   [[nodiscard]] static bool validate(flit::wire::Validator& v,
                                      const flit::wire::StructReader& r, int depth) {
-    if (!flit::wire::Validator::depth_ok(depth)) return false;
+    if (!v.enter_struct(depth)) return false;
     if (flit::wire::Ref ref; !v.check_blob(r, 8, 1, &ref)) return false;
     return true;
   }

@@ -46,10 +46,10 @@ class ItemView {
   // Checks block r and everything reachable from it.
   [[nodiscard]] static bool validate(flit::wire::Validator& v,
                                      const flit::wire::StructReader& r, int depth) {
-    if (!flit::wire::Validator::depth_ok(depth)) return false;
+    if (!v.enter_struct(depth)) return false;
     if (flit::wire::Ref ref; !v.check_blob(r, 4, 1, &ref)) return false;
-    if (!flit::wire::Validator::check_bool(r, 20)) return false;
-    if (r.present(20)) {
+    if (!flit::wire::Validator::check_presence(r, 20, 9)) return false;
+    if (r.present(20, 9)) {
       if (flit::wire::Ref ref; !v.check_blob(r, 21, 1, &ref)) return false;
     }
     return true;
@@ -65,7 +65,7 @@ class ItemView {
   double weight() const { return r_.scalar<double>(12, double{}); }
 
   // @3 note : optional<string>
-  bool has_note() const { return r_.present(20); }
+  bool has_note() const { return r_.present(20, 9); }
   // The default when absent.
   std::string_view note() const {
     return has_note() ? r_.string(21) : std::string_view{};
@@ -213,25 +213,25 @@ class RecordView {
   // Checks block r and everything reachable from it.
   [[nodiscard]] static bool validate(flit::wire::Validator& v,
                                      const flit::wire::StructReader& r, int depth) {
-    if (!flit::wire::Validator::depth_ok(depth)) return false;
+    if (!v.enter_struct(depth)) return false;
     if (flit::wire::Ref ref; !v.check_blob(r, 8, 1, &ref)) return false;
     {
       uint32_t pos, stride, count;
       if (!v.check_struct_list(r, 16, &pos, &stride, &count)) return false;
-      for (uint32_t i = 0; i < count; ++i) {
+      for (uint32_t i = 0; stride != 0 && i < count; ++i) {
         flit::wire::StructReader s(v.msg(), pos + i * stride, stride);
         if (!ItemView::validate(v, s, depth + 1)) return false;
       }
     }
     if (flit::wire::StructReader s; !v.check_struct(r, 25, &s) ||
-        !ItemView::validate(v, s, depth + 1)) {
+        (s.len() != 0 && !ItemView::validate(v, s, depth + 1))) {
       return false;
     }
     if (!v.check_blob_list(r, 37)) return false;
-    if (!flit::wire::Validator::check_bool(r, 45)) return false;
-    if (r.present(45)) {
+    if (!flit::wire::Validator::check_presence(r, 45, 9)) return false;
+    if (r.present(45, 9)) {
       if (flit::wire::StructReader s; !v.check_struct(r, 46, &s) ||
-          !ItemView::validate(v, s, depth + 1)) {
+          (s.len() != 0 && !ItemView::validate(v, s, depth + 1))) {
         return false;
       }
     }
@@ -261,7 +261,7 @@ class RecordView {
   flit::wire::StringListView tags() const { return r_.blob_list<std::string_view>(37); }
 
   // @7 maybe : optional<Item>
-  bool has_maybe() const { return r_.present(45); }
+  bool has_maybe() const { return r_.present(45, 9); }
   // The default when absent.
   ItemView maybe() const {
     return has_maybe() ? ItemView(r_.nested(46)) : ItemView{};
@@ -300,7 +300,8 @@ class RecordBuilder {
   // @2 items : list<Item>
   // Appends a list of `count` default elements; fill it through the result.
   flit::wire::StructListBuilder<ItemBuilder> init_items(uint32_t count) {
-    return {b_.writer(), b_.put_struct_list(16, count, ItemBuilder::kFixedSize), count, ItemBuilder::kFixedSize};
+    constexpr uint32_t kStride = flit::wire::struct_list_stride(ItemBuilder::kFixedSize);
+    return {b_.writer(), b_.put_struct_list(16, count, kStride), count, kStride};
   }
 
   // @3 kind : Kind
