@@ -74,6 +74,26 @@ def main():
         elif r.stderr != want:
             failures.append(f"errors/{name}: diagnostics differ\n--- want\n{want}--- got\n{r.stderr}")
 
+    # Inputs too large to keep as files: a chain of 100,000 structs and a
+    # type nested 100,000 deep once overflowed flitc's stack (SIGSEGV); the
+    # chain also took minutes (a linear type lookup per field).
+    with tempfile.TemporaryDirectory() as tmp:
+        n = 100000
+        big = {
+            "chain.flit": "package p;\n" + "".join(
+                f"struct S{i} {{ next @0 : S{i + 1}; }}\n" for i in range(n - 1))
+            + f"struct S{n - 1} {{ x @0 : u8; }}\n",
+            "nest.flit": "package p;\nstruct A { x @0 : " + "list<" * n + "u8" + ">" * n + "; }\n",
+        }
+        expect = {"chain.flit": "nests more than 64 levels deep",
+                  "nest.flit": "types nest more than 16 deep"}
+        for name, text in big.items():
+            open(os.path.join(tmp, name), "w").write(text)
+            r = run([flitc, "--check", name], cwd=tmp)
+            if r.returncode != 1 or expect[name] not in r.stderr:
+                failures.append(f"generated {name}: exit {r.returncode}, want 1 and "
+                                f"'{expect[name]}'\n{r.stderr[:500]}")
+
     r = run([flitc, "--help"])
     if r.returncode != 0 or "usage: flitc" not in r.stdout:
         failures.append("--help")

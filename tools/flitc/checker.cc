@@ -5,6 +5,10 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <variant>
 
 namespace flitc {
 namespace {
@@ -125,19 +129,68 @@ const std::set<std::string>& reserved_words() {
       "while",
       "xor",
       "xor_eq",
-      // Names the generated code and its includes use.
+      // Names the generated code and its includes use: the fixed-width
+      // types it names unqualified, and macros of the standard headers it
+      // includes (a macro would replace the name wherever it appears).
       "flit",
       "std",
       "NULL",
+      "size_t",
+      "ptrdiff_t",
+      "int8_t",
+      "int16_t",
+      "int32_t",
+      "int64_t",
+      "uint8_t",
+      "uint16_t",
+      "uint32_t",
+      "uint64_t",
+      "intptr_t",
+      "uintptr_t",
+      "errno",
+      "assert",
+      "offsetof",
+      "stdin",
+      "stdout",
+      "stderr",
+      "EOF",
+      "BUFSIZ",
+      "CHAR_BIT",
+      "SIZE_MAX",
+      "RAND_MAX",
+      "EXIT_SUCCESS",
+      "EXIT_FAILURE",
   };
   return s;
+}
+
+// Names C and POSIX reserve for macros of the standard headers the
+// generated code includes: E followed by a digit or capital (<cerrno>), and
+// INT..._MAX/_MIN/_C, UINT..._MAX/_C, PTRDIFF_... and SIG_... (<cstdint>,
+// <csignal>). Returns the header, or nullptr.
+const char* reserved_macro_header(const std::string& n) {
+  auto starts = [&](const char* p) { return n.rfind(p, 0) == 0; };
+  auto ends = [&](const char* p) {
+    std::string q(p);
+    return n.size() >= q.size() && n.compare(n.size() - q.size(), q.size(), q) == 0;
+  };
+  if (n.size() >= 2 && n[0] == 'E' &&
+      (std::isdigit(static_cast<unsigned char>(n[1])) ||
+       std::isupper(static_cast<unsigned char>(n[1])))) {
+    return "<cerrno>";
+  }
+  if ((starts("INT") || starts("UINT")) && (ends("_MAX") || ends("_MIN") || ends("_C"))) {
+    return "<cstdint>";
+  }
+  if (starts("PTRDIFF_") || starts("WCHAR_") || starts("SIG_")) return "<cstdint>";
+  return nullptr;
 }
 
 // Member names of generated views, builders and owning types.
 const std::set<std::string>& reserved_members() {
   static const std::set<std::string> s = {
       "encode", "decode",   "encoded_size", "var_size", "build",   "from_view",
-      "parse",  "validate", "init_root",    "reader",   "builder",
+      "parse",  "validate", "init_root",    "reader",   "builder", "kFixedSize",
   };
   return s;
 }
@@ -166,6 +219,13 @@ class Checker {
   bool check_name(const std::string& n, const Loc& l, const char* what) {
     if (reserved_words().count(n) != 0) {
       error(l, std::string(what) + " '" + n + "' is a reserved word");
+      return false;
+    }
+    const char* h = std::string_view(what) == "enumerator name" ? nullptr  // becomes kName
+                                                                : reserved_macro_header(n);
+    if (h != nullptr) {
+      error(l, std::string(what) + " '" + n + "' is reserved: " + h +
+                   " may define it as a macro, which generated code includes");
       return false;
     }
     if (n[0] == '_' || n.back() == '_' || n.find("__") != std::string::npos) {
@@ -252,7 +312,9 @@ class Checker {
     }
   }
 
-  // Finds a struct or enum by the name as written.
+  // Finds a struct or enum by the name as written: in this file first, then
+  // in the imports in order (index built once; a schema may declare many
+  // thousands of types).
   void resolve(TypeRef& t) {
     std::string pkg = s_.package_name(), name = t.name;
     size_t dot = t.name.rfind('.');
@@ -260,25 +322,25 @@ class Checker {
       pkg = t.name.substr(0, dot);
       name = t.name.substr(dot + 1);
     }
-    auto search = [&](const Schema& sc) {
-      if (sc.package_name() != pkg) return false;
-      for (auto& st : sc.structs) {
-        if (st->name == name) {
-          t.struct_decl = st.get();
-          return true;
-        }
+    if (decls_.empty()) {
+      auto index = [&](const Schema& sc) {
+        // emplace keeps the first: this file before imports, structs
+        // before enums, as a linear search would find them.
+        for (auto& st : sc.structs) decls_.emplace(sc.package_name() + "." + st->name, st.get());
+        for (auto& en : sc.enums) decls_.emplace(sc.package_name() + "." + en->name, en.get());
+      };
+      index(s_);
+      for (auto& imp : s_.imports) {
+        if (imp.schema != nullptr) index(*imp.schema);
       }
-      for (auto& en : sc.enums) {
-        if (en->name == name) {
-          t.enum_decl = en.get();
-          return true;
-        }
+    }
+    if (auto it = decls_.find(pkg + "." + name); it != decls_.end()) {
+      if (auto* const* st = std::get_if<StructDecl*>(&it->second)) {
+        t.struct_decl = *st;
+      } else {
+        t.enum_decl = std::get<EnumDecl*>(it->second);
       }
-      return false;
-    };
-    if (search(s_)) return;
-    for (auto& imp : s_.imports) {
-      if (imp.schema != nullptr && search(*imp.schema)) return;
+      return;
     }
     bool is_service = false;
     for (auto& sv : s_.services) is_service |= sv->name == t.name;
@@ -317,23 +379,28 @@ class Checker {
 
   // A struct or enum of this file or of an import of the same package
   // (those are visible unqualified).
-  bool is_type_name(const std::string& n) const {
-    auto declares = [&](const Schema& sc) {
-      for (auto& st : sc.structs) {
-        if (st->name == n) return true;
+  // Also the classes generated for them (FooView, FooBuilder) and for this
+  // file's services (SClient, SService, SMethods): a member of that name
+  // would hide the class inside the generated code that names it.
+  bool is_type_name(const std::string& n) {
+    if (type_names_.empty()) {
+      for (auto& sv : s_.services) {
+        for (const char* suffix : {"", "Client", "Service", "Methods"}) {
+          type_names_.insert(sv->name + suffix);
+        }
       }
-      for (auto& e : sc.enums) {
-        if (e->name == n) return true;
-      }
-      return false;
-    };
-    if (declares(s_)) return true;
-    for (auto& imp : s_.imports) {
-      if (imp.schema != nullptr && imp.schema->package == s_.package && declares(*imp.schema)) {
-        return true;
+      auto add = [&](const Schema& sc) {
+        for (auto& st : sc.structs) {
+          for (const char* suffix : {"", "View", "Builder"}) type_names_.insert(st->name + suffix);
+        }
+        for (auto& e : sc.enums) type_names_.insert(e->name);
+      };
+      add(s_);
+      for (auto& imp : s_.imports) {
+        if (imp.schema != nullptr && imp.schema->package == s_.package) add(*imp.schema);
       }
     }
-    return false;
+    return type_names_.count(n) != 0;
   }
 
   void check_struct(StructDecl& st) {
@@ -347,7 +414,7 @@ class Checker {
       }
       if (ok && is_type_name(f.name)) {
         // In C++ the member would hide the type inside the generated struct.
-        error(f.loc, "field name '" + f.name + "' is also the name of a type");
+        error(f.loc, "field name '" + f.name + "' is also the name of a type or generated class");
         ok = false;
       }
       if (ok && !names.emplace(f.name, &f).second) {
@@ -386,7 +453,7 @@ class Checker {
   }
 
   void check_service(ServiceDecl& sv) {
-    std::map<std::string, const Method*> names;
+    std::map<std::string, const Method*> names, cpp_names;
     std::map<uint64_t, const Method*> numbers;
     for (auto& m : sv.methods) {
       if (!check_name(m.name, m.loc, "method name")) {
@@ -395,9 +462,12 @@ class Checker {
                          "' is reserved: the generated client or service "
                          "uses it");
       } else if (is_type_name(m.name)) {
-        error(m.loc, "method name '" + m.name + "' is also the name of a type");
+        error(m.loc, "method name '" + m.name + "' is also the name of a type or generated class");
       } else if (!names.emplace(m.name, &m).second) {
         error(m.loc, "duplicate method name '" + m.name + "' in service '" + sv.name + "'");
+      } else if (auto [it, fresh] = cpp_names.emplace(enumerator_cpp_name(m.name), &m); !fresh) {
+        error(m.loc, "methods '" + it->second->name + "' and '" + m.name + "' both become '" +
+                         enumerator_cpp_name(m.name) + "' in C++");
       }
       if (m.number > 0xFFFF) {
         error(m.number_loc, "method number @" + std::to_string(m.number) +
@@ -428,6 +498,8 @@ class Checker {
 
   // Imported structs cannot refer back to this file (imports are acyclic),
   // so a cycle, if any, lies within this file.
+  static constexpr int kTooDeep = 1 << 19;  // below the recursion sentinel, 1 << 20
+
   void check_recursion_and_depth() {
     std::map<const StructDecl*, int> depth;  // -1: on the DFS stack
     std::vector<const StructDecl*> stack;
@@ -442,12 +514,15 @@ class Checker {
                            "); recursive structs are not supported");
         return 1 << 20;
       }
+      // Deeper than the limit already: stop here, so that a long chain of
+      // structs cannot exhaust flitc's stack.
+      if (stack.size() > static_cast<size_t>(kMaxDepth)) return kTooDeep;
       depth[st] = -1;
       stack.push_back(st);
       int d = 0;
       for (auto& f : st->fields) {
         if (const StructDecl* sub = struct_of(f.type)) d = std::max(d, 1 + visit(sub));
-        if (d >= (1 << 20)) break;
+        if (d >= kTooDeep) break;
       }
       stack.pop_back();
       depth[st] = d;
@@ -456,8 +531,11 @@ class Checker {
     for (auto& st : s_.structs) {
       int d = visit(st.get());
       if (d < (1 << 20) && d > kMaxDepth) {
-        error(st->loc, "struct '" + st->name + "' nests " + std::to_string(d) +
-                           " levels deep; the limit is " + std::to_string(kMaxDepth));
+        error(st->loc,
+              "struct '" + st->name + "' nests " +
+                  (d >= kTooDeep ? "more than " + std::to_string(kMaxDepth) : std::to_string(d)) +
+                  " levels deep; the limit is " + std::to_string(kMaxDepth));
+        return;
       }
       if (d >= (1 << 20)) return;
     }
@@ -474,6 +552,9 @@ class Checker {
 
   Schema& s_;
   Diagnostics& diag_;
+  // Built on first use (after parsing, before any lookup).
+  std::unordered_map<std::string, std::variant<StructDecl*, EnumDecl*>> decls_;
+  std::unordered_set<std::string> type_names_;
 };
 
 }  // namespace

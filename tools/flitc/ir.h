@@ -82,8 +82,10 @@ struct EnumValue {
   bool negative = false;
   uint64_t magnitude = 0;
   Loc value_loc;
+  // Two's complement, computed unsigned: -2^63 (magnitude 2^63) has no
+  // positive int64_t to negate.
   int64_t value() const {
-    return negative ? -static_cast<int64_t>(magnitude) : static_cast<int64_t>(magnitude);
+    return static_cast<int64_t>(negative ? uint64_t{0} - magnitude : magnitude);
   }
 };
 

@@ -19,6 +19,8 @@ const std::map<std::string, Kind>& builtin_kinds() {
 
 class Parser {
  public:
+  static constexpr int kMaxTypeNesting = 16;
+
   Parser(const std::vector<Token>& t, Diagnostics& d, Schema* s) : t_(t), diag_(d), s_(s) {}
 
   bool file() {
@@ -101,8 +103,16 @@ class Parser {
     return true;
   }
 
-  bool type(TypeRef* t) {
+  // nesting: how many list< or optional< enclose this type. The checker
+  // allows at most optional<list<T>>; the parser stops far earlier than
+  // its own stack would.
+  bool type(TypeRef* t, int nesting = 0) {
     t->loc = cur().loc;
+    if (nesting > kMaxTypeNesting) {
+      diag_.error(t->loc, "types nest more than " + std::to_string(kMaxTypeNesting) +
+                              " deep (list<...> and optional<...>)");
+      return false;
+    }
     if (!expect(Tok::kIdent, "a type")) return false;
     std::string name = prev().text;
     auto it = builtin_kinds().find(name);
@@ -111,7 +121,7 @@ class Parser {
       if (t->kind == Kind::kList || t->kind == Kind::kOptional) {
         if (!expect(Tok::kLAngle, "'<' after '" + name + "'")) return false;
         t->elem = std::make_unique<TypeRef>();
-        if (!type(t->elem.get())) return false;
+        if (!type(t->elem.get(), nesting + 1)) return false;
         if (!expect(Tok::kRAngle, "'>' to close '" + name + "<'")) return false;
       }
       return true;
