@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The example key-value server end to end: put, get, overwrite, delete, and
-# eviction when the cache is full.
+# The example key-value server end to end: put, get, overwrite, delete,
+# eviction when the cache is full (by item count and by bytes), values too
+# large to store, and bad command lines.
 set -euo pipefail
 server=$1
 client=$2
@@ -8,7 +9,8 @@ port=$((33000 + RANDOM % 1000))
 uri="udp://127.0.0.1:$port"
 "$server" "$uri" --max-items 2 >/dev/null &
 pid=$!
-trap 'kill $pid 2>/dev/null || true' EXIT
+tmp_err=$(mktemp)
+trap 'kill $pid 2>/dev/null || true; rm -f "$tmp_err"' EXIT
 expect() {  # expect WANT CMD...: the command's output must be WANT
   local want=$1; shift
   local got
@@ -29,4 +31,32 @@ expect "two" "$client" "$uri" get beta
 expect "deleted" "$client" "$uri" del beta
 expect "not found" "$client" "$uri" del beta
 expect "usage: kv_client URI put KEY VALUE | get KEY | del KEY" "$client" "$uri" put onlykey
+# An overwrite makes the key the most recently stored: gamma goes first.
+expect "ok version 5" "$client" "$uri" put delta four
+expect "ok version 6" "$client" "$uri" put gamma drei
+expect "ok version 7" "$client" "$uri" put eps five        # evicts delta, not gamma
+expect "not found" "$client" "$uri" get delta
+expect "drei" "$client" "$uri" get gamma
+kill $pid; wait $pid 2>/dev/null || true
+
+# At most 10 bytes of keys and values.
+"$server" "$uri" --max-bytes 10 >/dev/null &
+pid=$!
+expect "too large" "$client" "$uri" put k 0123456789     # 11 bytes: never fits
+expect "not found" "$client" "$uri" get k
+expect "ok version 1" "$client" "$uri" put a 1234        # 5 bytes
+expect "ok version 2" "$client" "$uri" put b 5678        # 10 in all
+expect "ok version 3" "$client" "$uri" put c 9           # 12: evicts a
+expect "not found" "$client" "$uri" get a
+expect "5678" "$client" "$uri" get b
+expect "9" "$client" "$uri" get c
+kill $pid; wait $pid 2>/dev/null || true
+
+for bad in "--max-items 0" "--max-items abc" "--max-bytes -5" "--max-items 3x"; do
+  # shellcheck disable=SC2086
+  if "$server" "$uri" $bad >/dev/null 2>"$tmp_err"; then
+    echo "FAIL: kv_server $bad was accepted"; exit 1
+  fi
+  grep -q "needs a positive integer" "$tmp_err" || { echo "FAIL: kv_server $bad: $(cat "$tmp_err")"; exit 1; }
+done
 echo "kvstore: ok"

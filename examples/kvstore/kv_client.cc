@@ -41,8 +41,13 @@ int main(int argc, char** argv) {
       req.value = bytes(argv[4]);
       kv::PutResponse resp;
       st = kv.put(req, &resp);
-      if (st == flit::Status::kOk)
+      if (st == flit::Status::kOk) {
+        if (resp.code != kv::Code::kOk) {
+          std::printf(resp.code == kv::Code::kTooLarge ? "too large\n" : "refused\n");
+          return 3;
+        }
         std::printf("ok version %llu\n", (unsigned long long)resp.version);
+      }
     } else if (op == "get") {
       kv::GetRequest req;
       req.key = bytes(key);
