@@ -203,6 +203,129 @@ TEST_F(DpdkTransportTest, AnswersArpForItsAddress) {
   EXPECT_EQ(a_->dpdk_stats().arp_rx, arp_rx + 1) << "a received b's ARP reply";
 }
 
+// A gratuitous ARP (sender = target) from a known peer with a new MAC
+// updates the neighbour table, as a kernel's does: after a failover or a NIC
+// swap, frames follow the new MAC instead of going to the old one for ever.
+TEST_F(DpdkTransportTest, GratuitousArpFromAKnownPeerUpdatesItsMac) {
+  ASSERT_FALSE(valid_frame().empty());  // b learnt a's MAC from a's who-has
+  const transport::Route ra = a_->resolve(a_uri_);
+  const rte_be32_t a_ip = transport::dpdk_peer(&ra)->ip;
+  rte_ether_addr a_mac;
+  rte_eth_macaddr_get(a_->port_id(), &a_mac);
+  auto announce = [&](const rte_ether_addr& mac) {
+    uint8_t f[60] = {};
+    auto* eth = reinterpret_cast<rte_ether_hdr*>(f);
+    std::memset(&eth->dst_addr, 0xff, 6);
+    eth->src_addr = a_mac;
+    eth->ether_type = RTE_BE16(RTE_ETHER_TYPE_ARP);
+    auto* arp = reinterpret_cast<rte_arp_hdr*>(eth + 1);
+    arp->arp_hardware = RTE_BE16(RTE_ARP_HRD_ETHER);
+    arp->arp_protocol = RTE_BE16(RTE_ETHER_TYPE_IPV4);
+    arp->arp_hlen = 6;
+    arp->arp_plen = 4;
+    arp->arp_opcode = RTE_BE16(RTE_ARP_OP_REQUEST);
+    arp->arp_data.arp_sha = mac;
+    arp->arp_data.arp_sip = a_ip;
+    arp->arp_data.arp_tip = a_ip;  // gratuitous
+    const uint64_t seen = b_->dpdk_stats().arp_rx;
+    raw_send(f, sizeof f);
+    RxPacket p[4];
+    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (b_->dpdk_stats().arp_rx == seen && std::chrono::steady_clock::now() < end) {
+      b_->rx_release(p, b_->rx_burst(p, 4));
+    }
+    ASSERT_EQ(b_->dpdk_stats().arp_rx, seen + 1);
+  };
+  // b answers a frame of a's: to the MAC b has for a.
+  auto b_to_a = [&]() {
+    RxPacket in[4];
+    ASSERT_EQ(poll_rx(*b_, in, 4), 0u);  // nothing pending
+    const uint8_t payload[8] = {9};
+    uint8_t hdr[kPktHdrSize] = {};
+    TxPacket p{&ra, hdr, payload, sizeof payload};
+    ASSERT_EQ(b_->tx_burst(&p, 1), 1u);
+  };
+  rte_ether_addr moved = a_mac;
+  moved.addr_bytes[5] ^= 0x5a;
+  const uint64_t refreshed = b_->dpdk_stats().arp_refreshed;
+  announce(moved);
+  EXPECT_EQ(b_->dpdk_stats().arp_refreshed, refreshed + 1);
+  const uint64_t not_for_a = a_->dpdk_stats().rx_not_for_us;
+  b_to_a();
+  RxPacket r[4];
+  EXPECT_EQ(poll_rx(*a_, r, 4), 0u) << "sent to the announced MAC, not a's";
+  EXPECT_EQ(a_->dpdk_stats().rx_not_for_us, not_for_a + 1);
+  announce(a_mac);  // and back
+  b_to_a();
+  ASSERT_EQ(poll_rx(*a_, r, 4), 1u);
+  a_->rx_release(r, 1);
+}
+
+// The neighbour table: ARP overheard about a known peer refreshes it, never
+// a static entry, and never adds one (only ARP addressed to us does).
+TEST(DpdkNeighbors, RefreshUpdatesKnownNonStaticEntriesOnly) {
+  auto t = std::make_unique<transport::NeighborTable>();
+  const rte_ether_addr m1{{2, 0, 0, 0, 0, 1}}, m2{{2, 0, 0, 0, 0, 2}};
+  const rte_be32_t ip = RTE_BE32(0xc6120063), other = RTE_BE32(0xc6120064), fixed = RTE_BE32(1);
+  rte_ether_addr got;
+  EXPECT_FALSE(t->refresh(ip, m1));
+  EXPECT_FALSE(t->lookup(ip, &got)) << "refresh adds nothing";
+  ASSERT_TRUE(t->learn(ip, m1));
+  EXPECT_TRUE(t->refresh(ip, m2));
+  ASSERT_TRUE(t->lookup(ip, &got));
+  EXPECT_TRUE(rte_is_same_ether_addr(&got, &m2));
+  EXPECT_FALSE(t->refresh(ip, m2)) << "unchanged";
+  ASSERT_TRUE(t->learn(fixed, m1, true));
+  EXPECT_FALSE(t->refresh(fixed, m2));
+  ASSERT_TRUE(t->lookup(fixed, &got));
+  EXPECT_TRUE(rte_is_same_ether_addr(&got, &m1)) << "a static entry stays";
+  EXPECT_FALSE(t->lookup(other, &got));
+}
+
+// With every ARP-wait slot taken by peers that never answer, a frame for
+// one more peer is dropped (the engine resends it) but its who-has still
+// goes out: otherwise live peers beyond the first 16 could not be resolved
+// until the dead ones' frames were given up, and their connects failed.
+TEST(DpdkArp, PeerBeyondTheWaitingFramesIsStillAsked) {
+  NexusConfig base = test_env().server_config();
+  DpdkTransport::Options o;
+  DpdkTransport::parse_options(base.transport_options, &o);
+  o.ports = {"net_memif_zc0"};  // set up with tx_zero_copy=1 (DpdkZeroCopy)
+  o.ips = {"198.18.1.200"};
+  o.udp_port = 31850;
+  o.tx_zero_copy = true;
+  DpdkTransport t(o);
+  uint8_t hdr[kPktHdrSize] = {};
+  auto send_to = [&](int host) {
+    transport::Route to = t.resolve("dpdk://198.18.7." + std::to_string(host) + ":31850");
+    TxPacket p{&to, hdr, nullptr, 0};
+    return t.tx_burst(&p, 1);
+  };
+  for (uint32_t i = 0; i < DpdkTransport::kMaxPending; ++i) ASSERT_EQ(send_to(1 + i), 1u);
+  const uint64_t asked = t.dpdk_stats().arp_requests_tx;
+  const uint64_t dropped = t.dpdk_stats().tx_no_neighbor;
+  EXPECT_EQ(asked, DpdkTransport::kMaxPending);
+  send_to(100);
+  EXPECT_EQ(t.dpdk_stats().tx_no_neighbor, dropped + 1) << "no room to hold it";
+  EXPECT_EQ(t.dpdk_stats().arp_requests_tx, asked + 1) << "but asked for";
+  send_to(101);
+  EXPECT_EQ(t.dpdk_stats().arp_requests_tx, asked + 1) << "one such who-has per retry interval";
+}
+
+// Receive buffers with room to spare for what NIC drivers round and count.
+TEST(DpdkPortSetup, ReceiveBuffersHoldTheLargestFrameInOneSegment) {
+  EXPECT_EQ(transport::rx_buffer_size(1514), 2048u);
+  for (uint32_t frame : {1514u, 2000u, 4042u, 9014u}) {
+    const uint32_t room = transport::rx_buffer_size(frame);
+    EXPECT_EQ(room % 1024, 0u) << frame;
+    EXPECT_GE(room, frame + RTE_ETHER_CRC_LEN + 2 * RTE_VLAN_HLEN) << frame;
+  }
+  std::string uri;
+  auto t = make_endpoint(&uri);
+  EXPECT_GE(rte_pktmbuf_data_room_size(t->pool()),
+            RTE_PKTMBUF_HEADROOM + transport::rx_buffer_size(1514));
+}
+
 TEST(DpdkZeroCopy, ExternalPayloadArrivesByteExact) {
   // Two transports with tx_zero_copy=1 on the spare switch ports.
   NexusConfig base = test_env().server_config();
@@ -276,6 +399,15 @@ TEST(DpdkErrors, PortThatCannotSteerNamesTheOnePortPerRpcFix) {
   c.transport_options.push_back("port=net_memif_spare0");
   c.transport_options.push_back("queues=2");
   expect_error(c, 0, {"cannot steer UDP port 31850 to queue 0", "port=NAME0,NAME1"});
+}
+
+TEST(DpdkErrors, RpcsSharingAPortShareItsAddress) {
+  // ARP for a shared port reaches its first queue only: a second address
+  // would never be answered.
+  NexusConfig c = test_env().server_config();
+  c.transport_options.push_back("queues=2");
+  c.transport_options.push_back("ip=" + parse_uri(c.listen_uri).host + ",198.18.1.2");
+  expect_error(c, 0, {"share its IPv4 address", "one ip=", "port=NAME0,NAME1"});
 }
 
 TEST(DpdkErrors, DifferentEalArgumentsInOneProcess) {

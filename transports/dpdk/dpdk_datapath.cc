@@ -290,8 +290,15 @@ FLIT_COLD void DpdkTransport::handle_arp(rte_mbuf* m) {
     return;
   }
   const rte_arp_ipv4& a = arp->arp_data;
-  if (a.arp_tip != ip_) return;  // about someone else
-  port_->neighbors().learn(a.arp_sip, a.arp_sha);
+  if (a.arp_tip != ip_) {
+    // About someone else, or gratuitous (target = sender): only update a
+    // peer we know, whose MAC may have changed (failover, a new NIC).
+    if (a.arp_sip != ip_ && port_->neighbors().refresh(a.arp_sip, a.arp_sha)) {
+      dstats_.arp_refreshed++;
+    }
+    return;
+  }
+  if (!port_->neighbors().learn(a.arp_sip, a.arp_sha)) dstats_.neighbor_table_full++;
   if (arp->arp_opcode == RTE_BE16(RTE_ARP_OP_REQUEST)) {
     send_arp(RTE_ARP_OP_REPLY, a.arp_sha, a.arp_sip);
     dstats_.arp_replies_tx++;
@@ -354,6 +361,15 @@ FLIT_COLD void DpdkTransport::hold_for_arp(rte_mbuf* m, rte_be32_t ip) {
     rte_pktmbuf_free(m);
     dstats_.tx_no_neighbor++;
     stats_.tx_dropped++;
+    // No room to hold the frame, but still ask, so that peers beyond the
+    // first kMaxPending get resolved while those wait (the engine resends
+    // the frame). One such who-has per retry interval for the transport.
+    if (now - overflow_arp_tsc_ >= arp_retry_tsc_) {
+      rte_ether_addr none{};
+      send_arp(RTE_ARP_OP_REQUEST, none, ip);
+      dstats_.arp_requests_tx++;
+      overflow_arp_tsc_ = now;
+    }
     return;
   }
   pending_[num_pending_++] = Pending{ip, m, now, now};

@@ -167,6 +167,28 @@ bool NeighborTable::learn(rte_be32_t ip, const rte_ether_addr& mac, bool static_
   return ok;
 }
 
+bool NeighborTable::refresh(rte_be32_t ip, const rte_ether_addr& mac) {
+  if (ip == 0) return false;
+  uint64_t m = uint64_t{1} << 63;
+  for (int b = 0; b < RTE_ETHER_ADDR_LEN; ++b) m |= uint64_t{mac.addr_bytes[b]} << (8 * b);
+  rte_spinlock_lock(&lock_);
+  uint32_t s = slot_of(ip);
+  bool updated = false;
+  for (uint32_t i = 0; i < kSlots; ++i, s = (s + 1) & (kSlots - 1)) {
+    uint32_t k = slots_[s].ip.load(std::memory_order_relaxed);
+    if (k == 0) break;
+    if (k != ip) continue;
+    uint64_t old = slots_[s].mac.load(std::memory_order_relaxed);
+    if ((old & (uint64_t{1} << 62)) == 0 && old != m) {
+      slots_[s].mac.store(m, std::memory_order_release);
+      updated = true;
+    }
+    break;
+  }
+  rte_spinlock_unlock(&lock_);
+  return updated;
+}
+
 DpdkPort* DpdkPort::open(const std::string& name, const PortSetup& s) {
   uint16_t pid = RTE_MAX_ETHPORTS;
   if (rte_eth_dev_get_port_by_name(name.c_str(), &pid) != 0) {
@@ -277,7 +299,7 @@ void DpdkPort::setup(const PortSetup& s) {
   uint32_t n = uint32_t{nrx} + ntx + 4 * 64 + 2 * kCache;
   uint32_t pool_size = 1;
   while (pool_size - 1 < n) pool_size <<= 1;
-  uint32_t room = RTE_PKTMBUF_HEADROOM + std::max<uint32_t>(s.max_frame, 2048);
+  uint32_t room = RTE_PKTMBUF_HEADROOM + rx_buffer_size(s.max_frame);
   int socket = rte_eth_dev_socket_id(id_);
   if (socket < 0) socket = SOCKET_ID_ANY;
   for (uint16_t q = 0; q < queues_; ++q) {

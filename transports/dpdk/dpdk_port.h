@@ -49,6 +49,10 @@ class NeighborTable {
   // Records or updates ip -> mac. Returns false when the table is full.
   // static_entry: set by neighbor=; ARP does not overwrite it.
   bool learn(rte_be32_t ip, const rte_ether_addr& mac, bool static_entry = false);
+  // Updates ip -> mac only if ip is already known (and not static), as a
+  // kernel does for any ARP frame whose sender it has an entry for: a
+  // gratuitous ARP after a peer's MAC changed. Returns true if updated.
+  bool refresh(rte_be32_t ip, const rte_ether_addr& mac);
 
  private:
   static uint32_t slot_of(rte_be32_t ip) { return (ip * 2654435761u) >> 22; }
@@ -60,6 +64,18 @@ class NeighborTable {
   Slot slots_[kSlots];
   rte_spinlock_t lock_ = RTE_SPINLOCK_INITIALIZER;
 };
+
+// The data room of a receive mbuf for frames of up to max_frame bytes (no
+// FCS). NIC drivers round the buffer size they program down (ixgbe to 1 KiB,
+// i40e and ice to 128 B) and count the FCS and VLAN tags: a buffer of
+// exactly max_frame would split the largest frames into two segments, which
+// the transport drops. So: room for FCS and two VLAN tags, rounded up to
+// 1 KiB, and at least 2 KiB.
+constexpr uint32_t rx_buffer_size(uint32_t max_frame) {
+  const uint32_t need = max_frame + RTE_ETHER_CRC_LEN + 2 * RTE_VLAN_HLEN;
+  const uint32_t rounded = (need + 1023) / 1024 * 1024;
+  return rounded < 2048 ? 2048 : rounded;
+}
 
 // How a transport wants its port set up. A port already set up by an
 // earlier transport must have been set up compatibly (at least as many

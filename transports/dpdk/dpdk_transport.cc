@@ -133,6 +133,12 @@ DpdkTransport::DpdkTransport(const Options& opt) {
         "flit dpdk: Rpcs on separate ports need separate IPv4 addresses (ARP maps an "
         "address to one MAC): give ip=IP0,IP1,... with one address per port");
   }
+  if (!port_per_rpc && opt.ips.size() > 1) {
+    throw Error(
+        "flit dpdk: Rpcs sharing one port share its IPv4 address: give one ip= (ARP for the "
+        "port is answered on its first queue, for one address), or one port per Rpc with "
+        "port=NAME0,NAME1,...");
+  }
   const std::string port_name = opt.ports[port_per_rpc ? k : 0];
   ip_ = parse_ipv4(opt.ips.size() > 1 ? opt.ips[k] : opt.ips[0], "address");
   uint32_t uport = opt.udp_port == 0 ? uint32_t{kClientPortBase} + k : opt.udp_port;

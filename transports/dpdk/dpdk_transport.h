@@ -41,19 +41,21 @@ namespace flit::transport {
 
 // Counters beyond TransportStats, by reason. Owner thread only.
 struct DpdkStats {
-  uint64_t rx_frames = 0;         // frames taken from the queue
-  uint64_t rx_not_for_us = 0;     // unicast to another MAC, IP or UDP port
-  uint64_t rx_bad_header = 0;     // malformed Ethernet/IPv4/UDP, fragments, IP options overflow
-  uint64_t rx_bad_checksum = 0;   // IPv4 or UDP checksum wrong
-  uint64_t rx_other = 0;          // neither IPv4/UDP nor ARP (IPv6, LLDP, ...)
-  uint64_t rx_multi_segment = 0;  // larger than one mbuf: larger than any packet we accept
-  uint64_t arp_rx = 0;            // ARP frames received
-  uint64_t arp_replies_tx = 0;    // answers to who-has our address
-  uint64_t arp_requests_tx = 0;   // who-has for a peer we had no MAC for
-  uint64_t tx_no_mbuf = 0;        // transmit pool empty
-  uint64_t tx_queue_full = 0;     // the port took fewer frames than offered
-  uint64_t tx_no_neighbor = 0;    // dropped: peer MAC unknown and no room to wait for ARP
-  uint64_t tx_zero_copy = 0;      // frames whose payload went out as an external buffer
+  uint64_t rx_frames = 0;            // frames taken from the queue
+  uint64_t rx_not_for_us = 0;        // unicast to another MAC, IP or UDP port
+  uint64_t rx_bad_header = 0;        // malformed Ethernet/IPv4/UDP, fragments, IP options overflow
+  uint64_t rx_bad_checksum = 0;      // IPv4 or UDP checksum wrong
+  uint64_t rx_other = 0;             // neither IPv4/UDP nor ARP (IPv6, LLDP, ...)
+  uint64_t rx_multi_segment = 0;     // larger than one mbuf: larger than any packet we accept
+  uint64_t arp_rx = 0;               // ARP frames received
+  uint64_t arp_replies_tx = 0;       // answers to who-has our address
+  uint64_t arp_requests_tx = 0;      // who-has for a peer we had no MAC for
+  uint64_t tx_no_mbuf = 0;           // transmit pool empty
+  uint64_t tx_queue_full = 0;        // the port took fewer frames than offered
+  uint64_t tx_no_neighbor = 0;       // dropped: peer MAC unknown and no room to wait for ARP
+  uint64_t tx_zero_copy = 0;         // frames whose payload went out as an external buffer
+  uint64_t arp_refreshed = 0;        // a known peer's MAC changed (gratuitous or overheard ARP)
+  uint64_t neighbor_table_full = 0;  // a peer's MAC not learned: the port's table is full
 };
 
 class DpdkTransport final : public Transport {
@@ -163,6 +165,7 @@ class DpdkTransport final : public Transport {
   uint64_t arp_retry_tsc_ = 0;    // between who-has for one peer
   uint64_t arp_give_up_tsc_ = 0;  // a held frame is dropped after this
   Pending pending_[kMaxPending];
+  uint64_t overflow_arp_tsc_ = 0;  // last who-has sent with every pending slot taken
   uint32_t num_pending_ = 0;
   TransportStats stats_;
   DpdkStats dstats_;
