@@ -310,6 +310,13 @@ int run_client(const ClientOpts& o) {
       "response %zu B, %.0f s (+%.0f s warm-up)\n",
       o.mode.c_str(), o.connect.c_str(), o.sessions, inflight, o.req_size, o.resp_size, o.duration,
       o.warmup);
+  if (inflight > flit::kSessionSlots) {
+    // Latency counts from the call's issue, so the backlog wait is in it.
+    std::printf(
+        "flit-bench client: note: a session has %u request slots; of %u calls in flight per "
+        "session the other %u wait in the client's backlog (more sessions: --sessions)\n",
+        flit::kSessionSlots, inflight, inflight - flit::kSessionSlots);
+  }
   std::fflush(stdout);
   for (flit::SessionId s : sessions) {
     for (uint32_t i = 0; i < inflight; ++i) {
@@ -554,9 +561,10 @@ int main(int argc, char** argv) {
   bclient->add_option("--req-size", bco.req_size, "payload bytes (plus a 40-byte flit header)")
       ->check(CLI::Range(size_t{8}, size_t{65000}))
       ->capture_default_str();
-  bclient->add_option("--inflight", bco.inflight, "datagrams in flight (throughput)")
-      ->check(CLI::Range(1u, 4096u))
-      ->capture_default_str();
+  auto* binflight =
+      bclient->add_option("--inflight", bco.inflight, "datagrams in flight (throughput)")
+          ->check(CLI::Range(1u, 4096u))
+          ->capture_default_str();
   bclient->add_option("--cpu", bco.cpu, "pin to this CPU")->check(CLI::Range(0, 4095));
   bclient->add_flag("--connected", bco.connected,
                     "connect() the client socket to the server (a 1:1 socket; default: address "
@@ -584,6 +592,11 @@ int main(int argc, char** argv) {
       if (bco.connected && dpdk) {
         throw CLI::ValidationError("--connected", "is for --transport udp");
       }
+      if (bco.mode == "latency" && binflight->count() != 0 && bco.inflight != 1) {
+        throw CLI::ValidationError("--inflight",
+                                   "--mode latency keeps one datagram in flight; use --mode "
+                                   "throughput");
+      }
       if (bco.mode != "latency" && bco.via_transport) {
         throw CLI::ValidationError("--via-transport", "measures --mode latency only");
       }
@@ -603,6 +616,10 @@ int main(int argc, char** argv) {
     }
     if (co.mode == "latency" && inflight->count() != 0 && co.inflight != 1) {
       throw CLI::ValidationError("--inflight",
+                                 "--mode latency keeps one call in flight; use --mode throughput");
+    }
+    if (co.mode == "latency" && co.sessions != 1) {
+      throw CLI::ValidationError("--sessions",
                                  "--mode latency keeps one call in flight; use --mode throughput");
     }
     if (co.resp_size != co.req_size && co.req_size < 4) {

@@ -37,6 +37,22 @@ done
 "$bench" client --connect "$uri" --mode throughput --req-size 4096 --resp-size 64 \
   --sessions 4 --inflight 8 --duration 0.5 --warmup 0.1 --connect-timeout 10 > "$out"
 grep -q "errors 0$" "$out"
+if grep -q "backlog" "$out"; then echo "FAIL: 8 in flight per session needs no backlog note"; exit 1; fi
+# More calls per session than it has slots: said, not hidden in the latency.
+"$bench" client --connect "$uri" --mode throughput --inflight 12 --duration 0.3 --warmup 0.1 \
+  --connect-timeout 10 > "$out"
+grep -q "of 12 calls in flight per session the other 4 wait in the client's backlog" "$out"
+# Flags that contradict the mode are refused before anything runs (the
+# server is up: connecting is not why they fail).
+reject() {  # reject MESSAGE ARGS...
+  local msg=$1; shift
+  if "$bench" "$@" > "$out" 2>&1; then echo "FAIL: flit-bench $* was accepted"; exit 1; fi
+  grep -qF -- "$msg" "$out" || { echo "FAIL: flit-bench $*: $(cat "$out")"; exit 1; }
+}
+reject "--mode latency keeps one call in flight" client --connect "$uri" --mode latency \
+  --sessions 4 --duration 0.3
+reject "--mode latency keeps one datagram in flight" baseline --connect "$uri" --mode latency \
+  --inflight 8 --duration 0.3
 # A server with simulated work (--work-iters) still answers every call, and
 # says so; likewise the raw baseline's.
 wport=$((port + 1000))
