@@ -312,6 +312,25 @@ TEST(DpdkArp, PeerBeyondTheWaitingFramesIsStillAsked) {
   EXPECT_EQ(t.dpdk_stats().arp_requests_tx, asked + 1) << "one such who-has per retry interval";
 }
 
+// The NIC's receive checksum verdicts: NONE means the data was verified
+// (the checksum field is partial, as from a virtio peer), so it is good; a
+// software check of it would drop valid frames.
+TEST(DpdkChecksumFlags, NoneMeansVerifiedUnknownMeansCheckInSoftware) {
+  using transport::HwCksum;
+  EXPECT_EQ(transport::ip_cksum_verdict(RTE_MBUF_F_RX_IP_CKSUM_GOOD), HwCksum::kGood);
+  EXPECT_EQ(transport::ip_cksum_verdict(RTE_MBUF_F_RX_IP_CKSUM_NONE), HwCksum::kGood);
+  EXPECT_EQ(transport::ip_cksum_verdict(RTE_MBUF_F_RX_IP_CKSUM_BAD), HwCksum::kBad);
+  EXPECT_EQ(transport::ip_cksum_verdict(RTE_MBUF_F_RX_IP_CKSUM_UNKNOWN), HwCksum::kUnknown);
+  EXPECT_EQ(transport::l4_cksum_verdict(RTE_MBUF_F_RX_L4_CKSUM_GOOD), HwCksum::kGood);
+  EXPECT_EQ(transport::l4_cksum_verdict(RTE_MBUF_F_RX_L4_CKSUM_NONE), HwCksum::kGood);
+  EXPECT_EQ(transport::l4_cksum_verdict(RTE_MBUF_F_RX_L4_CKSUM_BAD), HwCksum::kBad);
+  EXPECT_EQ(transport::l4_cksum_verdict(RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN), HwCksum::kUnknown);
+  // Each looks at its own bits only.
+  EXPECT_EQ(transport::ip_cksum_verdict(RTE_MBUF_F_RX_L4_CKSUM_BAD), HwCksum::kUnknown);
+  EXPECT_EQ(transport::l4_cksum_verdict(RTE_MBUF_F_RX_IP_CKSUM_BAD | RTE_MBUF_F_RX_L4_CKSUM_GOOD),
+            HwCksum::kGood);
+}
+
 // Receive buffers with room to spare for what NIC drivers round and count.
 TEST(DpdkPortSetup, ReceiveBuffersHoldTheLargestFrameInOneSegment) {
   EXPECT_EQ(transport::rx_buffer_size(1514), 2048u);

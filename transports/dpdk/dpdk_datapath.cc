@@ -224,21 +224,11 @@ FLIT_HOT uint32_t DpdkTransport::rx_burst(RxPacket* pkts, uint32_t max) {
       continue;
     }
     // Checksums: trust the NIC's verdict when it gives one.
-    const uint64_t ipf = b->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
-    const uint64_t l4f = b->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
-    bool ok = true;
-    if (!rx_cksum_ || ipf == RTE_MBUF_F_RX_IP_CKSUM_UNKNOWN || ipf == RTE_MBUF_F_RX_IP_CKSUM_NONE) {
-      ok = ipv4_header_cksum_ok(ip, ihl);
-    } else {
-      ok = ipf == RTE_MBUF_F_RX_IP_CKSUM_GOOD;
-    }
+    const HwCksum ipv = rx_cksum_ ? ip_cksum_verdict(b->ol_flags) : HwCksum::kUnknown;
+    bool ok = ipv == HwCksum::kUnknown ? ipv4_header_cksum_ok(ip, ihl) : ipv == HwCksum::kGood;
     if (ok && udp->dgram_cksum != 0) {  // 0: the sender computed none (RFC 768)
-      if (!rx_cksum_ || l4f == RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN ||
-          l4f == RTE_MBUF_F_RX_L4_CKSUM_NONE) {
-        ok = udp_cksum_ok(ip, udp, udp_len);
-      } else {
-        ok = l4f == RTE_MBUF_F_RX_L4_CKSUM_GOOD;
-      }
+      const HwCksum l4v = rx_cksum_ ? l4_cksum_verdict(b->ol_flags) : HwCksum::kUnknown;
+      ok = l4v == HwCksum::kUnknown ? udp_cksum_ok(ip, udp, udp_len) : l4v == HwCksum::kGood;
     }
     if (!ok) [[unlikely]] {
       dstats_.rx_bad_checksum++;

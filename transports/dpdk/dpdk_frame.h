@@ -9,6 +9,7 @@
 
 #include <rte_ether.h>
 #include <rte_ip.h>
+#include <rte_mbuf_core.h>
 #include <rte_udp.h>
 
 #include <cstdint>
@@ -80,6 +81,35 @@ inline bool ipv4_header_cksum_ok(const rte_ipv4_hdr* ip, uint32_t ihl) {
 inline bool udp_cksum_ok(const rte_ipv4_hdr* ip, const rte_udp_hdr* udp, uint32_t udp_len) {
   const uint64_t pseudo = ipv4_udp_pseudo_sum(ip->src_addr, ip->dst_addr, udp->dgram_len);
   return cksum_fold(cksum_add(udp, udp_len, pseudo)) == 0xffff;
+}
+
+// What a NIC's receive checksum flags (rte_mbuf ol_flags) say about a
+// frame. Per DPDK: GOOD; BAD; NONE ("the checksum in the packet is not
+// correct, but the integrity of the data is verified", e.g. a virtio or
+// vhost peer's partial checksum: good, and a software check would reject
+// it); UNKNOWN (no verdict: check in software).
+enum class HwCksum { kGood, kBad, kUnknown };
+inline HwCksum ip_cksum_verdict(uint64_t ol_flags) {
+  switch (ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) {
+    case RTE_MBUF_F_RX_IP_CKSUM_GOOD:
+    case RTE_MBUF_F_RX_IP_CKSUM_NONE:
+      return HwCksum::kGood;
+    case RTE_MBUF_F_RX_IP_CKSUM_BAD:
+      return HwCksum::kBad;
+    default:
+      return HwCksum::kUnknown;
+  }
+}
+inline HwCksum l4_cksum_verdict(uint64_t ol_flags) {
+  switch (ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) {
+    case RTE_MBUF_F_RX_L4_CKSUM_GOOD:
+    case RTE_MBUF_F_RX_L4_CKSUM_NONE:
+      return HwCksum::kGood;
+    case RTE_MBUF_F_RX_L4_CKSUM_BAD:
+      return HwCksum::kBad;
+    default:
+      return HwCksum::kUnknown;
+  }
 }
 
 inline std::string ipv4_to_string(rte_be32_t ip) {
