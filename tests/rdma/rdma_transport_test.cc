@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "flit/flit.h"
+#include "rdma_route.h"
 #include "rpc_fixture.h"
 #include "verbs_test_device.h"
 
@@ -543,6 +544,32 @@ TEST_F(RdmaTransportTest, EveryVerbsObjectIsFreed) {
   EXPECT_EQ(vd::live_qps(), qps);
   EXPECT_EQ(vd::live_mrs(), mrs);
   EXPECT_EQ(vd::counters().resource_errors, 0u);
+}
+
+// The GRH area of a RoCE v2 IPv4 receive: only its last 20 bytes (the IPv4
+// header) are written; the first 20 keep what an earlier packet left, which
+// may look like an IPv6 GRH. The sender's address must come from the IPv4
+// header all the same.
+TEST(RdmaGrh, IPv4HeaderIsRecognisedBehindStaleIPv6Bytes) {
+  uint8_t grh[40];
+  std::memset(grh, 0xAB, sizeof grh);
+  grh[0] = 0x60;  // stale: a previous IPv6 GRH
+  const uint8_t ip4[20] = {0x45, 0, 0,   60, 0, 0, 0x40, 0,  64, 17,
+                           0,    0, 198, 18, 0, 1, 198,  18, 0,  2};
+  std::memcpy(grh + 20, ip4, sizeof ip4);
+  uint32_t sum = 0;
+  for (int i = 0; i < 20; i += 2) sum += uint32_t{ip4[i]} << 8 | ip4[i + 1];
+  while ((sum >> 16) != 0) sum = (sum & 0xffff) + (sum >> 16);
+  grh[30] = static_cast<uint8_t>(~sum >> 8);
+  grh[31] = static_cast<uint8_t>(~sum);
+  EXPECT_TRUE(transport::grh_holds_ipv4(grh));
+  grh[31] ^= 1;  // a bad checksum: then it is an IPv6 GRH after all
+  EXPECT_FALSE(transport::grh_holds_ipv4(grh));
+  grh[0] = 0x45;  // not version 6 in byte 0: IPv4
+  EXPECT_TRUE(transport::grh_holds_ipv4(grh));
+  grh[0] = 0x60;
+  grh[20] = 0x46;  // IPv4 with options is never RoCE v2
+  EXPECT_FALSE(transport::grh_holds_ipv4(grh));
 }
 
 }  // namespace
