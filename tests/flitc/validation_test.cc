@@ -220,9 +220,9 @@ TEST(Validation, RandomCorruptionIsRejectedOrSafe) {
 // elements as the message has bytes: before the fix each cost 4 bytes of
 // budget and a loop over 64 Ki elements, 3.6 * 10^8 element checks for a
 // 64 KiB message (and decode() would allocate as many elements), and the
-// message was accepted. A list of structs now costs its header plus at
-// least a byte per element.
-TEST(Validation, ZeroStrideListsCostAByteOfBudgetPerElement) {
+// message was accepted. Zero-stride elements in all lists together may not
+// outnumber the message's bytes.
+TEST(Validation, ZeroStrideElementsAreBoundedByTheMessageSize) {
   constexpr uint32_t kSize = 64 << 10;
   constexpr uint32_t kItems = (kSize - 20) / 12;  // what the old budget allowed
   std::vector<uint8_t> m(kSize, 0);
@@ -248,6 +248,28 @@ TEST(Validation, ZeroStrideListsCostAByteOfBudgetPerElement) {
   ASSERT_EQ(v.items().size(), 1u);
   EXPECT_EQ(v.items()[0].flags().size(), 3u);
   EXPECT_FALSE(v.items()[0].flags()[2].k());
+}
+
+// A list of empty structs as writers before stride 1 wrote it: stride 0,
+// the message exactly its blocks. Still valid (and its count still bounded
+// by the message size).
+TEST(Validation, OlderWritersZeroStrideListOfEmptyStructsIsAccepted) {
+  // HasEmpty: e @0 (ref), es @1 (ref), after @2 (u8): a 17-byte root block,
+  // then the list's 4-byte stride header.
+  std::vector<uint8_t> m(4 + 17 + 4, 0);
+  store_le<uint32_t>(&m[0], 17);
+  store_le<uint32_t>(&m[4 + 8], 21);  // es: offset 21, count 3, stride 0
+  store_le<uint32_t>(&m[4 + 12], 3);
+  m[4 + 16] = 7;  // after
+  flit_test::HasEmptyView v;
+  ASSERT_EQ(flit_test::HasEmptyView::parse(m, &v), flit::Status::kOk);
+  EXPECT_EQ(v.es().size(), 3u);
+  EXPECT_EQ(v.after(), 7);
+  flit_test::HasEmpty d;
+  ASSERT_EQ(flit_test::HasEmpty::decode(m, &d), flit::Status::kOk);
+  EXPECT_EQ(d.es.size(), 3u);
+  store_le<uint32_t>(&m[4 + 12], 26);  // more elements than the message has bytes
+  EXPECT_EQ(flit_test::HasEmptyView::parse(m, &v), flit::Status::kInvalidArgument);
 }
 
 // An absent nested struct has only absent fields: validation does not walk

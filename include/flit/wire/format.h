@@ -26,8 +26,9 @@ inline constexpr uint32_t kRootHeaderSize = 4;
 inline constexpr uint32_t kStructListHeaderSize = 4;
 // The stride a writer uses for a list of structs whose fixed size is
 // fixed_size: at least 1, so that every element costs a byte of the
-// message and a list's count is bounded by the bytes it occupies (an empty
-// struct's element is one unused byte).
+// message (an empty struct's element is one unused byte) and a list of
+// empty structs is not limited to as many elements as the message has bytes
+// (readers' bound on zero-stride elements, wire-format.md rule 6).
 constexpr uint32_t struct_list_stride(uint32_t fixed_size) {
   return fixed_size == 0 ? 1 : fixed_size;
 }

@@ -19,7 +19,6 @@
 // Cost: O(message size + number of fields reachable).
 #pragma once
 
-#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
@@ -303,13 +302,15 @@ class Validator {
     if (ref.length > size_) return false;
     if (uint64_t{ref.offset} + kStructListHeaderSize > size_) return false;
     uint32_t s = load_le<uint32_t>(msg_ + ref.offset);
-    // The block must lie inside the message; the budget is charged at least
-    // a byte per element, as if the stride were 1 when it is 0. Otherwise
-    // references to one 4-byte zero-stride header could each claim up to
-    // size_ elements: quadratic work for validation, readers and decode.
-    const uint64_t block = kStructListHeaderSize + uint64_t{ref.length} * s;
-    if (uint64_t{ref.offset} + block > size_) return false;
-    if (!charge(kStructListHeaderSize + uint64_t{ref.length} * std::max(s, 1u))) return false;
+    if (!consume(ref.offset, kStructListHeaderSize + uint64_t{ref.length} * s)) return false;
+    // Zero-stride elements take no bytes, so the budget does not bound
+    // them: references to one 4-byte zero-stride header could each claim up
+    // to size_ elements, quadratic work for validation, readers and
+    // decode(). Their count over the whole message is bounded separately.
+    if (s == 0) {
+      zero_stride_elems_ += ref.length;
+      if (zero_stride_elems_ > size_) return false;
+    }
     *elems_pos = ref.offset + kStructListHeaderSize;
     *stride = s;
     *count = ref.length;
@@ -332,6 +333,7 @@ class Validator {
   uint32_t budget_;
   bool too_big_;
   uint64_t structs_walked_ = 0;
+  uint64_t zero_stride_elems_ = 0;  // elements of zero-stride struct lists reached
 };
 
 }  // namespace flit::wire
