@@ -164,25 +164,28 @@ const std::set<std::string>& reserved_words() {
   return s;
 }
 
-// Names C and POSIX reserve for macros of the standard headers the
-// generated code includes: E followed by a digit or capital (<cerrno>), and
-// INT..._MAX/_MIN/_C, UINT..._MAX/_C, PTRDIFF_... and SIG_... (<cstdint>,
-// <csignal>). Returns the header, or nullptr.
+// Macro-style names (capitals, digits, '_') that C and POSIX reserve for
+// the standard headers the generated code includes: E followed by a digit
+// or capital (<cerrno>: EINTR, EAGAIN, ...), INT..._MAX/_MIN/_C and
+// UINT..._MAX/_C, PTRDIFF_... (<cstdint>). Returns the header, or nullptr.
+// Mixed-case names (ETag, Int32Max) are never macros.
 const char* reserved_macro_header(const std::string& n) {
+  for (char c : n) {
+    if (!(std::isupper(static_cast<unsigned char>(c)) ||
+          std::isdigit(static_cast<unsigned char>(c)) || c == '_')) {
+      return nullptr;
+    }
+  }
   auto starts = [&](const char* p) { return n.rfind(p, 0) == 0; };
   auto ends = [&](const char* p) {
     std::string q(p);
     return n.size() >= q.size() && n.compare(n.size() - q.size(), q.size(), q) == 0;
   };
-  if (n.size() >= 2 && n[0] == 'E' &&
-      (std::isdigit(static_cast<unsigned char>(n[1])) ||
-       std::isupper(static_cast<unsigned char>(n[1])))) {
-    return "<cerrno>";
-  }
+  if (n.size() >= 2 && n[0] == 'E' && n[1] != '_') return "<cerrno>";
   if ((starts("INT") || starts("UINT")) && (ends("_MAX") || ends("_MIN") || ends("_C"))) {
     return "<cstdint>";
   }
-  if (starts("PTRDIFF_") || starts("WCHAR_") || starts("SIG_")) return "<cstdint>";
+  if (starts("PTRDIFF_")) return "<cstdint>";
   return nullptr;
 }
 
