@@ -111,6 +111,9 @@ FLIT_HOT uint32_t DpdkTransport::tx_burst(const TxPacket* pkts, uint32_t n) {
       bool known = peer->mac_valid != 0;
       if (known) {
         dst = peer->mac;
+        // A peer's MAC changed since (gratuitous ARP): the table's is newer.
+        if (port_->neighbors().any_refreshed()) [[unlikely]]
+          port_->neighbors().lookup(peer->ip, &dst);
       } else {
         known = port_->neighbors().lookup(peer->ip, &dst);
       }

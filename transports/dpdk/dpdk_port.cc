@@ -181,6 +181,7 @@ bool NeighborTable::refresh(rte_be32_t ip, const rte_ether_addr& mac) {
     uint64_t old = slots_[s].mac.load(std::memory_order_relaxed);
     if ((old & (uint64_t{1} << 62)) == 0 && old != m) {
       slots_[s].mac.store(m, std::memory_order_release);
+      refreshed_.store(1, std::memory_order_relaxed);
       updated = true;
     }
     break;

@@ -53,6 +53,11 @@ class NeighborTable {
   // kernel does for any ARP frame whose sender it has an entry for: a
   // gratuitous ARP after a peer's MAC changed. Returns true if updated.
   bool refresh(rte_be32_t ip, const rte_ether_addr& mac);
+  // Whether refresh() ever changed an entry. Until then a route that
+  // carries its peer's MAC (taken from a received frame: a server session's)
+  // is sent to without a lookup; after, each send looks the peer up, so a
+  // changed MAC reaches those routes too. One relaxed load per frame.
+  bool any_refreshed() const { return refreshed_.load(std::memory_order_relaxed) != 0; }
 
  private:
   static uint32_t slot_of(rte_be32_t ip) { return (ip * 2654435761u) >> 22; }
@@ -63,6 +68,7 @@ class NeighborTable {
   static_assert((kSlots & (kSlots - 1)) == 0 && kSlots == (1u << 10), "slot_of takes 10 bits");
   Slot slots_[kSlots];
   rte_spinlock_t lock_ = RTE_SPINLOCK_INITIALIZER;
+  std::atomic<uint32_t> refreshed_{0};
 };
 
 // The data room of a receive mbuf for frames of up to max_frame bytes (no
