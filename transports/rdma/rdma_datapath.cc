@@ -298,7 +298,8 @@ FLIT_HOT uint32_t RdmaTransport::rx_burst(RxPacket* pkts, uint32_t max) {
     if ((c.wc_flags & IBV_WC_GRH) != 0) {
       r->global = 1;
       r->lid = 0;
-      if (!grh_holds_ipv4(buf)) {
+      // Only RoCE v2 carries IPv4; on InfiniBand the GRH is always one.
+      if (!roce_ || !grh_holds_ipv4(buf)) {
         std::memcpy(r->gid, buf + 8, 16);  // IB GRH / RoCE v1 / RoCE v2 over IPv6: SGID
       } else {
         // RoCE v2 over IPv4: the IPv4 header sits in the GRH area's last
