@@ -52,7 +52,7 @@ expect "5678" "$client" "$uri" get b
 expect "9" "$client" "$uri" get c
 kill $pid; wait $pid 2>/dev/null || true
 
-for bad in "--max-items 0" "--max-items abc" "--max-bytes -5" "--max-items 3x"; do
+for bad in "--max-items 0" "--max-items abc" "--max-bytes -5" "--max-items 3x" "--max-bytes +7"; do
   # shellcheck disable=SC2086
   if "$server" "$uri" $bad >/dev/null 2>"$tmp_err"; then
     echo "FAIL: kv_server $bad was accepted"; exit 1

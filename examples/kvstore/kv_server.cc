@@ -121,7 +121,8 @@ size_t parse_count(const char* s) {
   errno = 0;
   char* end = nullptr;
   unsigned long long v = std::strtoull(s, &end, 10);
-  if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v == 0) return 0;
+  if (s[0] < '0' || s[0] > '9') return 0;  // no sign, no leading space
+  if (errno != 0 || *end != '\0' || v == 0) return 0;
   return static_cast<size_t>(v);
 }
 
