@@ -130,24 +130,27 @@ stop "${pids[0]}"  # a busy-polling server left running would starve case 2
 pids=()
 
 # --- 2. two processes over net_memif -----------------------------------------
-sock="$tmp/memif.sock"
-"$bench" server --listen dpdk://198.18.2.2:31850 --duration 60 \
-  --dpdk-args "$eal -l 0 --vdev=net_memif0,role=server,id=0,socket=$sock" \
-  --transport-opt port=net_memif0 > "$tmp/mserver.log" 2>&1 &
-pids+=($!)
-wait_listening "$tmp/mserver.log"  # a memif client needs the server's socket
-memif_client() {
+# A server per client: the memif PMD can crash the server when its client
+# exits (see stop), which must not fail the next client.
+memif_case() {  # memif_case NAME CLIENT_ARGS...
+  local name=$1
+  shift
+  local sock="$tmp/memif-${#pids[@]}-$RANDOM.sock" log="$tmp/mserver-$RANDOM.log"
+  "$bench" server --listen dpdk://198.18.2.2:31850 --duration 60 \
+    --dpdk-args "$eal -l 0 --vdev=net_memif0,role=server,id=0,socket=$sock" \
+    --transport-opt port=net_memif0 > "$log" 2>&1 &
+  pids+=($!)
+  wait_listening "$log"  # a memif client needs the server's socket
   "$bench" client --connect dpdk://198.18.2.2:31850 --transport dpdk \
     --dpdk-args "$eal -l 1 --vdev=net_memif0,role=client,id=0,socket=$sock" \
     --transport-opt port=net_memif0 --transport-opt ip=198.18.2.1 \
-    --duration 1 --warmup 0.3 --connect-timeout 10 "$@"
+    --duration 1 --warmup 0.3 --connect-timeout 10 "$@" > "$tmp/m.out" 2>&1 || true
+  check "$name" "$tmp/m.out"
+  stop "${pids[-1]}"
 }
-memif_client --mode latency > "$tmp/m1.out" 2>&1 || true
-check "memif two processes, latency" "$tmp/m1.out"
-memif_client --mode throughput --req-size 100000 --resp-size 100000 --inflight 4 \
-  > "$tmp/m2.out" 2>&1 || true
-check "memif two processes, 100000-byte calls" "$tmp/m2.out"
-stop "${pids[0]}"
+memif_case "memif two processes, latency" --mode latency
+memif_case "memif two processes, 100000-byte calls" --mode throughput --req-size 100000 \
+  --resp-size 100000 --inflight 4
 pids=()
 
 # --- 3. the raw DPDK baseline over net_memif ---------------------------------
