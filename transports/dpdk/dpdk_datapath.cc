@@ -356,13 +356,15 @@ FLIT_COLD void DpdkTransport::hold_for_arp(rte_mbuf* m, rte_be32_t ip) {
     stats_.tx_dropped++;
     // No room to hold the frame, but still ask, so that peers beyond the
     // first kMaxPending get resolved while those wait (the engine resends
-    // the frame). One such who-has per retry interval for the transport.
-    if (now - overflow_arp_tsc_ >= arp_retry_tsc_) {
-      rte_ether_addr none{};
-      send_arp(RTE_ARP_OP_REQUEST, none, ip);
-      dstats_.arp_requests_tx++;
-      overflow_arp_tsc_ = now;
+    // the frame): at most once per retry interval per peer, remembered for
+    // the last kMaxAsked peers asked this way.
+    for (const Asked& a : asked_) {
+      if (a.ip == ip && now - a.tsc < arp_retry_tsc_) return;
     }
+    rte_ether_addr none{};
+    send_arp(RTE_ARP_OP_REQUEST, none, ip);
+    dstats_.arp_requests_tx++;
+    asked_[asked_next_++ % kMaxAsked] = Asked{ip, now};
     return;
   }
   pending_[num_pending_++] = Pending{ip, m, now, now};

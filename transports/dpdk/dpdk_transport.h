@@ -165,7 +165,14 @@ class DpdkTransport final : public Transport {
   uint64_t arp_retry_tsc_ = 0;    // between who-has for one peer
   uint64_t arp_give_up_tsc_ = 0;  // a held frame is dropped after this
   Pending pending_[kMaxPending];
-  uint64_t overflow_arp_tsc_ = 0;  // last who-has sent with every pending slot taken
+  // Peers asked for while every pending slot was taken (hold_for_arp).
+  static constexpr uint32_t kMaxAsked = 64;
+  struct Asked {
+    rte_be32_t ip = 0;
+    uint64_t tsc = 0;
+  };
+  Asked asked_[kMaxAsked];
+  uint32_t asked_next_ = 0;
   uint32_t num_pending_ = 0;
   TransportStats stats_;
   DpdkStats dstats_;
