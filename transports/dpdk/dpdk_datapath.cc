@@ -92,6 +92,7 @@ FLIT_HOT uint32_t DpdkTransport::tx_burst(const TxPacket* pkts, uint32_t n) {
   uint32_t accepted = 0;
   rte_mbuf* m[kMaxBurst];
   rte_mbuf* out[kMaxBurst];
+  const bool table_changed = port_->neighbors().any_changed();  // once per burst
   for (uint32_t done = 0; done < n;) {
     uint32_t chunk = std::min(n - done, kMaxBurst);
     if (rte_pktmbuf_alloc_bulk(pool_, m, chunk) != 0) [[unlikely]] {
@@ -112,7 +113,7 @@ FLIT_HOT uint32_t DpdkTransport::tx_burst(const TxPacket* pkts, uint32_t n) {
       if (known) {
         dst = peer->mac;
         // A peer's MAC changed since (gratuitous ARP): the table's is newer.
-        if (port_->neighbors().any_refreshed()) [[unlikely]]
+        if (table_changed) [[unlikely]]
           port_->neighbors().lookup(peer->ip, &dst);
       } else {
         known = port_->neighbors().lookup(peer->ip, &dst);

@@ -138,56 +138,47 @@ bool NeighborTable::lookup(rte_be32_t ip, rte_ether_addr* mac) const {
 }
 
 bool NeighborTable::learn(rte_be32_t ip, const rte_ether_addr& mac, bool static_entry) {
-  if (ip == 0) return false;
+  return update(ip, mac, static_entry, true) != Update::kFull;
+}
+
+bool NeighborTable::refresh(rte_be32_t ip, const rte_ether_addr& mac) {
+  return update(ip, mac, false, false) == Update::kChanged;
+}
+
+// The one writer. A static entry is overwritten only by another static one.
+NeighborTable::Update NeighborTable::update(rte_be32_t ip, const rte_ether_addr& mac,
+                                            bool static_entry, bool add) {
+  if (ip == 0) return add ? Update::kFull : Update::kAbsent;  // never a peer
   uint64_t m = uint64_t{1} << 63;
   if (static_entry) m |= uint64_t{1} << 62;
   for (int b = 0; b < RTE_ETHER_ADDR_LEN; ++b) m |= uint64_t{mac.addr_bytes[b]} << (8 * b);
   rte_spinlock_lock(&lock_);
   uint32_t s = slot_of(ip);
-  bool ok = false;
+  Update u = add ? Update::kFull : Update::kAbsent;
   for (uint32_t i = 0; i < kSlots; ++i, s = (s + 1) & (kSlots - 1)) {
     uint32_t k = slots_[s].ip.load(std::memory_order_relaxed);
     if (k == ip) {
       uint64_t old = slots_[s].mac.load(std::memory_order_relaxed);
-      if (static_entry || (old & (uint64_t{1} << 62)) == 0) {
+      u = Update::kSame;
+      if ((static_entry || (old & (uint64_t{1} << 62)) == 0) && old != m) {
         slots_[s].mac.store(m, std::memory_order_release);
+        changed_.store(1, std::memory_order_relaxed);
+        u = Update::kChanged;
       }
-      ok = true;
       break;
     }
     if (k == 0) {
-      // MAC first, then the key: a reader that finds the key finds the MAC.
-      slots_[s].mac.store(m, std::memory_order_release);
-      slots_[s].ip.store(ip, std::memory_order_release);
-      ok = true;
+      if (add) {
+        // MAC first, then the key: a reader that finds the key finds the MAC.
+        slots_[s].mac.store(m, std::memory_order_release);
+        slots_[s].ip.store(ip, std::memory_order_release);
+        u = Update::kAdded;
+      }
       break;
     }
   }
   rte_spinlock_unlock(&lock_);
-  return ok;
-}
-
-bool NeighborTable::refresh(rte_be32_t ip, const rte_ether_addr& mac) {
-  if (ip == 0) return false;
-  uint64_t m = uint64_t{1} << 63;
-  for (int b = 0; b < RTE_ETHER_ADDR_LEN; ++b) m |= uint64_t{mac.addr_bytes[b]} << (8 * b);
-  rte_spinlock_lock(&lock_);
-  uint32_t s = slot_of(ip);
-  bool updated = false;
-  for (uint32_t i = 0; i < kSlots; ++i, s = (s + 1) & (kSlots - 1)) {
-    uint32_t k = slots_[s].ip.load(std::memory_order_relaxed);
-    if (k == 0) break;
-    if (k != ip) continue;
-    uint64_t old = slots_[s].mac.load(std::memory_order_relaxed);
-    if ((old & (uint64_t{1} << 62)) == 0 && old != m) {
-      slots_[s].mac.store(m, std::memory_order_release);
-      refreshed_.store(1, std::memory_order_relaxed);
-      updated = true;
-    }
-    break;
-  }
-  rte_spinlock_unlock(&lock_);
-  return updated;
+  return u;
 }
 
 DpdkPort* DpdkPort::open(const std::string& name, const PortSetup& s) {

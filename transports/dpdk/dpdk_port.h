@@ -53,13 +53,16 @@ class NeighborTable {
   // kernel does for any ARP frame whose sender it has an entry for: a
   // gratuitous ARP after a peer's MAC changed. Returns true if updated.
   bool refresh(rte_be32_t ip, const rte_ether_addr& mac);
-  // Whether refresh() ever changed an entry. Until then a route that
-  // carries its peer's MAC (taken from a received frame: a server session's)
-  // is sent to without a lookup; after, each send looks the peer up, so a
-  // changed MAC reaches those routes too. One relaxed load per frame.
-  bool any_refreshed() const { return refreshed_.load(std::memory_order_relaxed) != 0; }
+  // Whether a known peer's MAC ever changed (learn or refresh). Until then
+  // a route that carries its peer's MAC (taken from a received frame: a
+  // server session's) is sent to without a lookup; after, each send looks
+  // the peer up, so a changed MAC reaches those routes too.
+  bool any_changed() const { return changed_.load(std::memory_order_relaxed) != 0; }
 
  private:
+  enum class Update { kFull, kAbsent, kSame, kChanged, kAdded };
+  // Sets ip -> mac if ip is known, or adds it if `add` (kFull: no room).
+  Update update(rte_be32_t ip, const rte_ether_addr& mac, bool static_entry, bool add);
   static uint32_t slot_of(rte_be32_t ip) { return (ip * 2654435761u) >> 22; }
   struct Slot {
     std::atomic<uint32_t> ip{0};   // 0: empty (0.0.0.0 is never a peer)
@@ -68,7 +71,7 @@ class NeighborTable {
   static_assert((kSlots & (kSlots - 1)) == 0 && kSlots == (1u << 10), "slot_of takes 10 bits");
   Slot slots_[kSlots];
   rte_spinlock_t lock_ = RTE_SPINLOCK_INITIALIZER;
-  std::atomic<uint32_t> refreshed_{0};
+  std::atomic<uint32_t> changed_{0};
 };
 
 // The data room of a receive mbuf for frames of up to max_frame bytes (no
