@@ -89,27 +89,21 @@ inline bool udp_cksum_ok(const rte_ipv4_hdr* ip, const rte_udp_hdr* udp, uint32_
 // vhost peer's partial checksum: good, and a software check would reject
 // it); UNKNOWN (no verdict: check in software).
 enum class HwCksum { kGood, kBad, kUnknown };
+// DPDK encodes each verdict in two bits: UNKNOWN none, GOOD or BAD one,
+// NONE both.
+static_assert(RTE_MBUF_F_RX_IP_CKSUM_NONE ==
+              (RTE_MBUF_F_RX_IP_CKSUM_GOOD | RTE_MBUF_F_RX_IP_CKSUM_BAD));
+static_assert(RTE_MBUF_F_RX_L4_CKSUM_NONE ==
+              (RTE_MBUF_F_RX_L4_CKSUM_GOOD | RTE_MBUF_F_RX_L4_CKSUM_BAD));
+inline HwCksum cksum_verdict(uint64_t ol_flags, uint64_t good, uint64_t bad) {
+  const uint64_t f = ol_flags & (good | bad);
+  return f == 0 ? HwCksum::kUnknown : f == bad ? HwCksum::kBad : HwCksum::kGood;
+}
 inline HwCksum ip_cksum_verdict(uint64_t ol_flags) {
-  switch (ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) {
-    case RTE_MBUF_F_RX_IP_CKSUM_GOOD:
-    case RTE_MBUF_F_RX_IP_CKSUM_NONE:
-      return HwCksum::kGood;
-    case RTE_MBUF_F_RX_IP_CKSUM_BAD:
-      return HwCksum::kBad;
-    default:
-      return HwCksum::kUnknown;
-  }
+  return cksum_verdict(ol_flags, RTE_MBUF_F_RX_IP_CKSUM_GOOD, RTE_MBUF_F_RX_IP_CKSUM_BAD);
 }
 inline HwCksum l4_cksum_verdict(uint64_t ol_flags) {
-  switch (ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) {
-    case RTE_MBUF_F_RX_L4_CKSUM_GOOD:
-    case RTE_MBUF_F_RX_L4_CKSUM_NONE:
-      return HwCksum::kGood;
-    case RTE_MBUF_F_RX_L4_CKSUM_BAD:
-      return HwCksum::kBad;
-    default:
-      return HwCksum::kUnknown;
-  }
+  return cksum_verdict(ol_flags, RTE_MBUF_F_RX_L4_CKSUM_GOOD, RTE_MBUF_F_RX_L4_CKSUM_BAD);
 }
 
 inline std::string ipv4_to_string(rte_be32_t ip) {
