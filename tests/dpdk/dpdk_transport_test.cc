@@ -76,6 +76,25 @@ class DpdkTransportTest : public ::testing::Test {
     m->data_len = m->pkt_len = len;
     ASSERT_EQ(rte_eth_tx_burst(a_->port_id(), a_->queue_id(), &m, 1), 1);
   }
+  // Sends a broadcast ARP who-has for tip from a's port, saying sip is at
+  // sha (the frame's source is a's own MAC).
+  void raw_send_arp_request(const rte_ether_addr& sha, rte_be32_t sip, rte_be32_t tip) {
+    uint8_t f[60] = {};
+    auto* eth = reinterpret_cast<rte_ether_hdr*>(f);
+    std::memset(&eth->dst_addr, 0xff, 6);
+    rte_eth_macaddr_get(a_->port_id(), &eth->src_addr);
+    eth->ether_type = RTE_BE16(RTE_ETHER_TYPE_ARP);
+    auto* arp = reinterpret_cast<rte_arp_hdr*>(eth + 1);
+    arp->arp_hardware = RTE_BE16(RTE_ARP_HRD_ETHER);
+    arp->arp_protocol = RTE_BE16(RTE_ETHER_TYPE_IPV4);
+    arp->arp_hlen = 6;
+    arp->arp_plen = 4;
+    arp->arp_opcode = RTE_BE16(RTE_ARP_OP_REQUEST);
+    arp->arp_data.arp_sha = sha;
+    arp->arp_data.arp_sip = sip;
+    arp->arp_data.arp_tip = tip;
+    raw_send(f, sizeof f);
+  }
   // A valid frame from a to b carrying a 40-byte flit header and 8 bytes,
   // as a's transport would send it (b's MAC learned by a first exchange).
   std::vector<uint8_t> valid_frame() {
@@ -170,23 +189,11 @@ TEST_F(DpdkTransportTest, BadChecksumsAndForeignFramesAreDroppedAndCounted) {
 TEST_F(DpdkTransportTest, AnswersArpForItsAddress) {
   // An ARP request from a for b's address, sent raw: b answers, and a (whose
   // transport sees the reply) learns b's MAC.
-  uint8_t f[60] = {};
-  auto* eth = reinterpret_cast<rte_ether_hdr*>(f);
-  std::memset(&eth->dst_addr, 0xff, 6);
-  rte_eth_macaddr_get(a_->port_id(), &eth->src_addr);
-  eth->ether_type = RTE_BE16(RTE_ETHER_TYPE_ARP);
-  auto* arp = reinterpret_cast<rte_arp_hdr*>(eth + 1);
-  arp->arp_hardware = RTE_BE16(RTE_ARP_HRD_ETHER);
-  arp->arp_protocol = RTE_BE16(RTE_ETHER_TYPE_IPV4);
-  arp->arp_hlen = 6;
-  arp->arp_plen = 4;
-  arp->arp_opcode = RTE_BE16(RTE_ARP_OP_REQUEST);
-  arp->arp_data.arp_sha = eth->src_addr;
+  rte_ether_addr a_mac;
+  rte_eth_macaddr_get(a_->port_id(), &a_mac);
   const transport::Route ra = a_->resolve(a_uri_), rb = b_->resolve(b_uri_);
-  arp->arp_data.arp_sip = transport::dpdk_peer(&ra)->ip;
-  arp->arp_data.arp_tip = transport::dpdk_peer(&rb)->ip;
   const uint64_t replies = b_->dpdk_stats().arp_replies_tx;
-  raw_send(f, sizeof f);
+  raw_send_arp_request(a_mac, transport::dpdk_peer(&ra)->ip, transport::dpdk_peer(&rb)->ip);
   RxPacket p[4];
   auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (b_->dpdk_stats().arp_replies_tx == replies && std::chrono::steady_clock::now() < end) {
@@ -227,22 +234,8 @@ TEST_F(DpdkTransportTest, GratuitousArpFromAKnownPeerUpdatesItsMac) {
   rte_ether_addr a_mac;
   rte_eth_macaddr_get(a_->port_id(), &a_mac);
   auto announce = [&](const rte_ether_addr& mac) {
-    uint8_t f[60] = {};
-    auto* eth = reinterpret_cast<rte_ether_hdr*>(f);
-    std::memset(&eth->dst_addr, 0xff, 6);
-    eth->src_addr = a_mac;
-    eth->ether_type = RTE_BE16(RTE_ETHER_TYPE_ARP);
-    auto* arp = reinterpret_cast<rte_arp_hdr*>(eth + 1);
-    arp->arp_hardware = RTE_BE16(RTE_ARP_HRD_ETHER);
-    arp->arp_protocol = RTE_BE16(RTE_ETHER_TYPE_IPV4);
-    arp->arp_hlen = 6;
-    arp->arp_plen = 4;
-    arp->arp_opcode = RTE_BE16(RTE_ARP_OP_REQUEST);
-    arp->arp_data.arp_sha = mac;
-    arp->arp_data.arp_sip = a_ip;
-    arp->arp_data.arp_tip = a_ip;  // gratuitous
     const uint64_t seen = b_->dpdk_stats().arp_rx;
-    raw_send(f, sizeof f);
+    raw_send_arp_request(mac, a_ip, a_ip);  // gratuitous: about itself
     RxPacket p[4];
     auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     while (b_->dpdk_stats().arp_rx == seen && std::chrono::steady_clock::now() < end) {
