@@ -242,7 +242,7 @@ FLIT_HOT void Rpc::process_packet(const transport::RxPacket& p) {
       break;
     case PktType::kConnectAck:
       if (!server) {
-        handle_connect_ack(h, payload, plen, s);
+        handle_connect_ack(h, payload, plen, s, *p.from);
         return;
       }
       break;

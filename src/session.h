@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "flit/msg_buffer.h"
 #include "flit/rpc.h"
@@ -129,6 +130,10 @@ struct Session {
   ConnectCallback on_connect;
   uint64_t hs_deadline_ns = 0;  // connect or disconnect gives up then
   uint64_t hs_last_tx_ns = 0;
+  // While connecting to a name with more than one address: the candidates,
+  // tried in turn (one per connect attempt); emptied once one answers.
+  std::vector<transport::Route> connect_routes;
+  uint32_t connect_attempts = 0;
   // Calls waiting for a slot: a ring allocated on the first overflow
   // (capacity NexusConfig::backlog), never resized.
   struct Pending {

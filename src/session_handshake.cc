@@ -73,7 +73,9 @@ PktHdr make_hdr(PktType type, uint32_t dest, uint64_t token, uint32_t src) {
 
 SessionId Rpc::create_session(std::string_view uri, ConnectCallback cb) {
   check_owner("create_session");
-  transport::Route route = transport_->resolve(uri);  // throws on a malformed URI
+  // Throws on a malformed URI or an unknown name.
+  std::vector<transport::Route> routes = transport_->resolve_all(uri);
+  if (routes.empty()) throw Error("flit: " + std::string(uri) + " names no address");
   SessionId n = alloc_session_num();
   if (n == kInvalidSession) {
     throw Error("flit: cannot connect to " + std::string(uri) +
@@ -85,7 +87,8 @@ SessionId Rpc::create_session(std::string_view uri, ConnectCallback cb) {
   s->state = SessionState::kConnecting;
   s->local_num = n;
   s->local_token = secure_random_u64();
-  s->route = route;
+  s->route = routes.front();
+  if (routes.size() > 1) s->connect_routes = std::move(routes);
   s->on_connect = std::move(cb);
   for (uint32_t i = 0; i < kSessionSlots; ++i) s->next_req_num[i] = i;
   uint64_t now = now_ns();
@@ -121,6 +124,10 @@ Status Rpc::connect(std::string_view uri, SessionId* out, Duration timeout) {
 }
 
 void Rpc::send_connect(Session* s) {
+  if (!s->connect_routes.empty()) {
+    s->route = s->connect_routes[s->connect_attempts % s->connect_routes.size()];
+    s->connect_attempts++;
+  }
   PktHdr h = make_hdr(PktType::kConnect, kNoSession, s->local_token, s->local_num);
   ConnectPayload cp{};
   cp.client_session = s->local_num;
@@ -210,7 +217,8 @@ void Rpc::handle_connect(const PktHdr& h, const uint8_t* payload, uint32_t len,
   send_ctrl(s->route, ack, buf, sizeof buf);
 }
 
-void Rpc::handle_connect_ack(const PktHdr& h, const uint8_t* payload, uint32_t len, Session* s) {
+void Rpc::handle_connect_ack(const PktHdr& h, const uint8_t* payload, uint32_t len, Session* s,
+                             const transport::Route& from) {
   if (s->state != SessionState::kConnecting) {
     stats_.drop_stale++;  // a duplicate ack
     return;
@@ -237,6 +245,12 @@ void Rpc::handle_connect_ack(const PktHdr& h, const uint8_t* payload, uint32_t l
       s->eager = std::min(cfg_.eager_response_pkts, s->credits);
       s->state = SessionState::kConnected;
       s->last_rx_ns = s->last_tx_ns = now_cache_ns_;
+      // Of several addresses, keep the one that answered (not necessarily
+      // the last one tried: an earlier attempt's answer may come late).
+      for (const transport::Route& r : s->connect_routes) {
+        if (transport_->same_peer(r, from)) s->route = r;
+      }
+      std::vector<transport::Route>().swap(s->connect_routes);
     }
   }
   finish_connect(s, st);

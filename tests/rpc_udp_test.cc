@@ -1,7 +1,10 @@
 // tests/rpc_udp_test.cc: tests only the UDP transport can run: raw sockets
 // that send what no engine would, IPv6, ports with nobody listening.
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -285,6 +288,119 @@ TEST(RpcUdpIpv6, EchoOverIpv6Loopback) {
   fill_random(req, 3);
   ASSERT_EQ(rpc.call(s, kEcho, req, &resp), Status::kOk);
   EXPECT_EQ(std::memcmp(req.data(), resp.data(), 3000), 0);
+}
+
+// --- Names with several addresses -----------------------------------------
+
+// This thread's own /etc/hosts, in a private mount namespace (root only):
+// a name can then have the addresses a test needs, in the order it needs,
+// whatever the machine's resolver configuration says.
+class PrivateHosts {
+ public:
+  explicit PrivateHosts(const std::string& text) {
+    if (geteuid() != 0) {
+      skip_ = "needs root for a private /etc/hosts (mount namespace)";
+      return;
+    }
+    if (unshare(CLONE_NEWNS) != 0 ||
+        mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+      skip_ = std::string("cannot make a private mount namespace: ") + std::strerror(errno);
+      return;
+    }
+    char path[] = "/tmp/flit-hosts-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0) throw Error(std::string("mkstemp: ") + std::strerror(errno));
+    EXPECT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+    close(fd);
+    file_ = path;
+    if (mount(path, "/etc/hosts", nullptr, MS_BIND, nullptr) != 0)
+      throw Error(std::string("bind-mounting /etc/hosts: ") + std::strerror(errno));
+    mounted_ = true;
+  }
+  ~PrivateHosts() {
+    if (mounted_) umount("/etc/hosts");
+    if (!file_.empty()) unlink(file_.c_str());
+  }
+  const std::string& skip() const { return skip_; }
+
+ private:
+  std::string skip_, file_;
+  bool mounted_ = false;
+};
+
+// The addresses getaddrinfo gives for a name, in its order, as text.
+std::vector<std::string> addresses_of(const char* name) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_DGRAM;
+  addrinfo* res = nullptr;
+  std::vector<std::string> out;
+  if (getaddrinfo(name, "1", &hints, &res) != 0) return out;
+  for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+    char buf[INET6_ADDRSTRLEN] = {};
+    const void* a =
+        ai->ai_family == AF_INET
+            ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(ai->ai_addr)->sin_addr)
+            : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(ai->ai_addr)->sin6_addr);
+    inet_ntop(ai->ai_family, a, buf, sizeof buf);
+    out.push_back(buf);
+  }
+  freeaddrinfo(res);
+  return out;
+}
+
+// localhost on most machines: ::1 and 127.0.0.1. A server listening on one
+// of them is reached whichever the resolver puts first: the connect tries
+// each address in turn.
+TEST(RpcUdpResolve, NameWithTwoAddressesReachesAServerOnTheSecond) {
+  PrivateHosts hosts("::1 flit-two.test\n127.0.0.1 flit-two.test\n");
+  if (!hosts.skip().empty()) GTEST_SKIP() << hosts.skip();
+  std::vector<std::string> order = addresses_of("flit-two.test");
+  ASSERT_EQ(order.size(), 2u);
+  // The server takes the address the resolver lists second, so the first
+  // attempt always goes where nobody listens.
+  const std::string second = order[1];
+  NexusConfig sc;
+  sc.listen_uri =
+      second.find(':') != std::string::npos ? "udp://[" + second + "]:0" : "udp://" + second + ":0";
+  ServerThread server(sc, [](Nexus& n) { n.register_handler(kEcho, echo); });
+  const std::string port = server.uri().substr(server.uri().rfind(':') + 1);
+  Nexus nexus(NexusConfig{});  // dual-stack client: both addresses reachable
+  Rpc rpc(nexus, 0);
+  SessionId s;
+  ASSERT_EQ(rpc.connect("udp://flit-two.test:" + port, &s), Status::kOk)
+      << "server on " << server.uri() << ", resolver order " << order[0] << ", " << order[1];
+  MsgBuffer req = rpc.alloc_msg_buffer(100), resp = rpc.alloc_msg_buffer(100);
+  fill_random(req, 5);
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_EQ(rpc.call(s, kEcho, req, &resp), Status::kOk);
+    ASSERT_EQ(std::memcmp(req.data(), resp.data(), 100), 0);
+  }
+}
+
+// An IPv4 socket skips a name's IPv6 addresses, and says so when that
+// leaves none.
+TEST(RpcUdpResolve, Ipv4ClientSkipsIpv6AddressesAndNamesTheProblemWhenNoneIsLeft) {
+  PrivateHosts hosts("::1 flit-two.test\n127.0.0.1 flit-two.test\n::1 flit-six.test\n");
+  if (!hosts.skip().empty()) GTEST_SKIP() << hosts.skip();
+  NexusConfig sc;
+  sc.listen_uri = "udp://127.0.0.1:0";
+  ServerThread server(sc, [](Nexus& n) { n.register_handler(kEcho, echo); });
+  const std::string port = server.uri().substr(server.uri().rfind(':') + 1);
+  NexusConfig cc;
+  cc.client_bind_host = "0.0.0.0";  // a plain IPv4 client socket
+  Nexus nexus(cc);
+  Rpc rpc(nexus, 0);
+  SessionId s;
+  ASSERT_EQ(rpc.connect("udp://flit-two.test:" + port, &s), Status::kOk);
+  MsgBuffer req = rpc.alloc_msg_buffer(8), resp = rpc.alloc_msg_buffer(8);
+  fill_random(req, 6);
+  ASSERT_EQ(rpc.call(s, kEcho, req, &resp), Status::kOk);
+  try {
+    (void)rpc.connect("udp://flit-six.test:" + port, &s);
+    ADD_FAILURE() << "an IPv6-only name was accepted by an IPv4 socket";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("only IPv6 addresses"), std::string::npos) << e.what();
+  }
 }
 
 // --- Bad packets --------------------------------------------------------

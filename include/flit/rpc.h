@@ -334,7 +334,8 @@ class Rpc {
   void free_session(Session* s);
   void handle_connect(const PktHdr& h, const uint8_t* payload, uint32_t len,
                       const transport::Route& from);
-  void handle_connect_ack(const PktHdr& h, const uint8_t* payload, uint32_t len, Session* s);
+  void handle_connect_ack(const PktHdr& h, const uint8_t* payload, uint32_t len, Session* s,
+                          const transport::Route& from);
   void handle_disconnect(const PktHdr& h, Session* s);
   void handle_disconnect_ack(Session* s);
   void send_connect(Session* s);

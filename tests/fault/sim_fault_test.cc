@@ -199,6 +199,64 @@ TEST(Fault, SameSeedSameTrace) {
   EXPECT_NE(a.first, c.first);
 }
 
+// A name with several addresses (localhost: ::1 and 127.0.0.1) where the
+// server listens on one: the client tries them in turn, one per connect
+// retry, and its calls go to the one that answered.
+SessionId connect_by_name(SimHarness& h, const std::string& uri, Status* st) {
+  bool done = false;
+  SessionId s = h.client().create_session(uri, [&](SessionId, Status r) {
+    done = true;
+    *st = r;
+  });
+  EXPECT_TRUE(h.driver().run_until([&] { return done; }, 10'000'000'000ULL));
+  return s;
+}
+
+TEST(Fault, NameWhoseFirstAddressIsDeadConnectsToTheNext) {
+  SimHarness h(seed_for(5200));
+  h.net().add_name("both", {"nowhere", "elsewhere", "server"});
+  Status st = Status::kInternal;
+  SessionId s = connect_by_name(h, "sim://both:100", &st);
+  ASSERT_EQ(st, Status::kOk);
+  EXPECT_GE(h.net().stats().no_endpoint, 2u);  // both dead addresses were tried first
+  SimHarness::Load load;
+  load.sessions = {s};
+  load.total = 200;
+  h.run_load(load);
+  h.check_calls(/*expect_all_ok=*/true);
+  h.check_server_baseline({s});
+}
+
+TEST(Fault, NameWhoseAnswerComesAfterTheNextAttemptKeepsTheAddressThatAnswered) {
+  // One-way latency 8 ms, connect retry 10 ms: the server's ack comes after
+  // the client has moved on to the dead second address.
+  SimHarness h(seed_for(5300), {.latency_ns = 8'000'000});
+  h.net().add_name("both", {"server", "nowhere"});
+  Status st = Status::kInternal;
+  SessionId s = connect_by_name(h, "sim://both:100", &st);
+  ASSERT_EQ(st, Status::kOk);
+  h.net().set_faults({});
+  SimHarness::Load load;
+  load.sessions = {s};
+  load.total = 200;
+  h.run_load(load);
+  h.check_calls(/*expect_all_ok=*/true);
+  h.driver().run_for(20'000'000);  // the second attempt, sent at 8 ms latency, lands nowhere
+  EXPECT_GE(h.net().stats().no_endpoint, 1u);
+}
+
+TEST(Fault, NameWithNoLiveAddressFailsAtTheConnectTimeout) {
+  SimHarness h(seed_for(5400));
+  h.net().add_name("dead", {"nowhere", "elsewhere"});
+  Status st = Status::kInternal;
+  uint64_t t0 = h.net().now();
+  SessionId s = connect_by_name(h, "sim://dead:100", &st);
+  EXPECT_EQ(st, Status::kUnavailable);
+  EXPECT_GE(h.net().now() - t0, 1'000'000'000ULL);  // the sim's connect_timeout
+  EXPECT_EQ(h.client().session_state(s), SessionState::kFree);
+  EXPECT_GE(h.net().stats().no_endpoint, 20u);  // about 100 attempts, alternating
+}
+
 TEST(Fault, ServerRestartUnderLoad) {
   SimHarness h(seed_for(5000), {.drop = 0.01});
   std::vector<SessionId> sessions;

@@ -85,6 +85,11 @@ Network::~Network() {
   }
 }
 
+void Network::add_name(const std::string& name, std::vector<std::string> hosts) {
+  if (hosts.empty()) throw Error("sim: name " + name + " needs at least one host");
+  aliases_[name] = std::move(hosts);
+}
+
 uint32_t Network::address_id(const std::string& host_port) {
   auto it = ids_.find(host_port);
   if (it != ids_.end()) return it->second;
@@ -258,12 +263,23 @@ std::string SimTransport::local_uri() const {
   return "sim://" + host_ + ":" + std::to_string(port_);
 }
 
-transport::Route SimTransport::resolve(std::string_view uri) {
+transport::Route SimTransport::resolve(std::string_view uri) { return resolve_all(uri).front(); }
+
+std::vector<transport::Route> SimTransport::resolve_all(std::string_view uri) {
   Uri u = parse_uri(uri);
   if (u.scheme != "sim") {
     throw Error("sim: cannot reach '" + std::string(uri) + "': scheme is '" + u.scheme + "'");
   }
-  return make_route(net_->address_id(u.host + ":" + std::to_string(u.port)));
+  std::vector<transport::Route> routes;
+  auto alias = net_->aliases_.find(u.host);
+  if (alias == net_->aliases_.end()) {
+    routes.push_back(make_route(net_->address_id(u.host + ":" + std::to_string(u.port))));
+  } else {
+    for (const std::string& h : alias->second) {
+      routes.push_back(make_route(net_->address_id(h + ":" + std::to_string(u.port))));
+    }
+  }
+  return routes;
 }
 
 bool SimTransport::same_peer(const transport::Route& a, const transport::Route& b) const {

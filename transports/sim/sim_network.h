@@ -72,6 +72,11 @@ class Network {
   // `until_ns`.
   void partition(const std::string& host_a, const std::string& host_b, uint64_t until_ns);
 
+  // A host name with several addresses, as a resolver would return them:
+  // sim://name:port resolves to sim://host:port for each host, in order
+  // (Transport::resolve_all; resolve() gives the first).
+  void add_name(const std::string& name, std::vector<std::string> hosts);
+
   // NexusConfigs whose Rpc k lives at sim://host:port+k, on this network's
   // clock. Timeouts are scaled for a fast network (rto 1 ms).
   NexusConfig server_config(const std::string& host, uint16_t port);
@@ -124,6 +129,7 @@ class Network {
   NetworkStats stats_;
   std::priority_queue<Packet*, std::vector<Packet*>, Later> in_flight_;
   std::map<std::string, uint32_t> ids_;
+  std::map<std::string, std::vector<std::string>> aliases_;  // add_name
   std::vector<std::string> names_;
   std::vector<SimTransport*> endpoints_;  // by address id
   struct Partition {
@@ -144,6 +150,7 @@ class SimTransport final : public transport::Transport {
   size_t max_packet_size() const override { return mtu_; }
   std::string local_uri() const override;
   transport::Route resolve(std::string_view uri) override;
+  std::vector<transport::Route> resolve_all(std::string_view uri) override;
   bool same_peer(const transport::Route& a, const transport::Route& b) const override;
   std::string route_to_string(const transport::Route& r) const override;
   uint32_t tx_burst(const transport::TxPacket* pkts, uint32_t n) override;

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include "flit/error.h"
 #include "flit/uri.h"
@@ -22,8 +23,10 @@ namespace {
 
 std::string errstr() { return std::strerror(errno); }
 
-// Resolves host:port for the given family (AF_UNSPEC: any). Throws.
-UdpAddr lookup(const std::string& host, uint16_t port, int family, std::string_view what) {
+// Resolves host:port for the given family (AF_UNSPEC: any): every address,
+// in getaddrinfo's order. Throws when there is none.
+std::vector<UdpAddr> lookup_all(const std::string& host, uint16_t port, int family,
+                                std::string_view what) {
   addrinfo hints{};
   hints.ai_family = family;
   hints.ai_socktype = SOCK_DGRAM;
@@ -35,11 +38,37 @@ UdpAddr lookup(const std::string& host, uint16_t port, int family, std::string_v
     throw Error("flit udp: cannot resolve host '" + host + "' of " + std::string(what) + ": " +
                 gai_strerror(rc));
   }
-  UdpAddr a{};
-  std::memcpy(&a.sa, res->ai_addr, res->ai_addrlen);
-  a.len = res->ai_addrlen;
+  std::vector<UdpAddr> out;
+  for (const addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+    if (ai->ai_addrlen > sizeof(sockaddr_in6)) continue;
+    UdpAddr a{};
+    std::memcpy(&a.sa, ai->ai_addr, ai->ai_addrlen);
+    a.len = ai->ai_addrlen;
+    out.push_back(a);
+  }
   freeaddrinfo(res);
-  return a;
+  return out;
+}
+
+UdpAddr lookup(const std::string& host, uint16_t port, int family, std::string_view what) {
+  std::vector<UdpAddr> all = lookup_all(host, port, family, what);
+  if (all.empty())
+    throw Error("flit udp: host '" + host + "' of " + std::string(what) + " has no address");
+  return all.front();
+}
+
+// An IPv4 address as a dual-stack socket sends to it: ::ffff:a.b.c.d.
+UdpAddr v4_mapped(const UdpAddr& a) {
+  sockaddr_in6 v6{};
+  v6.sin6_family = AF_INET6;
+  v6.sin6_port = a.in.sin_port;
+  v6.sin6_addr.s6_addr[10] = 0xff;
+  v6.sin6_addr.s6_addr[11] = 0xff;
+  std::memcpy(&v6.sin6_addr.s6_addr[12], &a.in.sin_addr, 4);
+  UdpAddr m{};
+  m.in6 = v6;
+  m.len = sizeof v6;
+  return m;
 }
 
 void set_buf(int fd, int opt_force, int opt, int bytes) {
@@ -148,7 +177,9 @@ std::string UdpTransport::route_to_string(const Route& r) const {
   return std::string("udp://[") + buf + "]:" + std::to_string(ntohs(a->in6.sin6_port));
 }
 
-Route UdpTransport::resolve(std::string_view text) {
+Route UdpTransport::resolve(std::string_view text) { return resolve_all(text).front(); }
+
+std::vector<Route> UdpTransport::resolve_all(std::string_view text) {
   Uri u = parse_uri(text);
   if (u.scheme != "udp") {
     throw Error("flit udp: cannot reach '" + std::string(text) + "' over UDP: its scheme is '" +
@@ -156,31 +187,32 @@ Route UdpTransport::resolve(std::string_view text) {
   }
   if (u.port == 0)
     throw Error("bad URI '" + std::string(text) + "': port 0 cannot be connected to");
-  Route r{};
-  UdpAddr* a = udp_addr(&r);
-  *a = lookup(u.host, u.port, AF_UNSPEC, std::string(text));
-  if (family_ == AF_INET && a->sa.sa_family == AF_INET6) {
-    // Maybe the name also has an IPv4 address.
-    try {
-      *a = lookup(u.host, u.port, AF_INET, std::string(text));
-    } catch (const Error&) {
-      throw Error("flit udp: cannot reach IPv6 address of '" + std::string(text) +
-                  "' from this Rpc's IPv4 socket (bind the client to an IPv6 or dual-stack "
-                  "address)");
+  // Every address this socket can send to, in the resolver's order, once
+  // each: a name such as localhost often has ::1 first and 127.0.0.1
+  // second, and the server may listen on either.
+  std::vector<Route> routes;
+  bool skipped_v6 = false;
+  for (const UdpAddr& found : lookup_all(u.host, u.port, AF_UNSPEC, std::string(text))) {
+    UdpAddr a = found;
+    if (family_ == AF_INET && a.sa.sa_family == AF_INET6) {
+      skipped_v6 = true;  // an IPv4 socket cannot reach it
+      continue;
     }
-  } else if (family_ == AF_INET6 && a->sa.sa_family == AF_INET) {
-    // Dual-stack socket: an IPv4 peer becomes ::ffff:a.b.c.d.
-    sockaddr_in v4 = a->in;
-    sockaddr_in6 v6{};
-    v6.sin6_family = AF_INET6;
-    v6.sin6_port = v4.sin_port;
-    v6.sin6_addr.s6_addr[10] = 0xff;
-    v6.sin6_addr.s6_addr[11] = 0xff;
-    std::memcpy(&v6.sin6_addr.s6_addr[12], &v4.sin_addr, 4);
-    a->in6 = v6;
-    a->len = sizeof v6;
+    if (family_ == AF_INET6 && a.sa.sa_family == AF_INET) a = v4_mapped(a);
+    if (a.sa.sa_family != AF_INET && a.sa.sa_family != AF_INET6) continue;
+    Route r{};
+    *udp_addr(&r) = a;
+    bool dup = false;
+    for (const Route& seen : routes) dup = dup || same_peer(seen, r);
+    if (!dup) routes.push_back(r);
   }
-  return r;
+  if (routes.empty()) {
+    throw Error("flit udp: cannot reach '" + std::string(text) + "'" +
+                (skipped_v6 ? ": it has only IPv6 addresses and this Rpc's socket is IPv4 (bind "
+                              "the client to an IPv6 or dual-stack address)"
+                            : ": it has no IPv4 or IPv6 address"));
+  }
+  return routes;
 }
 
 bool UdpTransport::same_peer(const Route& ra, const Route& rb) const {

@@ -46,6 +46,7 @@ class UdpTransport final : public Transport {
   size_t max_packet_size() const override { return mtu_; }
   std::string local_uri() const override;
   Route resolve(std::string_view uri) override;
+  std::vector<Route> resolve_all(std::string_view uri) override;
   bool same_peer(const Route& a, const Route& b) const override;
   std::string route_to_string(const Route& r) const override;
 

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace flit::transport {
 
@@ -65,6 +66,11 @@ class Transport {
   // Parses a URI of this transport's scheme into a route. Throws flit::Error
   // naming what is wrong with a malformed URI.
   virtual Route resolve(std::string_view uri) = 0;
+  // Every route the URI names, in the order to try them (a host name with
+  // both an IPv6 and an IPv4 address, say). A client's connect tries them
+  // in turn, one per connect_retry, and keeps the one that answers. The
+  // default is resolve()'s one route.
+  virtual std::vector<Route> resolve_all(std::string_view uri) { return {resolve(uri)}; }
   // Called for every memory region the engine's buffer pool maps, before any
   // packet in it is sent (RDMA registers it; others ignore it).
   virtual void register_memory(void* /*addr*/, size_t /*len*/) {}
