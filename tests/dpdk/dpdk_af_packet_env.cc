@@ -9,6 +9,11 @@
 // resolves the client's, checksums are checked by both, and a nested call
 // from one kernel server to another stays in the kernel.
 //
+// With FLIT_TEST_NETNS_ROUTED=1 (netns_run.sh's routed network) the
+// clients are on 198.18.1.0/24 and reach the servers through the kernel as
+// their gateway (prefix=24, gateway=198.18.1.1), which answers ARP for its
+// own address only.
+//
 // Needs root and hugepages; outside netns_run.sh every test is skipped with
 // the reason.
 #include <gtest/gtest.h>
@@ -26,6 +31,11 @@
 namespace flit::testing {
 
 namespace {
+
+bool routed() {
+  const char* r = std::getenv("FLIT_TEST_NETNS_ROUTED");
+  return r != nullptr && std::string(r) == "1";
+}
 
 int pairs() {
   const char* p = std::getenv("FLIT_TEST_NETNS_PAIRS");
@@ -45,7 +55,9 @@ class AfPacketEnv final : public TestEnv {
       eal_ += " --vdev=net_af_packet" + std::to_string(i) + ",iface=vd" + std::to_string(i);
     }
   }
-  std::string name() const override { return "dpdk-af_packet-vs-udp"; }
+  std::string name() const override {
+    return routed() ? "dpdk-af_packet-via-gateway-vs-udp" : "dpdk-af_packet-vs-udp";
+  }
 
   NexusConfig server_config() override {
     NexusConfig c;
@@ -56,10 +68,15 @@ class AfPacketEnv final : public TestEnv {
     int a = next(), b = next();  // Rpc 0 and Rpc 1: a port each
     NexusConfig c;
     c.transport = "dpdk";
+    const std::string net = routed() ? "198.18.1." : "198.18.0.";
     c.transport_options = {
         "eal=" + eal_,
         "port=net_af_packet" + std::to_string(a) + ",net_af_packet" + std::to_string(b),
-        "ip=198.18.0." + std::to_string(10 + a) + ",198.18.0." + std::to_string(10 + b)};
+        "ip=" + net + std::to_string(10 + a) + "," + net + std::to_string(10 + b)};
+    if (routed()) {
+      c.transport_options.push_back("prefix=24");
+      c.transport_options.push_back("gateway=198.18.1.1");
+    }
     return c;
   }
 

@@ -474,6 +474,66 @@ TEST(DpdkErrors, NonNumericPeerAddress) {
   }
 }
 
+TEST(DpdkErrors, GatewayNeedsAPrefixInsideIt) {
+  NexusConfig c = test_env().server_config();
+  c.transport_options.push_back("gateway=198.18.1.1");
+  expect_error(c, 0, {"gateway=198.18.1.1 needs the subnet", "prefix=N"});
+  c.transport_options.push_back("prefix=24");
+  c.transport_options.push_back("gateway=198.18.2.1");  // the later one counts
+  expect_error(c, 0, {"gateway 198.18.2.1 is not a neighbour of", "/24"});
+  c.transport_options.back() = "prefix=33";
+  expect_error(c, 0, {"prefix=33", "out of range [1, 32]"});
+}
+
+TEST(DpdkErrors, PeerOffTheSubnetWithoutGatewayIsRefusedAtConnect) {
+  NexusConfig c = test_env().client_config();
+  c.transport_options.push_back("prefix=24");
+  Nexus n(c);
+  Rpc r(n, 0);
+  SessionId s;
+  try {
+    (void)r.connect("dpdk://198.18.7.1:31850", &s);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot reach 198.18.7.1: it is outside 198.18.1.0/24 "
+                                         "and no gateway= is set"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+// Off the subnet, frames go to the gateway's MAC with the peer's address:
+// a's gateway is b, so a frame to 198.18.7.1 reaches b's port (and b, not
+// being 198.18.7.1, drops it as not for it). On the subnet, no gateway.
+TEST_F(DpdkTransportTest, PeerOffTheSubnetIsSentThroughTheGateway) {
+  const std::string b_ip = parse_uri(b_uri_).host;
+  NexusConfig c = test_env().server_config();
+  DpdkTransport::Options o;
+  DpdkTransport::parse_options(c.transport_options, &o);
+  DpdkTransport::parse_options({"prefix=24", "gateway=" + b_ip}, &o);
+  Uri u = parse_uri(c.listen_uri);
+  o.ips = {u.host};
+  o.udp_port = u.port;
+  DpdkTransport g(o);
+  transport::Route off = g.resolve("dpdk://198.18.7.1:31850");
+  EXPECT_EQ(g.route_to_string(off), "dpdk://198.18.7.1:31850 via " + b_ip);
+  transport::Route on = g.resolve(b_uri_);
+  EXPECT_EQ(g.route_to_string(on), b_uri_);
+  uint8_t hdr[kPktHdrSize] = {};
+  const uint8_t payload[4] = {9, 8, 7, 6};
+  TxPacket p{&off, hdr, payload, sizeof payload};
+  const uint64_t before = b_->dpdk_stats().rx_not_for_us;
+  ASSERT_EQ(g.tx_burst(&p, 1), 1u);  // held for ARP of the gateway (b answers)
+  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  RxPacket q[8];
+  while (b_->dpdk_stats().rx_not_for_us == before && std::chrono::steady_clock::now() < end) {
+    b_->rx_release(q, b_->rx_burst(q, 8));
+    g.rx_release(q, g.rx_burst(q, 8));
+  }
+  EXPECT_EQ(b_->dpdk_stats().rx_not_for_us, before + 1) << "the frame reached the gateway's MAC";
+  EXPECT_GE(b_->dpdk_stats().arp_replies_tx, 1u) << "b answered the who-has for the gateway";
+}
+
 // A call to an address nobody answers ARP for fails by its deadline, and
 // the transport says why (ARP requests sent, frames dropped unresolved).
 TEST_F(RpcTest, DpdkPeerThatNeverAnswersArpIsUnavailable) {

@@ -114,9 +114,9 @@ FLIT_HOT uint32_t DpdkTransport::tx_burst(const TxPacket* pkts, uint32_t n) {
         dst = peer->mac;
         // A peer's MAC changed since (gratuitous ARP): the table's is newer.
         if (table_changed) [[unlikely]]
-          port_->neighbors().lookup(peer->ip, &dst);
+          port_->neighbors().lookup(peer->next_hop, &dst);
       } else {
-        known = port_->neighbors().lookup(peer->ip, &dst);
+        known = port_->neighbors().lookup(peer->next_hop, &dst);
       }
       write_frame_hdr(frame, mac_, dst, ip_, udp_port_, peer->ip, peer->udp_port, flit_len);
       std::memcpy(frame + kFrameHdrSize, p.hdr, kPktHdrSize);
@@ -144,7 +144,7 @@ FLIT_HOT uint32_t DpdkTransport::tx_burst(const TxPacket* pkts, uint32_t n) {
       if (known) [[likely]] {
         out[nout++] = m[i];
       } else {
-        hold_for_arp(m[i], peer->ip);  // takes m[i]: sent or freed later
+        hold_for_arp(m[i], peer->next_hop);  // takes m[i]: sent or freed later
       }
     }
     uint32_t held = chunk - nout;
@@ -249,6 +249,7 @@ FLIT_HOT uint32_t DpdkTransport::rx_burst(RxPacket* pkts, uint32_t max) {
     peer->mac_valid = 1;
     peer->pad = 0;
     rte_ether_addr_copy(&eth->src_addr, &peer->mac);
+    peer->next_hop = next_hop(ip->src_addr);
     RxPacket& p = pkts[out++];
     p.data = reinterpret_cast<const uint8_t*>(udp + 1);
     p.len = udp_len - static_cast<uint32_t>(sizeof(rte_udp_hdr));

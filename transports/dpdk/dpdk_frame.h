@@ -36,6 +36,9 @@ struct DpdkPeer {
   uint8_t mac_valid;
   uint8_t pad;
   rte_ether_addr mac;
+  // Whose MAC frames to ip go to: ip itself on this endpoint's subnet, the
+  // gateway otherwise (DpdkTransport::next_hop).
+  rte_be32_t next_hop;
 };
 static_assert(sizeof(DpdkPeer) <= sizeof(Route));
 

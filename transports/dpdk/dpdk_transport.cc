@@ -85,6 +85,10 @@ void DpdkTransport::parse_options(const std::vector<std::string>& opts, Options*
       o->macs = split_list(value);
     } else if (key == "neighbor") {
       for (std::string& n : split_list(value)) o->neighbors.push_back(n);
+    } else if (key == "prefix") {
+      o->prefix = static_cast<uint8_t>(parse_num(key, value, 1, 32));
+    } else if (key == "gateway") {
+      o->gateway = value;
     } else if (key == "queues") {
       o->queues = static_cast<uint16_t>(parse_num(key, value, 1, RTE_MAX_QUEUES_PER_PORT));
     } else if (key == "rx_desc") {
@@ -96,8 +100,8 @@ void DpdkTransport::parse_options(const std::vector<std::string>& opts, Options*
     } else {
       throw Error("flit dpdk: unknown transport option '" + key +
                   "' (dpdk knows: eal=\"EAL ARGS\", port=NAME|INDEX[,...], ip=IPV4[,...], "
-                  "mac=MAC[,...], neighbor=IPV4@MAC[,...], queues=N, rx_desc=N, tx_desc=N, "
-                  "tx_zero_copy=0|1)");
+                  "mac=MAC[,...], neighbor=IPV4@MAC[,...], prefix=N, gateway=IPV4, queues=N, "
+                  "rx_desc=N, tx_desc=N, tx_zero_copy=0|1)");
     }
   }
 }
@@ -141,6 +145,19 @@ DpdkTransport::DpdkTransport(const Options& opt) {
   }
   const std::string port_name = opt.ports[port_per_rpc ? k : 0];
   ip_ = parse_ipv4(opt.ips.size() > 1 ? opt.ips[k] : opt.ips[0], "address");
+  if (opt.prefix != 0) mask_ = rte_cpu_to_be_32(~uint32_t{0} << (32 - opt.prefix));
+  if (!opt.gateway.empty()) {
+    if (opt.prefix == 0) {
+      throw Error("flit dpdk: gateway=" + opt.gateway +
+                  " needs the subnet it leaves: give prefix=N (e.g. prefix=24)");
+    }
+    gateway_ = parse_ipv4(opt.gateway, "gateway");
+    if (((gateway_ ^ ip_) & mask_) != 0 || gateway_ == ip_) {
+      throw Error("flit dpdk: gateway " + opt.gateway + " is not a neighbour of " +
+                  ipv4_to_string(ip_) + "/" + std::to_string(opt.prefix) +
+                  " (it must be another address on this endpoint's subnet)");
+    }
+  }
   uint32_t uport = opt.udp_port == 0 ? uint32_t{kClientPortBase} + k : opt.udp_port;
   if (uport > 65535) throw Error("flit dpdk: UDP port " + std::to_string(uport) + " > 65535");
   udp_port_ = rte_cpu_to_be_16(static_cast<uint16_t>(uport));
@@ -229,6 +246,7 @@ std::string DpdkTransport::route_to_string(const Route& r) const {
   const DpdkPeer* p = dpdk_peer(&r);
   std::string s =
       "dpdk://" + ipv4_to_string(p->ip) + ":" + std::to_string(rte_be_to_cpu_16(p->udp_port));
+  if (p->next_hop != p->ip) s += " via " + ipv4_to_string(p->next_hop);
   if (p->mac_valid) s += " (" + mac_to_string(p->mac) + ")";
   return s;
 }
@@ -246,6 +264,12 @@ Route DpdkTransport::resolve(std::string_view text) {
   p->ip = parse_ipv4(u.host, "host of '" + std::string(text) + "'");
   p->udp_port = rte_cpu_to_be_16(u.port);
   p->mac_valid = 0;  // the neighbour table has it, or ARP will
+  if (mask_ != 0 && ((p->ip ^ ip_) & mask_) != 0 && gateway_ == 0) {
+    throw Error("flit dpdk: cannot reach " + ipv4_to_string(p->ip) + ": it is outside " +
+                ipv4_to_string(ip_ & mask_) + "/" + std::to_string(__builtin_popcount(mask_)) +
+                " and no gateway= is set");
+  }
+  p->next_hop = next_hop(p->ip);
   return r;
 }
 

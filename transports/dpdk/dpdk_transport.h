@@ -6,8 +6,8 @@
 // checksums (the port's offload where it has one, software otherwise), so a
 // DPDK endpoint talks to kernel-UDP endpoints on the same Ethernet segment:
 // it answers ARP for its address and resolves its peers' MACs by ARP (or a
-// static neighbor= table). Peers are on the same segment: there is no IP
-// routing.
+// static neighbor= table). Peers off this endpoint's subnet (prefix=N) are
+// reached through a gateway (gateway=IPV4), whose MAC ARP resolves.
 //
 // Which queue an Rpc gets:
 //   - port=NAME (one port, queues=N): Rpc k polls queue k; an rte_flow rule
@@ -66,6 +66,8 @@ class DpdkTransport final : public Transport {
     std::vector<std::string> ips;        // this Rpc's IPv4: entry rpc_id, or the only one
     std::vector<std::string> macs;       // port MAC overrides, indexed like ports
     std::vector<std::string> neighbors;  // static "IP@MAC" entries
+    uint8_t prefix = 0;                  // subnet prefix length; 0: every address on-link
+    std::string gateway;                 // next hop for addresses off the subnet
     uint16_t queues = 1;                 // queue pairs on a shared port
     uint16_t rx_desc = 1024;
     uint16_t tx_desc = 1024;
@@ -123,6 +125,11 @@ class DpdkTransport final : public Transport {
   const rte_ether_addr& mac() const { return mac_; }
   rte_be32_t ipv4() const { return ip_; }
   rte_be16_t udp_port() const { return udp_port_; }
+  // Whose MAC a frame to ip (network order) is sent to: ip itself when it is
+  // on this endpoint's subnet (or no prefix= was given), else the gateway.
+  rte_be32_t next_hop(rte_be32_t ip) const {
+    return ((ip ^ ip_) & mask_) == 0 || gateway_ == 0 ? ip : gateway_;
+  }
 
  private:
   struct Pending {
@@ -152,6 +159,8 @@ class DpdkTransport final : public Transport {
   rte_mbuf_ext_shared_info ext_shinfo_{};
   rte_ether_addr mac_{};
   rte_be32_t ip_ = 0;
+  rte_be32_t mask_ = 0;     // subnet mask (network order); 0: all on-link
+  rte_be32_t gateway_ = 0;  // 0: none
   rte_be16_t udp_port_ = 0;
   size_t mtu_ = kDefaultMtu;
   bool tx_cksum_ = false;
