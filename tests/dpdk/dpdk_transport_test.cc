@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -26,10 +27,13 @@ using transport::TxPacket;
 
 // A transport on the next free endpoint of the test network, as a server
 // Nexus's Rpc 0 would get it.
-std::unique_ptr<DpdkTransport> make_endpoint(std::string* uri) {
+// `extra`: transport options on top of the test network's.
+std::unique_ptr<DpdkTransport> make_endpoint(std::string* uri,
+                                             const std::vector<std::string>& extra = {}) {
   NexusConfig c = test_env().server_config();
   DpdkTransport::Options o;
   DpdkTransport::parse_options(c.transport_options, &o);
+  DpdkTransport::parse_options(extra, &o);
   Uri u = parse_uri(c.listen_uri);
   o.ips = {u.host};
   o.udp_port = u.port;
@@ -268,6 +272,61 @@ TEST_F(DpdkTransportTest, GratuitousArpFromAKnownPeerUpdatesItsMac) {
     ASSERT_EQ(poll_rx(*a_, r, 4), 1u);
     a_->rx_release(r, 1);
   }
+}
+
+// A peer's MAC changed and nobody announced it: b's entry for a is wrong
+// (poisoned here by an ARP naming another MAC). With arp_refresh_ms, b asks
+// again, a answers, and b's frames reach a.
+TEST_F(DpdkTransportTest, StaleNeighbourIsReverifiedWithoutAnnouncement) {
+  std::string c_uri;
+  auto c = make_endpoint(&c_uri, {"arp_refresh_ms=100"});  // c re-asks every 100 ms
+  const rte_be32_t a_ip = [&] {
+    transport::Route r = a_->resolve(a_uri_);
+    return transport::dpdk_peer(&r)->ip;
+  }();
+  const rte_be32_t c_ip = [&] {
+    transport::Route r = a_->resolve(c_uri);
+    return transport::dpdk_peer(&r)->ip;
+  }();
+  rte_ether_addr wrong;
+  rte_eth_macaddr_get(a_->port_id(), &wrong);
+  wrong.addr_bytes[5] ^= 0x77;
+  // "a is at `wrong`", addressed to c: c learns it.
+  raw_send_arp_request(wrong, a_ip, c_ip);
+  RxPacket r[8];
+  auto until = [&](const std::function<bool()>& done) {
+    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!done() && std::chrono::steady_clock::now() < end) {
+      c->rx_release(r, c->rx_burst(r, 8));
+      a_->rx_release(r, a_->rx_burst(r, 8));  // a answers c's who-has
+    }
+    return done();
+  };
+  ASSERT_TRUE(until([&] { return c->dpdk_stats().arp_rx >= 1; }));
+  transport::Route to_a = c->resolve(a_uri_);
+  uint8_t hdr[kPktHdrSize] = {};
+  const uint8_t payload[8] = {7};
+  TxPacket p{&to_a, hdr, payload, sizeof payload};
+  const uint64_t not_for_a = a_->dpdk_stats().rx_not_for_us;
+  ASSERT_EQ(c->tx_burst(&p, 1), 1u);
+  ASSERT_TRUE(until([&] { return a_->dpdk_stats().rx_not_for_us > not_for_a; }))
+      << "the frame went to the wrong MAC";
+  ASSERT_TRUE(until([&] { return c->dpdk_stats().arp_reverify_tx >= 1; }));
+  // The answer to the re-verification has put a's MAC back: a frame
+  // reaches a (c keeps sending until it does, as the engine would).
+  bool arrived = false;
+  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!arrived && std::chrono::steady_clock::now() < end) {
+    ASSERT_EQ(c->tx_burst(&p, 1), 1u);
+    for (int i = 0; i < 1000 && !arrived; ++i) {
+      c->rx_release(r, c->rx_burst(r, 8));
+      uint32_t n = a_->rx_burst(r, 8);
+      arrived = n != 0;
+      a_->rx_release(r, n);
+    }
+  }
+  EXPECT_TRUE(arrived) << "c still sends to the stale MAC";
+  EXPECT_GE(a_->dpdk_stats().arp_replies_tx, 1u);
 }
 
 // The neighbour table: ARP overheard about a known peer refreshes it, never
@@ -523,7 +582,7 @@ TEST_F(DpdkTransportTest, PeerOffTheSubnetIsSentThroughTheGateway) {
   const uint8_t payload[4] = {9, 8, 7, 6};
   TxPacket p{&off, hdr, payload, sizeof payload};
   const uint64_t before = b_->dpdk_stats().rx_not_for_us;
-  ASSERT_EQ(g.tx_burst(&p, 1), 1u);  // held for ARP of the gateway (b answers)
+  ASSERT_EQ(g.tx_burst(&p, 1), 1u);  // sent, or held while b answers ARP for the gateway
   auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   RxPacket q[8];
   while (b_->dpdk_stats().rx_not_for_us == before && std::chrono::steady_clock::now() < end) {
@@ -531,7 +590,6 @@ TEST_F(DpdkTransportTest, PeerOffTheSubnetIsSentThroughTheGateway) {
     g.rx_release(q, g.rx_burst(q, 8));
   }
   EXPECT_EQ(b_->dpdk_stats().rx_not_for_us, before + 1) << "the frame reached the gateway's MAC";
-  EXPECT_GE(b_->dpdk_stats().arp_replies_tx, 1u) << "b answered the who-has for the gateway";
 }
 
 // A call to an address nobody answers ARP for fails by its deadline, and

@@ -166,6 +166,8 @@ FLIT_HOT uint32_t DpdkTransport::tx_burst(const TxPacket* pkts, uint32_t n) {
 FLIT_HOT uint32_t DpdkTransport::rx_burst(RxPacket* pkts, uint32_t max) {
   if (num_pending_ != 0) [[unlikely]]
     flush_pending();
+  if (++polls_ == kPollsPerClockCheck || reverify_slot_ != NeighborTable::kSlots) [[unlikely]]
+    reverify_neighbors();
   rte_mbuf* m[kMaxBurst];
   uint16_t got =
       rte_eth_rx_burst(port_id_, queue_, m, static_cast<uint16_t>(std::min(max, kMaxBurst)));
@@ -373,6 +375,36 @@ FLIT_COLD void DpdkTransport::hold_for_arp(rte_mbuf* m, rte_be32_t ip) {
   rte_ether_addr none{};
   send_arp(RTE_ARP_OP_REQUEST, none, ip);
   dstats_.arp_requests_tx++;
+}
+
+// A learned MAC can go stale without a gratuitous ARP (a peer's NIC
+// replaced, a VM moved, the announcement lost): every arp_refresh_ms, a
+// who-has goes to each learned peer (at most kReverifyPerPoll, and
+// kReverifySlotsPerPoll slots looked at, per call), and the
+// answers update the table (handle_arp). Frames keep using the known MAC
+// meanwhile. Static entries are not asked.
+FLIT_COLD void DpdkTransport::reverify_neighbors() {
+  if (reverify_slot_ == NeighborTable::kSlots) {  // every kPollsPerClockCheck polls
+    polls_ = 0;
+    if (reverify_every_tsc_ == 0) return;
+    const uint64_t now = rte_get_tsc_cycles();
+    if (now - reverify_last_tsc_ < reverify_every_tsc_) return;
+    reverify_last_tsc_ = now;
+    reverify_slot_ = 0;  // start a sweep
+  }
+  const NeighborTable& t = port_->neighbors();
+  uint32_t sent = 0;
+  for (uint32_t looked = 0; reverify_slot_ < NeighborTable::kSlots &&
+                            looked < kReverifySlotsPerPoll && sent < kReverifyPerPoll;
+       ++looked) {
+    rte_be32_t ip = t.learned_at(reverify_slot_++);
+    if (ip == 0) continue;
+    rte_ether_addr none{};
+    send_arp(RTE_ARP_OP_REQUEST, none, ip);
+    dstats_.arp_requests_tx++;
+    dstats_.arp_reverify_tx++;
+    sent++;
+  }
 }
 
 // Sends held frames whose destination became known; drops those that waited

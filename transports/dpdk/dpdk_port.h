@@ -58,6 +58,13 @@ class NeighborTable {
   // server session's) is sent to without a lookup; after, each send looks
   // the peer up, so a changed MAC reaches those routes too.
   bool any_changed() const { return changed_.load(std::memory_order_relaxed) != 0; }
+  // The address in slot i if it holds a learned (not static) entry, else 0:
+  // for the periodic re-verification, which walks the slots in turn.
+  rte_be32_t learned_at(uint32_t i) const {
+    uint32_t ip = slots_[i].ip.load(std::memory_order_acquire);
+    if (ip == 0) return 0;
+    return (slots_[i].mac.load(std::memory_order_relaxed) & (uint64_t{1} << 62)) != 0 ? 0 : ip;
+  }
 
  private:
   enum class Update { kFull, kAbsent, kSame, kChanged, kAdded };

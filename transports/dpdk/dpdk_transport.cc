@@ -89,6 +89,8 @@ void DpdkTransport::parse_options(const std::vector<std::string>& opts, Options*
       o->prefix = static_cast<uint8_t>(parse_num(key, value, 1, 32));
     } else if (key == "gateway") {
       o->gateway = value;
+    } else if (key == "arp_refresh_ms") {
+      o->arp_refresh_ms = static_cast<uint32_t>(parse_num(key, value, 0, 3'600'000));
     } else if (key == "queues") {
       o->queues = static_cast<uint16_t>(parse_num(key, value, 1, RTE_MAX_QUEUES_PER_PORT));
     } else if (key == "rx_desc") {
@@ -100,8 +102,8 @@ void DpdkTransport::parse_options(const std::vector<std::string>& opts, Options*
     } else {
       throw Error("flit dpdk: unknown transport option '" + key +
                   "' (dpdk knows: eal=\"EAL ARGS\", port=NAME|INDEX[,...], ip=IPV4[,...], "
-                  "mac=MAC[,...], neighbor=IPV4@MAC[,...], prefix=N, gateway=IPV4, queues=N, "
-                  "rx_desc=N, tx_desc=N, tx_zero_copy=0|1)");
+                  "mac=MAC[,...], neighbor=IPV4@MAC[,...], prefix=N, gateway=IPV4, "
+                  "arp_refresh_ms=N, queues=N, rx_desc=N, tx_desc=N, tx_zero_copy=0|1)");
     }
   }
 }
@@ -222,6 +224,11 @@ DpdkTransport::DpdkTransport(const Options& opt) {
   }
   arp_retry_tsc_ = rte_get_tsc_hz() / 5;  // 200 ms between who-has
   arp_give_up_tsc_ = rte_get_tsc_hz();    // a held frame waits at most 1 s
+  // ARP reaches a port's first queue: its transport re-verifies the table.
+  if (queue_ == 0 && opt.arp_refresh_ms != 0) {
+    reverify_every_tsc_ = rte_get_tsc_hz() / 1000 * opt.arp_refresh_ms;
+    reverify_last_tsc_ = rte_get_tsc_cycles();
+  }
 
   // An lcore id gives this thread the mempool's per-lcore cache (no atomic
   // per mbuf). Without one (all 128 taken) it still works, more slowly.

@@ -56,6 +56,7 @@ struct DpdkStats {
   uint64_t tx_zero_copy = 0;         // frames whose payload went out as an external buffer
   uint64_t arp_refreshed = 0;        // a known peer's MAC changed (gratuitous or overheard ARP)
   uint64_t neighbor_table_full = 0;  // a peer's MAC not learned: the port's table is full
+  uint64_t arp_reverify_tx = 0;      // who-has re-asking a learned peer (arp_refresh_ms)
 };
 
 class DpdkTransport final : public Transport {
@@ -68,6 +69,7 @@ class DpdkTransport final : public Transport {
     std::vector<std::string> neighbors;  // static "IP@MAC" entries
     uint8_t prefix = 0;                  // subnet prefix length; 0: every address on-link
     std::string gateway;                 // next hop for addresses off the subnet
+    uint32_t arp_refresh_ms = 30'000;    // re-ask every learned peer this often; 0: never
     uint16_t queues = 1;                 // queue pairs on a shared port
     uint16_t rx_desc = 1024;
     uint16_t tx_desc = 1024;
@@ -144,6 +146,7 @@ class DpdkTransport final : public Transport {
   void hold_for_arp(rte_mbuf* m, rte_be32_t ip);
   void send_arp(uint16_t op, const rte_ether_addr& dst_mac, rte_be32_t dst_ip);
   void flush_pending();
+  void reverify_neighbors();
   void finish_frame(rte_mbuf* m, const TxPacket& p, const DpdkPeer& peer, uint32_t flit_len);
   void finish_chained_frame(rte_mbuf* m, uint32_t flit_len);
 
@@ -182,6 +185,16 @@ class DpdkTransport final : public Transport {
   };
   Asked asked_[kMaxAsked];
   uint32_t asked_next_ = 0;
+  // Re-verification of learned neighbours (queue 0's transport of a port):
+  // every arp_refresh_ms a who-has goes to each learned peer, a few per
+  // receive poll, so a MAC that changed without a gratuitous ARP is found.
+  static constexpr uint32_t kPollsPerClockCheck = 4096;
+  static constexpr uint32_t kReverifyPerPoll = 8;
+  static constexpr uint32_t kReverifySlotsPerPoll = 64;
+  uint32_t polls_ = 0;
+  uint64_t reverify_every_tsc_ = 0;  // 0: off
+  uint64_t reverify_last_tsc_ = 0;
+  uint32_t reverify_slot_ = NeighborTable::kSlots;  // kSlots: no sweep under way
   uint32_t num_pending_ = 0;
   TransportStats stats_;
   DpdkStats dstats_;
