@@ -49,7 +49,9 @@ void Rpc::scan_client_session(Session* s, uint64_t now) {
   switch (s->state) {
     case SessionState::kConnecting:
       if (now >= s->hs_deadline_ns) {
-        finish_connect(s, Status::kUnavailable);
+        // An address that refused says more than the silence of the others.
+        finish_connect(
+            s, s->connect_refusal != Status::kOk ? s->connect_refusal : Status::kUnavailable);
       } else if (since(now, s->hs_last_tx_ns) >= connect_retry_ns_) {
         send_connect(s);
       }

@@ -134,6 +134,7 @@ struct Session {
   // tried in turn (one per connect attempt); emptied once one answers.
   std::vector<transport::Route> connect_routes;
   uint32_t connect_attempts = 0;
+  Status connect_refusal = Status::kOk;  // the last address that refused, why
   // Calls waiting for a slot: a ring allocated on the first overflow
   // (capacity NexusConfig::backlog), never resized.
   struct Pending {

@@ -164,10 +164,11 @@ void Rpc::handle_connect(const PktHdr& h, const uint8_t* payload, uint32_t len,
   auto it = connect_index_.find(h.token);
   if (it != connect_index_.end()) {
     Session* old = sessions_[it->second].get();
-    if (old != nullptr && transport_->same_peer(old->route, from) &&
-        old->remote_num == cp.client_session) {
-      s = old;  // a resent connect: answer with the same session
-    }
+    // A resent connect: answer with the same session. From any source
+    // address: a client trying a name's addresses in turn may reach this
+    // server through two of them, and the token (64 random bits, secret to
+    // the two ends) is what names the client, not where it sent from.
+    if (old != nullptr && old->remote_num == cp.client_session) s = old;
   }
   if (s == nullptr) {
     Status refuse = Status::kOk;
@@ -229,6 +230,19 @@ void Rpc::handle_connect_ack(const PktHdr& h, const uint8_t* payload, uint32_t l
   }
   ConnectAckPayload ap = load_payload<ConnectAckPayload>(payload);
   Status st = status_from_wire(h.status);
+  if (st != Status::kOk && s->connect_routes.size() > 1) {
+    // One of a name's addresses refused (full, or a server we cannot talk
+    // to): the others still get their turn; the refusal is the answer if
+    // none accepts by the deadline.
+    auto refused =
+        std::find_if(s->connect_routes.begin(), s->connect_routes.end(),
+                     [&](const transport::Route& r) { return transport_->same_peer(r, from); });
+    if (refused != s->connect_routes.end()) {
+      s->connect_routes.erase(refused);
+      s->connect_refusal = st;
+      return;
+    }
+  }
   if (st == Status::kOk) {
     if (ap.slots != kSessionSlots || ap.credits == 0 || ap.max_msg_size == 0 ||
         ap.data_per_pkt != data_per_pkt_) {
@@ -246,11 +260,16 @@ void Rpc::handle_connect_ack(const PktHdr& h, const uint8_t* payload, uint32_t l
       s->state = SessionState::kConnected;
       s->last_rx_ns = s->last_tx_ns = now_cache_ns_;
       // Of several addresses, keep the one that answered (not necessarily
-      // the last one tried: an earlier attempt's answer may come late).
-      for (const transport::Route& r : s->connect_routes) {
-        if (transport_->same_peer(r, from)) s->route = r;
+      // the last one tried: an earlier attempt's answer may come late), or
+      // where the answer came from if it is none of them (a server that
+      // answers from another of its addresses).
+      if (!s->connect_routes.empty()) {
+        s->route = from;
+        for (const transport::Route& r : s->connect_routes) {
+          if (transport_->same_peer(r, from)) s->route = r;
+        }
+        std::vector<transport::Route>().swap(s->connect_routes);
       }
-      std::vector<transport::Route>().swap(s->connect_routes);
     }
   }
   finish_connect(s, st);

@@ -245,6 +245,54 @@ TEST(Fault, NameWhoseAnswerComesAfterTheNextAttemptKeepsTheAddressThatAnswered) 
   EXPECT_GE(h.net().stats().no_endpoint, 1u);
 }
 
+TEST(Fault, NameWhoseServerAnswersFromAnotherAddressKeepsWhereTheAnswerCameFrom) {
+  // vip is another address of the server, which answers from server:100:
+  // neither of the name's addresses. The ack arrives (8 ms one way) after
+  // the client's next attempt went to the dead address.
+  SimHarness h(seed_for(5500), {.latency_ns = 8'000'000});
+  h.net().add_address_alias("vip", "server");
+  h.net().add_name("both", {"nowhere", "vip"});
+  Status st = Status::kInternal;
+  SessionId s = connect_by_name(h, "sim://both:100", &st);
+  ASSERT_EQ(st, Status::kOk);
+  h.net().set_faults({});
+  SimHarness::Load load;
+  load.sessions = {s};
+  load.total = 200;
+  h.run_load(load);
+  h.check_calls(/*expect_all_ok=*/true);
+  h.driver().run_for(50'000'000);  // resent connects (vip) land; no second session
+  EXPECT_EQ(h.server().num_server_sessions(), 1u);
+}
+
+// One of a name's addresses refuses (a server with another packet size):
+// the client goes on to the next, and reports the refusal only if none
+// accepts.
+TEST(Fault, NameWhoseFirstAddressRefusesConnectsToTheNext) {
+  SimHarness h(seed_for(5600));
+  NexusConfig rc = h.net().server_config("refuser", 100);
+  // Packets of 900 bytes, the client's are 1024: the handshake refuses.
+  rc.mtu = 900;
+  rc.transport_factory = [&h](uint8_t) -> std::unique_ptr<transport::Transport> {
+    return std::make_unique<sim::SimTransport>(&h.net(), "refuser", 100, 900);
+  };
+  Nexus rn(rc);
+  Rpc refuser(rn, 0);
+  h.driver().add(&refuser);
+  h.net().add_name("both", {"refuser", "server"});
+  h.net().add_name("none", {"refuser", "nowhere"});
+  Status st = Status::kInternal;
+  SessionId s = connect_by_name(h, "sim://both:100", &st);
+  EXPECT_EQ(st, Status::kOk);
+  EXPECT_EQ(h.client().session_state(s), SessionState::kConnected);
+  Status st2 = Status::kInternal;
+  SessionId s2 = connect_by_name(h, "sim://none:100", &st2);
+  EXPECT_EQ(st2, Status::kInvalidArgument) << "the refusal, not the silence of the other";
+  EXPECT_EQ(h.client().session_state(s2), SessionState::kFree);
+  EXPECT_EQ(refuser.num_server_sessions(), 0u);
+  h.driver().remove(&refuser);
+}
+
 TEST(Fault, NameWithNoLiveAddressFailsAtTheConnectTimeout) {
   SimHarness h(seed_for(5400));
   h.net().add_name("dead", {"nowhere", "elsewhere"});

@@ -90,6 +90,10 @@ void Network::add_name(const std::string& name, std::vector<std::string> hosts) 
   aliases_[name] = std::move(hosts);
 }
 
+void Network::add_address_alias(const std::string& alias, const std::string& host) {
+  host_aliases_[alias] = host;
+}
+
 uint32_t Network::address_id(const std::string& host_port) {
   auto it = ids_.find(host_port);
   if (it != ids_.end()) return it->second;
@@ -194,6 +198,13 @@ void Network::advance(uint64_t max_step_ns) {
       continue;
     }
     SimTransport* t = endpoints_[p->to];
+    if (t == nullptr && !host_aliases_.empty()) {
+      // An alias address: delivered to the host it names, same port.
+      const std::string hp = names_[p->to];  // a copy: address_id may grow names_
+      const size_t colon = hp.rfind(':');
+      auto a = host_aliases_.find(hp.substr(0, colon));
+      if (a != host_aliases_.end()) t = endpoints_[address_id(a->second + hp.substr(colon))];
+    }
     if (t == nullptr) {
       stats_.no_endpoint++;
       continue;

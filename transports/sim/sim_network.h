@@ -76,6 +76,10 @@ class Network {
   // sim://name:port resolves to sim://host:port for each host, in order
   // (Transport::resolve_all; resolve() gives the first).
   void add_name(const std::string& name, std::vector<std::string> hosts);
+  // Another address of a host: packets to alias:port are delivered to
+  // host:port, whose answers come from host:port (a multi-homed server
+  // answering from its primary address, or a VIP in front of it).
+  void add_address_alias(const std::string& alias, const std::string& host);
 
   // NexusConfigs whose Rpc k lives at sim://host:port+k, on this network's
   // clock. Timeouts are scaled for a fast network (rto 1 ms).
@@ -130,6 +134,7 @@ class Network {
   std::priority_queue<Packet*, std::vector<Packet*>, Later> in_flight_;
   std::map<std::string, uint32_t> ids_;
   std::map<std::string, std::vector<std::string>> aliases_;  // add_name
+  std::map<std::string, std::string> host_aliases_;          // add_address_alias
   std::vector<std::string> names_;
   std::vector<SimTransport*> endpoints_;  // by address id
   struct Partition {

@@ -93,6 +93,7 @@ UdpTransport::UdpTransport(const Options& opt) {
       int off = 0;
       setsockopt(fd_, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
       family_ = AF_INET6;
+      dual_stack_ = true;
       bind_addr.in6.sin6_family = AF_INET6;
       bind_addr.in6.sin6_addr = in6addr_any;
       bind_addr.in6.sin6_port = htons(opt.port);
@@ -191,14 +192,30 @@ std::vector<Route> UdpTransport::resolve_all(std::string_view text) {
   // each: a name such as localhost often has ::1 first and 127.0.0.1
   // second, and the server may listen on either.
   std::vector<Route> routes;
-  bool skipped_v6 = false;
+  bool skipped_v6 = false, skipped_v4 = false;
   for (const UdpAddr& found : lookup_all(u.host, u.port, AF_UNSPEC, std::string(text))) {
     UdpAddr a = found;
+    if (family_ == AF_INET && a.sa.sa_family == AF_INET6 &&
+        IN6_IS_ADDR_V4MAPPED(&a.in6.sin6_addr)) {
+      sockaddr_in v4{};  // ::ffff:a.b.c.d is a.b.c.d to an IPv4 socket
+      v4.sin_family = AF_INET;
+      v4.sin_port = a.in6.sin6_port;
+      std::memcpy(&v4.sin_addr, &a.in6.sin6_addr.s6_addr[12], 4);
+      a = UdpAddr{};
+      a.in = v4;
+      a.len = sizeof v4;
+    }
     if (family_ == AF_INET && a.sa.sa_family == AF_INET6) {
       skipped_v6 = true;  // an IPv4 socket cannot reach it
       continue;
     }
-    if (family_ == AF_INET6 && a.sa.sa_family == AF_INET) a = v4_mapped(a);
+    if (family_ == AF_INET6 && a.sa.sa_family == AF_INET) {
+      if (!dual_stack_) {
+        skipped_v4 = true;  // a socket bound to one IPv6 address cannot either
+        continue;
+      }
+      a = v4_mapped(a);
+    }
     if (a.sa.sa_family != AF_INET && a.sa.sa_family != AF_INET6) continue;
     Route r{};
     *udp_addr(&r) = a;
@@ -208,9 +225,11 @@ std::vector<Route> UdpTransport::resolve_all(std::string_view text) {
   }
   if (routes.empty()) {
     throw Error("flit udp: cannot reach '" + std::string(text) + "'" +
-                (skipped_v6 ? ": it has only IPv6 addresses and this Rpc's socket is IPv4 (bind "
-                              "the client to an IPv6 or dual-stack address)"
-                            : ": it has no IPv4 or IPv6 address"));
+                (skipped_v6   ? ": it has only IPv6 addresses and this Rpc's socket is IPv4 (bind "
+                                "the client to an IPv6 or dual-stack address)"
+                 : skipped_v4 ? ": it has only IPv4 addresses and this Rpc's socket is bound to "
+                                "one IPv6 address (bind to :: or to an IPv4 address)"
+                              : ": it has no IPv4 or IPv6 address"));
   }
   return routes;
 }

@@ -60,6 +60,7 @@ class UdpTransport final : public Transport {
  private:
   int fd_ = -1;
   int family_ = AF_INET;
+  bool dual_stack_ = false;  // AF_INET6 on the any address: reaches IPv4 peers too
   size_t mtu_;
   size_t rx_buf_size_;
   uint8_t* rx_mem_ = nullptr;  // kRxBufs buffers of rx_buf_size_

@@ -74,8 +74,8 @@ class Transport {
   // Called for every memory region the engine's buffer pool maps, before any
   // packet in it is sent (RDMA registers it; others ignore it).
   virtual void register_memory(void* /*addr*/, size_t /*len*/) {}
-  // Whether two routes name the same peer (used to match a connecting
-  // client's source against its later packets).
+  // Whether two routes name the same peer (used to tell which of a name's
+  // addresses a connect ack came from).
   virtual bool same_peer(const Route& a, const Route& b) const = 0;
   // Human-readable form of a route, for logs and errors.
   virtual std::string route_to_string(const Route& r) const = 0;
