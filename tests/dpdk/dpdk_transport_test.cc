@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "flit/flit.h"
 #include "rpc_fixture.h"
@@ -311,6 +312,7 @@ TEST_F(DpdkTransportTest, StaleNeighbourIsReverifiedWithoutAnnouncement) {
   ASSERT_EQ(c->tx_burst(&p, 1), 1u);
   ASSERT_TRUE(until([&] { return a_->dpdk_stats().rx_not_for_us > not_for_a; }))
       << "the frame went to the wrong MAC";
+  const uint64_t refreshed = c->dpdk_stats().arp_refreshed;
   ASSERT_TRUE(until([&] { return c->dpdk_stats().arp_reverify_tx >= 1; }));
   // The answer to the re-verification has put a's MAC back: a frame
   // reaches a (c keeps sending until it does, as the engine would).
@@ -326,6 +328,7 @@ TEST_F(DpdkTransportTest, StaleNeighbourIsReverifiedWithoutAnnouncement) {
     }
   }
   EXPECT_TRUE(arrived) << "c still sends to the stale MAC";
+  EXPECT_GT(c->dpdk_stats().arp_refreshed, refreshed) << "the correction is counted";
   EXPECT_GE(a_->dpdk_stats().arp_replies_tx, 1u);
 }
 
@@ -348,6 +351,35 @@ TEST(DpdkNeighbors, RefreshUpdatesKnownNonStaticEntriesOnly) {
   ASSERT_TRUE(t->lookup(fixed, &got));
   EXPECT_TRUE(rte_is_same_ether_addr(&got, &m1)) << "a static entry stays";
   EXPECT_FALSE(t->lookup(other, &got));
+}
+
+// Re-verification asks only for learned peers a lookup used since the last
+// sweep: not for hosts that merely ARPed us, nor for static entries.
+TEST(DpdkNeighbors, OnlyUsedLearnedEntriesAreReverified) {
+  auto t = std::make_unique<transport::NeighborTable>();
+  const rte_ether_addr m1{{2, 0, 0, 0, 0, 1}}, m2{{2, 0, 0, 0, 0, 2}};
+  const rte_be32_t ip = RTE_BE32(0xc6120063), fixed = RTE_BE32(0xc6120001);
+  auto sweep = [&] {
+    std::vector<rte_be32_t> asked;
+    for (uint32_t i = 0; i < transport::NeighborTable::kSlots; ++i) {
+      if (rte_be32_t a = t->take_used(i); a != 0) asked.push_back(a);
+    }
+    return asked;
+  };
+  bool changed = true;
+  ASSERT_TRUE(t->learn(ip, m1, false, &changed));
+  EXPECT_FALSE(changed) << "a new entry is not a change";
+  ASSERT_TRUE(t->learn(fixed, m1, true));
+  EXPECT_TRUE(sweep().empty()) << "learned, never sent to";
+  rte_ether_addr got;
+  ASSERT_TRUE(t->lookup(ip, &got));
+  ASSERT_TRUE(t->lookup(fixed, &got));
+  EXPECT_EQ(sweep(), std::vector<rte_be32_t>{ip}) << "used: asked; static: never";
+  EXPECT_TRUE(sweep().empty()) << "the mark is cleared by the sweep";
+  ASSERT_TRUE(t->learn(ip, m2, false, &changed));
+  EXPECT_TRUE(changed);
+  ASSERT_TRUE(t->learn(ip, m2, false, &changed));
+  EXPECT_FALSE(changed) << "same MAC again";
 }
 
 // With every ARP-wait slot taken by peers that never answer, a frame for
@@ -540,6 +572,8 @@ TEST(DpdkErrors, GatewayNeedsAPrefixInsideIt) {
   c.transport_options.push_back("prefix=24");
   c.transport_options.push_back("gateway=198.18.2.1");  // the later one counts
   expect_error(c, 0, {"gateway 198.18.2.1 is not a neighbour of", "/24"});
+  c.transport_options.back() = "gateway=" + parse_uri(c.listen_uri).host;
+  expect_error(c, 0, {"is not a neighbour of"});  // itself
   c.transport_options.back() = "prefix=33";
   expect_error(c, 0, {"prefix=33", "out of range [1, 32]"});
 }
@@ -590,6 +624,21 @@ TEST_F(DpdkTransportTest, PeerOffTheSubnetIsSentThroughTheGateway) {
     g.rx_release(q, g.rx_burst(q, 8));
   }
   EXPECT_EQ(b_->dpdk_stats().rx_not_for_us, before + 1) << "the frame reached the gateway's MAC";
+}
+
+// A /32 address (as some clouds hand out) with a gateway outside it: the
+// gateway is on-link, and every other address goes through it.
+TEST(DpdkGateway, SlashThirtyTwoTakesAnOnLinkGateway) {
+  NexusConfig c = test_env().server_config();
+  DpdkTransport::Options o;
+  DpdkTransport::parse_options(c.transport_options, &o);
+  DpdkTransport::parse_options({"prefix=32", "gateway=198.18.9.9"}, &o);
+  Uri u = parse_uri(c.listen_uri);
+  o.ips = {u.host};
+  o.udp_port = u.port;
+  DpdkTransport t(o);
+  EXPECT_EQ(t.route_to_string(t.resolve("dpdk://198.18.1.77:5")),
+            "dpdk://198.18.1.77:5 via 198.18.9.9");
 }
 
 // A call to an address nobody answers ARP for fails by its deadline, and

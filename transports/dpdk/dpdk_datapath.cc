@@ -295,7 +295,12 @@ FLIT_COLD void DpdkTransport::handle_arp(rte_mbuf* m) {
     }
     return;
   }
-  if (!port_->neighbors().learn(a.arp_sip, a.arp_sha)) dstats_.neighbor_table_full++;
+  bool changed = false;
+  if (!port_->neighbors().learn(a.arp_sip, a.arp_sha, false, &changed)) {
+    dstats_.neighbor_table_full++;
+  } else if (changed) {
+    dstats_.arp_refreshed++;  // e.g. the answer to a re-verification
+  }
   if (arp->arp_opcode == RTE_BE16(RTE_ARP_OP_REQUEST)) {
     send_arp(RTE_ARP_OP_REPLY, a.arp_sha, a.arp_sip);
     dstats_.arp_replies_tx++;
@@ -379,7 +384,8 @@ FLIT_COLD void DpdkTransport::hold_for_arp(rte_mbuf* m, rte_be32_t ip) {
 
 // A learned MAC can go stale without a gratuitous ARP (a peer's NIC
 // replaced, a VM moved, the announcement lost): every arp_refresh_ms, a
-// who-has goes to each learned peer (at most kReverifyPerPoll, and
+// who-has goes to each learned peer sent to since the last sweep (at most
+// kReverifyPerPoll, and
 // kReverifySlotsPerPoll slots looked at, per call), and the
 // answers update the table (handle_arp). Frames keep using the known MAC
 // meanwhile. Static entries are not asked.
@@ -392,12 +398,12 @@ FLIT_COLD void DpdkTransport::reverify_neighbors() {
     reverify_last_tsc_ = now;
     reverify_slot_ = 0;  // start a sweep
   }
-  const NeighborTable& t = port_->neighbors();
+  NeighborTable& t = port_->neighbors();
   uint32_t sent = 0;
   for (uint32_t looked = 0; reverify_slot_ < NeighborTable::kSlots &&
                             looked < kReverifySlotsPerPoll && sent < kReverifyPerPoll;
        ++looked) {
-    rte_be32_t ip = t.learned_at(reverify_slot_++);
+    rte_be32_t ip = t.take_used(reverify_slot_++);
     if (ip == 0) continue;
     rte_ether_addr none{};
     send_arp(RTE_ARP_OP_REQUEST, none, ip);

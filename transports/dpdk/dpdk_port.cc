@@ -130,6 +130,8 @@ bool NeighborTable::lookup(rte_be32_t ip, rte_ether_addr* mac) const {
     if (k != ip) continue;
     uint64_t m = slots_[s].mac.load(std::memory_order_acquire);
     if ((m >> 63) == 0) return false;
+    if (slots_[s].used.load(std::memory_order_relaxed) == 0) [[unlikely]]
+      slots_[s].used.store(1, std::memory_order_relaxed);
     for (int b = 0; b < RTE_ETHER_ADDR_LEN; ++b)
       mac->addr_bytes[b] = static_cast<uint8_t>(m >> (8 * b));
     return true;
@@ -137,8 +139,11 @@ bool NeighborTable::lookup(rte_be32_t ip, rte_ether_addr* mac) const {
   return false;
 }
 
-bool NeighborTable::learn(rte_be32_t ip, const rte_ether_addr& mac, bool static_entry) {
-  return update(ip, mac, static_entry, true) != Update::kFull;
+bool NeighborTable::learn(rte_be32_t ip, const rte_ether_addr& mac, bool static_entry,
+                          bool* changed) {
+  Update u = update(ip, mac, static_entry, true);
+  if (changed != nullptr) *changed = u == Update::kChanged;
+  return u != Update::kFull;
 }
 
 bool NeighborTable::refresh(rte_be32_t ip, const rte_ether_addr& mac) {

@@ -44,11 +44,14 @@ class NeighborTable {
   static constexpr uint32_t kSlots = 1024;  // power of two; open addressing
 
   // Data path: copies the MAC of ip (network order) into *mac and returns
-  // true when known. No lock, no allocation.
+  // true when known, marking the entry used (for re-verification). No
+  // lock, no allocation; a store only on the first use after a sweep.
   bool lookup(rte_be32_t ip, rte_ether_addr* mac) const;
   // Records or updates ip -> mac. Returns false when the table is full.
-  // static_entry: set by neighbor=; ARP does not overwrite it.
-  bool learn(rte_be32_t ip, const rte_ether_addr& mac, bool static_entry = false);
+  // static_entry: set by neighbor=; ARP does not overwrite it. *changed
+  // (if given): whether a known entry's MAC changed.
+  bool learn(rte_be32_t ip, const rte_ether_addr& mac, bool static_entry = false,
+             bool* changed = nullptr);
   // Updates ip -> mac only if ip is already known (and not static), as a
   // kernel does for any ARP frame whose sender it has an entry for: a
   // gratuitous ARP after a peer's MAC changed. Returns true if updated.
@@ -58,11 +61,14 @@ class NeighborTable {
   // server session's) is sent to without a lookup; after, each send looks
   // the peer up, so a changed MAC reaches those routes too.
   bool any_changed() const { return changed_.load(std::memory_order_relaxed) != 0; }
-  // The address in slot i if it holds a learned (not static) entry, else 0:
-  // for the periodic re-verification, which walks the slots in turn.
-  rte_be32_t learned_at(uint32_t i) const {
+  // The address in slot i if it holds a learned (not static) entry that a
+  // lookup used since the last call for that slot, else 0; clears the mark.
+  // For the periodic re-verification, which walks the slots in turn and so
+  // asks again only for peers that are being sent to.
+  rte_be32_t take_used(uint32_t i) {
     uint32_t ip = slots_[i].ip.load(std::memory_order_acquire);
-    if (ip == 0) return 0;
+    if (ip == 0 || slots_[i].used.load(std::memory_order_relaxed) == 0) return 0;
+    slots_[i].used.store(0, std::memory_order_relaxed);
     return (slots_[i].mac.load(std::memory_order_relaxed) & (uint64_t{1} << 62)) != 0 ? 0 : ip;
   }
 
@@ -72,7 +78,10 @@ class NeighborTable {
   Update update(rte_be32_t ip, const rte_ether_addr& mac, bool static_entry, bool add);
   static uint32_t slot_of(rte_be32_t ip) { return (ip * 2654435761u) >> 22; }
   struct Slot {
-    std::atomic<uint32_t> ip{0};   // 0: empty (0.0.0.0 is never a peer)
+    std::atomic<uint32_t> ip{0};  // 0: empty (0.0.0.0 is never a peer)
+    // Set by lookup, cleared by take_used: a plain flag, racing writers
+    // only ever lose a mark (one fewer who-has), never corrupt an entry.
+    mutable std::atomic<uint8_t> used{0};
     std::atomic<uint64_t> mac{0};  // 48-bit MAC; bit 63: valid, bit 62: static
   };
   static_assert((kSlots & (kSlots - 1)) == 0 && kSlots == (1u << 10), "slot_of takes 10 bits");

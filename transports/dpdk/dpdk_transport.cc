@@ -154,10 +154,13 @@ DpdkTransport::DpdkTransport(const Options& opt) {
                   " needs the subnet it leaves: give prefix=N (e.g. prefix=24)");
     }
     gateway_ = parse_ipv4(opt.gateway, "gateway");
-    if (((gateway_ ^ ip_) & mask_) != 0 || gateway_ == ip_) {
+    // With a /32 (as some clouds give) the gateway is on-link by
+    // definition, outside the one-address subnet.
+    if (gateway_ == ip_ || (opt.prefix != 32 && ((gateway_ ^ ip_) & mask_) != 0)) {
       throw Error("flit dpdk: gateway " + opt.gateway + " is not a neighbour of " +
                   ipv4_to_string(ip_) + "/" + std::to_string(opt.prefix) +
-                  " (it must be another address on this endpoint's subnet)");
+                  " (it must be another address on this endpoint's subnet, or any other "
+                  "address with prefix=32)");
     }
   }
   uint32_t uport = opt.udp_port == 0 ? uint32_t{kClientPortBase} + k : opt.udp_port;
