@@ -509,6 +509,29 @@ TEST_F(RdmaTransportTest, SendErrorsAreCountedAndTheQueuePairRecovers) {
   echo_sizes(r, s, {1, 5000, 20'000});
 }
 
+// A chain of zero-copy sends whose signalled last WR the driver refuses:
+// the WRs posted before it complete unsignalled, so the transport posts the
+// last of them again, signalled, and waits for that. Without it, the wait
+// for the payloads ran into its 2 s limit (counted as one more drop) or
+// ended on an older completion while the payloads were still being read.
+TEST_F(RdmaTransportTest, RefusedLastWrOfAZeroCopyChainIsFencedByARepost) {
+  ServerThread srv(server({"max_inline=0"}), [](Nexus& n) { n.register_handler(kEcho, echo); });
+  Nexus n(client({"max_inline=0"}));
+  Rpc r(n, 0);
+  SessionId s = kInvalidSession;
+  ASSERT_EQ(r.connect(srv.uri(), &s), Status::kOk);
+  MsgBuffer req = r.alloc_msg_buffer(3 * r.data_per_pkt()), resp = r.alloc_msg_buffer(8);
+  fill_random(req, 11);
+  const uint64_t refused = vd::counters().post_send_refused;
+  const uint64_t dropped = r.transport_stats().tx_dropped;
+  vd::refuse_last_wr_of_next_chain();                    // the request's three packets: one chain
+  ASSERT_EQ(r.call(s, kEcho, req, &resp), Status::kOk);  // the engine resends the refused one
+  EXPECT_EQ(vd::counters().post_send_refused, refused + 1);
+  EXPECT_EQ(r.transport_stats().tx_dropped, dropped + 1) << "the refused WR only; no wait timeout";
+  EXPECT_EQ(std::memcmp(req.data(), resp.data(), req.size()), 0);
+  EXPECT_EQ(vd::counters().send_errors, 0u);
+}
+
 TEST_F(RdmaTransportTest, InfiniBandPortUsesLidRouting) {
   ServerThread srv(server({"device=flitdev1"}), [](Nexus& n) { n.register_handler(kEcho, echo); });
   Nexus n(client({"device=flitdev1"}));

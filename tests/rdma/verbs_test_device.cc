@@ -133,6 +133,7 @@ struct State {
   DeviceLock mu;
   Device devs[kNumDevices];
   int visible = kNumDevices;
+  bool refuse_last_wr = false;  // refuse_last_wr_of_next_chain
   Counters counters;
   std::unordered_map<uint32_t, Qp*> qps;  // by QP number (unique process-wide)
   std::unordered_map<uint32_t, Mr*> mrs;  // by lkey
@@ -151,6 +152,7 @@ struct State {
     mrs.reserve(1024);
   }
   void reset_locked() {
+    refuse_last_wr = false;
     for (int d = 0; d < kNumDevices; ++d) {
       Device& dev = devs[d];
       std::memset(&dev.ibdev, 0, sizeof dev.ibdev);
@@ -405,11 +407,13 @@ int post_send(ibv_qp* ibqp, ibv_send_wr* wr, ibv_send_wr** bad) {
   State& s = st();
   std::lock_guard<DeviceLock> lk(s.mu);
   Qp* q = reinterpret_cast<Qp*>(ibqp);
+  const bool refuse_last = s.refuse_last_wr && wr != nullptr && wr->next != nullptr;
+  if (refuse_last) s.refuse_last_wr = false;
   for (; wr != nullptr; wr = wr->next) {
     int err = 0;
     uint32_t total = 0;
     for (int i = 0; i < wr->num_sge; ++i) total += wr->sg_list[i].length;
-    if (q->qp.state != IBV_QPS_RTS) {
+    if (q->qp.state != IBV_QPS_RTS || (refuse_last && wr->next == nullptr)) {
       err = EINVAL;
     } else if (wr->opcode != IBV_WR_SEND || wr->num_sge < 0 ||
                static_cast<uint32_t>(wr->num_sge) > q->cap.max_send_sge ||
@@ -513,6 +517,10 @@ void set_visible_devices(int n) {
 void set_port_state(int dev, ibv_port_state s) {
   std::lock_guard<DeviceLock> lk(st().mu);
   st().devs[dev].state = s;
+}
+void refuse_last_wr_of_next_chain() {
+  std::lock_guard<DeviceLock> lk(st().mu);
+  st().refuse_last_wr = true;
 }
 void set_active_mtu(int dev, ibv_mtu m) {
   std::lock_guard<DeviceLock> lk(st().mu);

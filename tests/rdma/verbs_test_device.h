@@ -51,6 +51,10 @@ void reset();
 void set_visible_devices(int n);
 void set_port_state(int dev, ibv_port_state state);
 void set_active_mtu(int dev, ibv_mtu mtu);
+// The next ibv_post_send of two or more WRs refuses its last one (EINVAL,
+// *bad pointing at it) after posting the others, as a driver may when one
+// WR of a chain is unacceptable. Once.
+void refuse_last_wr_of_next_chain();
 
 struct Counters {
   uint64_t sends_inline = 0;       // executed sends posted with IBV_SEND_INLINE

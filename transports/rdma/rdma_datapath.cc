@@ -219,17 +219,33 @@ FLIT_HOT uint32_t RdmaTransport::tx_burst(const TxPacket* pkts, uint32_t n) {
     if (signal) send_wrs_[k - 1].send_flags |= IBV_SEND_SIGNALED;
     ibv_send_wr* bad = nullptr;
     uint32_t posted = k;
+    uint32_t fence = 0;
     if (ibv_post_send(qp_, send_wrs_, &bad) != 0) [[unlikely]] {
       posted = bad == nullptr ? 0 : static_cast<uint32_t>(bad - send_wrs_);
       stats_.tx_dropped += k - posted;
-      signal = signal && posted == k;
+      if (signal && posted > 0 && posted < k) {
+        // The signalled last WR was refused, so the posted ones would
+        // complete unseen, and a zero-copy wait could end on an older
+        // completion (payloads still being read) or never. Post the last
+        // posted one again, signalled: its completion, in order, retires
+        // them all. The peer gets that packet twice, which the protocol
+        // drops as a duplicate.
+        ibv_send_wr again = send_wrs_[posted - 1];
+        again.next = nullptr;
+        again.wr_id = sq_posted_ + posted + 1;
+        again.send_flags |= IBV_SEND_SIGNALED;
+        ibv_send_wr* bad_again = nullptr;
+        fence = ibv_post_send(qp_, &again, &bad_again) == 0 ? 1 : 0;
+      }
+      signal = signal && (posted == k || fence == 1);
     }
-    sq_posted_ += posted;
+    sq_posted_ += posted + fence;
     accepted += posted;
     unsignalled_ = signal ? 0 : unsignalled_ + posted;
     if (zero_copy && posted > 0) {
-      // Wait until the HCA has read every payload of this chunk. If the
-      // signalled WR was not posted, an error state flushes the rest.
+      // Wait until the HCA has read every payload of this chunk. Without a
+      // signalled WR (even the fence refused: the QP is in error), the
+      // error state flushes the rest, each with a completion.
       if (!wait_retired(signal ? sq_posted_ : sq_retired_ + 1)) [[unlikely]]
         stats_.tx_dropped++;
     } else if (sq_posted_ - sq_retired_ >= kSignalEvery) {
