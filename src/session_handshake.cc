@@ -168,7 +168,12 @@ void Rpc::handle_connect(const PktHdr& h, const uint8_t* payload, uint32_t len,
     // address: a client trying a name's addresses in turn may reach this
     // server through two of them, and the token (64 random bits, secret to
     // the two ends) is what names the client, not where it sent from.
-    if (old != nullptr && old->remote_num == cp.client_session) s = old;
+    // The ack, and what follows, go where the latest connect came from:
+    // the client is alternating because some path did not work.
+    if (old != nullptr && old->remote_num == cp.client_session) {
+      s = old;
+      s->route = from;
+    }
   }
   if (s == nullptr) {
     Status refuse = Status::kOk;
@@ -230,16 +235,19 @@ void Rpc::handle_connect_ack(const PktHdr& h, const uint8_t* payload, uint32_t l
   }
   ConnectAckPayload ap = load_payload<ConnectAckPayload>(payload);
   Status st = status_from_wire(h.status);
-  if (st != Status::kOk && s->connect_routes.size() > 1) {
+  if (st != Status::kOk && !s->connect_routes.empty()) {
     // One of a name's addresses refused (full, or a server we cannot talk
-    // to): the others still get their turn; the refusal is the answer if
-    // none accepts by the deadline.
+    // to): it is not asked again, the others still get their turn (the
+    // next one at once), and the refusal is the answer if none accepts by
+    // the deadline. A refusal from none of them (late, duplicated, or from
+    // another address of a server) drops nothing.
     auto refused =
         std::find_if(s->connect_routes.begin(), s->connect_routes.end(),
                      [&](const transport::Route& r) { return transport_->same_peer(r, from); });
-    if (refused != s->connect_routes.end()) {
-      s->connect_routes.erase(refused);
-      s->connect_refusal = st;
+    if (refused != s->connect_routes.end()) s->connect_routes.erase(refused);
+    s->connect_refusal = st;
+    if (!s->connect_routes.empty()) {
+      send_connect(s);
       return;
     }
   }

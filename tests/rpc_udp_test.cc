@@ -402,7 +402,9 @@ TEST(RpcUdpResolve, ServerReachedThroughTwoAddressesKeepsOneSessionPerClient) {
   ServerThread server(sc, [](Nexus& n) { n.register_handler(kEcho, echo); });
   const std::string port = server.uri().substr(server.uri().rfind(':') + 1);
   server.run_on_server([](Rpc& r) { r.set_fault_injection({.drop_tx = 1.0}); });
-  Nexus nexus(NexusConfig{});
+  NexusConfig cc;
+  cc.connect_timeout = std::chrono::seconds(10);  // however slowly this machine runs the steps
+  Nexus nexus(cc);
   Rpc rpc(nexus, 0);
   bool done = false;
   Status st = Status::kInternal;
@@ -424,6 +426,33 @@ TEST(RpcUdpResolve, ServerReachedThroughTwoAddressesKeepsOneSessionPerClient) {
   fill_random(req, 8);
   ASSERT_EQ(rpc.call(s, kEcho, req, &resp), Status::kOk);
   EXPECT_EQ(std::memcmp(req.data(), resp.data(), 16), 0);
+}
+
+// A socket bound to one IPv6 address cannot send to IPv4 ones: a name with
+// only those is refused, saying why.
+TEST(RpcUdpResolve, SocketOnOneIpv6AddressSkipsIpv4Addresses) {
+  PrivateHosts hosts("127.0.0.1 flit-four.test\n");
+  if (!hosts.skip().empty()) GTEST_SKIP() << hosts.skip();
+  NexusConfig cc;
+  cc.client_bind_host = "::1";
+  Nexus nexus(cc);
+  Rpc rpc(nexus, 0);
+  SessionId s;
+  try {
+    (void)rpc.connect("udp://flit-four.test:9", &s);
+    ADD_FAILURE() << "an IPv4-only name was accepted by a socket bound to ::1";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("only IPv4 addresses"), std::string::npos) << e.what();
+  }
+  NexusConfig any;
+  any.client_bind_host = "::0";  // the any address, spelt otherwise: dual-stack
+  Nexus nexus2(any);
+  Rpc rpc2(nexus2, 0);
+  NexusConfig sc;
+  sc.listen_uri = "udp://127.0.0.1:0";
+  ServerThread server(sc, [](Nexus& n) { n.register_handler(kEcho, echo); });
+  const std::string port = server.uri().substr(server.uri().rfind(':') + 1);
+  ASSERT_EQ(rpc2.connect("udp://flit-four.test:" + port, &s), Status::kOk);
 }
 
 // An IPv4 socket skips a name's IPv6 addresses, and says so when that

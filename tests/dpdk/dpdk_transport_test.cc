@@ -353,16 +353,16 @@ TEST(DpdkNeighbors, RefreshUpdatesKnownNonStaticEntriesOnly) {
   EXPECT_FALSE(t->lookup(other, &got));
 }
 
-// Re-verification asks only for learned peers a lookup used since the last
-// sweep: not for hosts that merely ARPed us, nor for static entries.
+// Re-verification asks for learned peers a lookup used since the last
+// sweep, and now and then for every learned one; never for static entries.
 TEST(DpdkNeighbors, OnlyUsedLearnedEntriesAreReverified) {
   auto t = std::make_unique<transport::NeighborTable>();
   const rte_ether_addr m1{{2, 0, 0, 0, 0, 1}}, m2{{2, 0, 0, 0, 0, 2}};
   const rte_be32_t ip = RTE_BE32(0xc6120063), fixed = RTE_BE32(0xc6120001);
-  auto sweep = [&] {
+  auto sweep = [&](bool all = false) {
     std::vector<rte_be32_t> asked;
     for (uint32_t i = 0; i < transport::NeighborTable::kSlots; ++i) {
-      if (rte_be32_t a = t->take_used(i); a != 0) asked.push_back(a);
+      if (rte_be32_t a = t->take_used(i, all); a != 0) asked.push_back(a);
     }
     return asked;
   };
@@ -371,6 +371,7 @@ TEST(DpdkNeighbors, OnlyUsedLearnedEntriesAreReverified) {
   EXPECT_FALSE(changed) << "a new entry is not a change";
   ASSERT_TRUE(t->learn(fixed, m1, true));
   EXPECT_TRUE(sweep().empty()) << "learned, never sent to";
+  EXPECT_EQ(sweep(true), std::vector<rte_be32_t>{ip}) << "every learned one, now and then";
   rte_ether_addr got;
   ASSERT_TRUE(t->lookup(ip, &got));
   ASSERT_TRUE(t->lookup(fixed, &got));

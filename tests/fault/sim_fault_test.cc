@@ -285,6 +285,14 @@ TEST(Fault, NameWhoseFirstAddressRefusesConnectsToTheNext) {
   SessionId s = connect_by_name(h, "sim://both:100", &st);
   EXPECT_EQ(st, Status::kOk);
   EXPECT_EQ(h.client().session_state(s), SessionState::kConnected);
+  // A refusal from another address of the refuser (none of the name's)
+  // drops nothing and ends nothing: the next address is tried.
+  h.net().add_address_alias("rvip", "refuser");
+  h.net().add_name("aliased", {"rvip", "server"});
+  Status st3 = Status::kInternal;
+  SessionId s3 = connect_by_name(h, "sim://aliased:100", &st3);
+  EXPECT_EQ(st3, Status::kOk);
+  EXPECT_EQ(h.client().session_state(s3), SessionState::kConnected);
   Status st2 = Status::kInternal;
   SessionId s2 = connect_by_name(h, "sim://none:100", &st2);
   EXPECT_EQ(st2, Status::kInvalidArgument) << "the refusal, not the silence of the other";

@@ -384,7 +384,8 @@ FLIT_COLD void DpdkTransport::hold_for_arp(rte_mbuf* m, rte_be32_t ip) {
 
 // A learned MAC can go stale without a gratuitous ARP (a peer's NIC
 // replaced, a VM moved, the announcement lost): every arp_refresh_ms, a
-// who-has goes to each learned peer sent to since the last sweep (at most
+// who-has goes to each learned peer sent to since the last sweep, and every
+// kReverifyAllEvery-th time to every learned peer (at most
 // kReverifyPerPoll, and
 // kReverifySlotsPerPoll slots looked at, per call), and the
 // answers update the table (handle_arp). Frames keep using the known MAC
@@ -397,13 +398,14 @@ FLIT_COLD void DpdkTransport::reverify_neighbors() {
     if (now - reverify_last_tsc_ < reverify_every_tsc_) return;
     reverify_last_tsc_ = now;
     reverify_slot_ = 0;  // start a sweep
+    reverify_all_ = reverify_round_++ % kReverifyAllEvery == kReverifyAllEvery - 1;
   }
   NeighborTable& t = port_->neighbors();
   uint32_t sent = 0;
   for (uint32_t looked = 0; reverify_slot_ < NeighborTable::kSlots &&
                             looked < kReverifySlotsPerPoll && sent < kReverifyPerPoll;
        ++looked) {
-    rte_be32_t ip = t.take_used(reverify_slot_++);
+    rte_be32_t ip = t.take_used(reverify_slot_++, reverify_all_);
     if (ip == 0) continue;
     rte_ether_addr none{};
     send_arp(RTE_ARP_OP_REQUEST, none, ip);

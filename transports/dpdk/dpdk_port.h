@@ -62,13 +62,15 @@ class NeighborTable {
   // the peer up, so a changed MAC reaches those routes too.
   bool any_changed() const { return changed_.load(std::memory_order_relaxed) != 0; }
   // The address in slot i if it holds a learned (not static) entry that a
-  // lookup used since the last call for that slot, else 0; clears the mark.
-  // For the periodic re-verification, which walks the slots in turn and so
-  // asks again only for peers that are being sent to.
-  rte_be32_t take_used(uint32_t i) {
+  // lookup used since the last call for that slot (or any learned entry,
+  // with `all`), else 0; clears the mark. For the periodic
+  // re-verification, which walks the slots in turn.
+  rte_be32_t take_used(uint32_t i, bool all = false) {
     uint32_t ip = slots_[i].ip.load(std::memory_order_acquire);
-    if (ip == 0 || slots_[i].used.load(std::memory_order_relaxed) == 0) return 0;
-    slots_[i].used.store(0, std::memory_order_relaxed);
+    if (ip == 0) return 0;
+    const bool used = slots_[i].used.load(std::memory_order_relaxed) != 0;
+    if (used) slots_[i].used.store(0, std::memory_order_relaxed);
+    if (!used && !all) return 0;
     return (slots_[i].mac.load(std::memory_order_relaxed) & (uint64_t{1} << 62)) != 0 ? 0 : ip;
   }
 

@@ -195,6 +195,13 @@ class DpdkTransport final : public Transport {
   uint64_t reverify_every_tsc_ = 0;  // 0: off
   uint64_t reverify_last_tsc_ = 0;
   uint32_t reverify_slot_ = NeighborTable::kSlots;  // kSlots: no sweep under way
+  // Every kReverifyAllEvery-th sweep asks every learned peer, not only
+  // those looked up: a server session's route carries its client's MAC
+  // from the client's frame and sends without a lookup, yet follows the
+  // table once any entry changed.
+  static constexpr uint32_t kReverifyAllEvery = 8;
+  uint32_t reverify_round_ = 0;
+  bool reverify_all_ = false;
   uint32_t num_pending_ = 0;
   TransportStats stats_;
   DpdkStats dstats_;

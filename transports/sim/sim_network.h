@@ -79,6 +79,8 @@ class Network {
   // Another address of a host: packets to alias:port are delivered to
   // host:port, whose answers come from host:port (a multi-homed server
   // answering from its primary address, or a VIP in front of it).
+  // partition() names hosts as packets are addressed: it does not cut an
+  // alias's traffic.
   void add_address_alias(const std::string& alias, const std::string& host);
 
   // NexusConfigs whose Rpc k lives at sim://host:port+k, on this network's

@@ -114,6 +114,13 @@ UdpTransport::UdpTransport(const Options& opt) {
   if (fd_ < 0) {
     fd_ = socket(family_, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd_ < 0) throw Error("flit udp: socket() failed: " + errstr());
+    // An IPv6 any address given by name ("::0", "0::") is dual-stack too,
+    // unless the system makes IPv6 sockets IPv6-only.
+    if (family_ == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&bind_addr.in6.sin6_addr)) {
+      int v6only = 1;
+      socklen_t len = sizeof v6only;
+      dual_stack_ = getsockopt(fd_, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &len) == 0 && v6only == 0;
+    }
   }
   if (bind(fd_, &bind_addr.sa, bind_addr.len) != 0) {
     int e = errno;
