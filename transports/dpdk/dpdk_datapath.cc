@@ -383,13 +383,12 @@ FLIT_COLD void DpdkTransport::hold_for_arp(rte_mbuf* m, rte_be32_t ip) {
 }
 
 // A learned MAC can go stale without a gratuitous ARP (a peer's NIC
-// replaced, a VM moved, the announcement lost): every arp_refresh_ms, a
-// who-has goes to each learned peer sent to since the last sweep, and every
-// kReverifyAllEvery-th time to every learned peer (at most
-// kReverifyPerPoll, and
-// kReverifySlotsPerPoll slots looked at, per call), and the
-// answers update the table (handle_arp). Frames keep using the known MAC
-// meanwhile. Static entries are not asked.
+// replaced, a VM moved, the announcement lost). Every arp_refresh_ms a
+// who-has goes to each learned peer a lookup used since the last sweep, and
+// every kReverifyAllEvery-th sweep to every learned peer; at most
+// kReverifyPerPoll who-has and kReverifySlotsPerPoll slots per call. The
+// answers update the table (handle_arp); frames keep using the known MAC
+// meanwhile. Static entries are never asked.
 FLIT_COLD void DpdkTransport::reverify_neighbors() {
   if (reverify_slot_ == NeighborTable::kSlots) {  // every kPollsPerClockCheck polls
     polls_ = 0;

@@ -69,7 +69,7 @@ class DpdkTransport final : public Transport {
     std::vector<std::string> neighbors;  // static "IP@MAC" entries
     uint8_t prefix = 0;                  // subnet prefix length; 0: every address on-link
     std::string gateway;                 // next hop for addresses off the subnet
-    uint32_t arp_refresh_ms = 30'000;    // re-ask every learned peer this often; 0: never
+    uint32_t arp_refresh_ms = 30'000;    // re-ask learned peers this often; 0: never
     uint16_t queues = 1;                 // queue pairs on a shared port
     uint16_t rx_desc = 1024;
     uint16_t tx_desc = 1024;
@@ -186,8 +186,9 @@ class DpdkTransport final : public Transport {
   Asked asked_[kMaxAsked];
   uint32_t asked_next_ = 0;
   // Re-verification of learned neighbours (queue 0's transport of a port):
-  // every arp_refresh_ms a who-has goes to each learned peer, a few per
-  // receive poll, so a MAC that changed without a gratuitous ARP is found.
+  // every arp_refresh_ms a who-has goes to the learned peers in use, a few
+  // per receive poll, so a MAC that changed without a gratuitous ARP is
+  // found (reverify_neighbors).
   static constexpr uint32_t kPollsPerClockCheck = 4096;
   static constexpr uint32_t kReverifyPerPoll = 8;
   static constexpr uint32_t kReverifySlotsPerPoll = 64;
