@@ -341,12 +341,12 @@ TEST(DpdkNeighbors, RefreshUpdatesKnownNonStaticEntriesOnly) {
   rte_ether_addr got;
   EXPECT_FALSE(t->refresh(ip, m1));
   EXPECT_FALSE(t->lookup(ip, &got)) << "refresh adds nothing";
-  ASSERT_TRUE(t->learn(ip, m1));
+  ASSERT_EQ(t->learn(ip, m1), transport::NeighborTable::Learned::kNew);
   EXPECT_TRUE(t->refresh(ip, m2));
   ASSERT_TRUE(t->lookup(ip, &got));
   EXPECT_TRUE(rte_is_same_ether_addr(&got, &m2));
   EXPECT_FALSE(t->refresh(ip, m2)) << "unchanged";
-  ASSERT_TRUE(t->learn(fixed, m1, true));
+  ASSERT_EQ(t->learn(fixed, m1, true), transport::NeighborTable::Learned::kNew);
   EXPECT_FALSE(t->refresh(fixed, m2));
   ASSERT_TRUE(t->lookup(fixed, &got));
   EXPECT_TRUE(rte_is_same_ether_addr(&got, &m1)) << "a static entry stays";
@@ -366,10 +366,9 @@ TEST(DpdkNeighbors, OnlyUsedLearnedEntriesAreReverified) {
     }
     return asked;
   };
-  bool changed = true;
-  ASSERT_TRUE(t->learn(ip, m1, false, &changed));
-  EXPECT_FALSE(changed) << "a new entry is not a change";
-  ASSERT_TRUE(t->learn(fixed, m1, true));
+  using L = transport::NeighborTable::Learned;
+  ASSERT_EQ(t->learn(ip, m1), L::kNew);
+  ASSERT_EQ(t->learn(fixed, m1, true), L::kNew);
   EXPECT_TRUE(sweep().empty()) << "learned, never sent to";
   EXPECT_EQ(sweep(true), std::vector<rte_be32_t>{ip}) << "every learned one, now and then";
   rte_ether_addr got;
@@ -377,10 +376,48 @@ TEST(DpdkNeighbors, OnlyUsedLearnedEntriesAreReverified) {
   ASSERT_TRUE(t->lookup(fixed, &got));
   EXPECT_EQ(sweep(), std::vector<rte_be32_t>{ip}) << "used: asked; static: never";
   EXPECT_TRUE(sweep().empty()) << "the mark is cleared by the sweep";
-  ASSERT_TRUE(t->learn(ip, m2, false, &changed));
-  EXPECT_TRUE(changed);
-  ASSERT_TRUE(t->learn(ip, m2, false, &changed));
-  EXPECT_FALSE(changed) << "same MAC again";
+  EXPECT_EQ(t->learn(ip, m2), L::kChanged);
+  EXPECT_EQ(t->learn(ip, m2), L::kSame) << "same MAC again";
+}
+
+// A full bucket makes room by evicting a learned entry no lookup used
+// lately; entries in use get a second chance, static ones stay.
+TEST(DpdkNeighbors, FullBucketEvictsAnEntryUnusedLately) {
+  using transport::NeighborTable;
+  using L = NeighborTable::Learned;
+  auto t = std::make_unique<NeighborTable>();
+  // Addresses in 198.18.0.0/16 that share one bucket.
+  std::vector<rte_be32_t> same;
+  const uint32_t bucket = NeighborTable::bucket_of(rte_cpu_to_be_32(0xc6120001));
+  for (uint32_t a = 0xc6120001; same.size() < 8; ++a) {
+    if (NeighborTable::bucket_of(rte_cpu_to_be_32(a)) == bucket)
+      same.push_back(rte_cpu_to_be_32(a));
+  }
+  const rte_ether_addr mac{{2, 0, 0, 0, 0, 9}};
+  rte_ether_addr got;
+  for (uint32_t i = 0; i < NeighborTable::kWays; ++i) ASSERT_EQ(t->learn(same[i], mac), L::kNew);
+  ASSERT_TRUE(t->lookup(same[0], &got));  // 0 and 1 in use
+  ASSERT_TRUE(t->lookup(same[1], &got));
+  EXPECT_EQ(t->learn(same[4], mac), L::kEvicted);
+  EXPECT_TRUE(t->lookup(same[0], &got));
+  EXPECT_TRUE(t->lookup(same[1], &got));
+  EXPECT_FALSE(t->lookup(same[2], &got)) << "the first entry unused lately went";
+  EXPECT_TRUE(t->lookup(same[3], &got));
+  EXPECT_TRUE(t->lookup(same[4], &got));
+  // All four now used: no room this time, and each loses its mark...
+  EXPECT_EQ(t->learn(same[5], mac), L::kFull);
+  // ...so the next attempt evicts one not used since.
+  ASSERT_TRUE(t->lookup(same[0], &got));
+  EXPECT_EQ(t->learn(same[5], mac), L::kEvicted);
+  EXPECT_TRUE(t->lookup(same[0], &got));
+  EXPECT_TRUE(t->lookup(same[5], &got));
+  // Static entries are never evicted.
+  auto s = std::make_unique<NeighborTable>();
+  for (uint32_t i = 0; i < NeighborTable::kWays; ++i)
+    ASSERT_EQ(s->learn(same[i], mac, true), L::kNew);
+  EXPECT_EQ(s->learn(same[4], mac), L::kFull);
+  EXPECT_EQ(s->learn(same[4], mac), L::kFull);
+  for (uint32_t i = 0; i < NeighborTable::kWays; ++i) EXPECT_TRUE(s->lookup(same[i], &got));
 }
 
 // With every ARP-wait slot taken by peers that never answer, a frame for

@@ -295,11 +295,19 @@ FLIT_COLD void DpdkTransport::handle_arp(rte_mbuf* m) {
     }
     return;
   }
-  bool changed = false;
-  if (!port_->neighbors().learn(a.arp_sip, a.arp_sha, false, &changed)) {
-    dstats_.neighbor_table_full++;
-  } else if (changed) {
-    dstats_.arp_refreshed++;  // e.g. the answer to a re-verification
+  switch (port_->neighbors().learn(a.arp_sip, a.arp_sha)) {
+    case NeighborTable::Learned::kFull:
+      dstats_.neighbor_table_full++;
+      break;
+    case NeighborTable::Learned::kEvicted:
+      dstats_.neighbor_evicted++;
+      break;
+    case NeighborTable::Learned::kChanged:
+      dstats_.arp_refreshed++;  // e.g. the answer to a re-verification
+      break;
+    case NeighborTable::Learned::kNew:
+    case NeighborTable::Learned::kSame:
+      break;
   }
   if (arp->arp_opcode == RTE_BE16(RTE_ARP_OP_REQUEST)) {
     send_arp(RTE_ARP_OP_REPLY, a.arp_sha, a.arp_sip);

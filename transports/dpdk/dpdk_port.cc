@@ -123,27 +123,40 @@ void init_eal(const std::string& args) {
 }
 
 bool NeighborTable::lookup(rte_be32_t ip, rte_ether_addr* mac) const {
-  uint32_t s = slot_of(ip);
-  for (uint32_t i = 0; i < kSlots; ++i, s = (s + 1) & (kSlots - 1)) {
-    uint32_t k = slots_[s].ip.load(std::memory_order_acquire);
-    if (k == 0) return false;
-    if (k != ip) continue;
-    uint64_t m = slots_[s].mac.load(std::memory_order_acquire);
-    if ((m >> 63) == 0) return false;
-    if (slots_[s].used.load(std::memory_order_relaxed) == 0) [[unlikely]]
-      slots_[s].used.store(1, std::memory_order_relaxed);
-    for (int b = 0; b < RTE_ETHER_ADDR_LEN; ++b)
-      mac->addr_bytes[b] = static_cast<uint8_t>(m >> (8 * b));
+  const Slot* b = &slots_[bucket_of(ip) * kWays];
+  for (uint32_t w = 0; w < kWays; ++w) {
+    const Slot& e = b[w];
+    if (e.ip.load(std::memory_order_acquire) != ip) continue;
+    uint64_t m = e.mac.load(std::memory_order_acquire);
+    if ((m & kValid) == 0) return false;  // being replaced
+    // Still ip after reading the MAC: an eviction writes the MAC invalid,
+    // then the new address, then the new MAC, so a MAC read here is ip's.
+    if (e.ip.load(std::memory_order_relaxed) != ip) return false;
+    if (e.used.load(std::memory_order_relaxed) == 0) [[unlikely]]
+      e.used.store(1, std::memory_order_relaxed);
+    for (int k = 0; k < RTE_ETHER_ADDR_LEN; ++k)
+      mac->addr_bytes[k] = static_cast<uint8_t>(m >> (8 * k));
     return true;
   }
   return false;
 }
 
-bool NeighborTable::learn(rte_be32_t ip, const rte_ether_addr& mac, bool static_entry,
-                          bool* changed) {
-  Update u = update(ip, mac, static_entry, true);
-  if (changed != nullptr) *changed = u == Update::kChanged;
-  return u != Update::kFull;
+NeighborTable::Learned NeighborTable::learn(rte_be32_t ip, const rte_ether_addr& mac,
+                                            bool static_entry) {
+  switch (update(ip, mac, static_entry, true)) {
+    case Update::kAdded:
+      return Learned::kNew;
+    case Update::kEvicted:
+      return Learned::kEvicted;
+    case Update::kSame:
+      return Learned::kSame;
+    case Update::kChanged:
+      return Learned::kChanged;
+    case Update::kFull:
+    case Update::kAbsent:
+      break;
+  }
+  return Learned::kFull;
 }
 
 bool NeighborTable::refresh(rte_be32_t ip, const rte_ether_addr& mac) {
@@ -154,32 +167,54 @@ bool NeighborTable::refresh(rte_be32_t ip, const rte_ether_addr& mac) {
 NeighborTable::Update NeighborTable::update(rte_be32_t ip, const rte_ether_addr& mac,
                                             bool static_entry, bool add) {
   if (ip == 0) return add ? Update::kFull : Update::kAbsent;  // never a peer
-  uint64_t m = uint64_t{1} << 63;
-  if (static_entry) m |= uint64_t{1} << 62;
-  for (int b = 0; b < RTE_ETHER_ADDR_LEN; ++b) m |= uint64_t{mac.addr_bytes[b]} << (8 * b);
+  uint64_t m = kValid | (static_entry ? kStatic : 0);
+  for (int k = 0; k < RTE_ETHER_ADDR_LEN; ++k) m |= uint64_t{mac.addr_bytes[k]} << (8 * k);
+  Slot* b = &slots_[bucket_of(ip) * kWays];
   rte_spinlock_lock(&lock_);
-  uint32_t s = slot_of(ip);
   Update u = add ? Update::kFull : Update::kAbsent;
-  for (uint32_t i = 0; i < kSlots; ++i, s = (s + 1) & (kSlots - 1)) {
-    uint32_t k = slots_[s].ip.load(std::memory_order_relaxed);
+  Slot* empty = nullptr;
+  Slot* victim = nullptr;
+  bool known = false;
+  for (uint32_t w = 0; w < kWays; ++w) {
+    Slot& e = b[w];
+    uint32_t k = e.ip.load(std::memory_order_relaxed);
     if (k == ip) {
-      uint64_t old = slots_[s].mac.load(std::memory_order_relaxed);
+      known = true;
+      uint64_t old = e.mac.load(std::memory_order_relaxed);
       u = Update::kSame;
-      if ((static_entry || (old & (uint64_t{1} << 62)) == 0) && old != m) {
-        slots_[s].mac.store(m, std::memory_order_release);
+      if ((static_entry || (old & kStatic) == 0) && old != m) {
+        e.mac.store(m, std::memory_order_release);
         changed_.store(1, std::memory_order_relaxed);
         u = Update::kChanged;
       }
       break;
     }
     if (k == 0) {
-      if (add) {
-        // MAC first, then the key: a reader that finds the key finds the MAC.
-        slots_[s].mac.store(m, std::memory_order_release);
-        slots_[s].ip.store(ip, std::memory_order_release);
-        u = Update::kAdded;
-      }
-      break;
+      if (empty == nullptr) empty = &e;
+    } else if (victim == nullptr && (e.mac.load(std::memory_order_relaxed) & kStatic) == 0 &&
+               e.used.load(std::memory_order_relaxed) == 0) {
+      victim = &e;
+    }
+  }
+  if (!known && add) {
+    if (empty != nullptr) {
+      // MAC first, then the key: a reader that finds the key finds the MAC.
+      empty->used.store(0, std::memory_order_relaxed);
+      empty->mac.store(m, std::memory_order_release);
+      empty->ip.store(ip, std::memory_order_release);
+      u = Update::kAdded;
+    } else if (victim != nullptr) {
+      // Invalid MAC, new key, new MAC: a reader of the old key sees it
+      // absent (lookup re-reads the key after the MAC), never this MAC.
+      victim->mac.store(0, std::memory_order_relaxed);
+      victim->ip.store(ip, std::memory_order_release);
+      victim->used.store(0, std::memory_order_relaxed);
+      victim->mac.store(m, std::memory_order_release);
+      u = Update::kEvicted;
+    } else {
+      // Every learned entry here was used lately: a second chance each, so
+      // the next attempt finds one that stayed unused since.
+      for (uint32_t w = 0; w < kWays; ++w) b[w].used.store(0, std::memory_order_relaxed);
     }
   }
   rte_spinlock_unlock(&lock_);

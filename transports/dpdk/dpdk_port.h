@@ -39,19 +39,29 @@ void init_eal(const std::string& args);
 // that port (ARP replies arrive on one queue; every queue's transmit needs
 // them). Fixed capacity, no allocation after construction. Writers take a
 // spinlock; lookup() takes none.
+//
+// Set-associative: an address has one bucket of kWays entries, one cache
+// line, so a lookup reads one line. A full bucket makes room by evicting a
+// learned entry no lookup used since its mark was last cleared (by the
+// re-verification sweep, or by an earlier eviction that found every entry
+// used: a second chance, as in CLOCK); static entries stay.
 class NeighborTable {
  public:
-  static constexpr uint32_t kSlots = 1024;  // power of two; open addressing
+  static constexpr uint32_t kWays = 4;
+  static constexpr uint32_t kBuckets = 256;
+  static constexpr uint32_t kSlots = kWays * kBuckets;  // entries
+
+  enum class Learned { kFull, kNew, kEvicted, kSame, kChanged };
 
   // Data path: copies the MAC of ip (network order) into *mac and returns
-  // true when known, marking the entry used (for re-verification). No
-  // lock, no allocation; a store only on the first use after a sweep.
+  // true when known, marking the entry used. No lock, no allocation; a
+  // store only on the first use after the mark was cleared.
   bool lookup(rte_be32_t ip, rte_ether_addr* mac) const;
-  // Records or updates ip -> mac. Returns false when the table is full.
-  // static_entry: set by neighbor=; ARP does not overwrite it. *changed
-  // (if given): whether a known entry's MAC changed.
-  bool learn(rte_be32_t ip, const rte_ether_addr& mac, bool static_entry = false,
-             bool* changed = nullptr);
+  // Records or updates ip -> mac; kFull when there is no room (the bucket
+  // holds static or recently used entries only; those lose their marks, so
+  // a later attempt can evict one). static_entry: set by neighbor=; ARP does
+  // not overwrite it.
+  Learned learn(rte_be32_t ip, const rte_ether_addr& mac, bool static_entry = false);
   // Updates ip -> mac only if ip is already known (and not static), as a
   // kernel does for any ARP frame whose sender it has an entry for: a
   // gratuitous ARP after a peer's MAC changed. Returns true if updated.
@@ -71,23 +81,27 @@ class NeighborTable {
     const bool used = slots_[i].used.load(std::memory_order_relaxed) != 0;
     if (used) slots_[i].used.store(0, std::memory_order_relaxed);
     if (!used && !all) return 0;
-    return (slots_[i].mac.load(std::memory_order_relaxed) & (uint64_t{1} << 62)) != 0 ? 0 : ip;
+    return (slots_[i].mac.load(std::memory_order_relaxed) & kStatic) != 0 ? 0 : ip;
   }
+  // The bucket an address lives in (tests pick colliding addresses).
+  static uint32_t bucket_of(rte_be32_t ip) { return (ip * 2654435761u) >> 24; }
 
  private:
-  enum class Update { kFull, kAbsent, kSame, kChanged, kAdded };
+  static constexpr uint64_t kValid = uint64_t{1} << 63;
+  static constexpr uint64_t kStatic = uint64_t{1} << 62;
+  enum class Update { kFull, kAbsent, kSame, kChanged, kAdded, kEvicted };
   // Sets ip -> mac if ip is known, or adds it if `add` (kFull: no room).
   Update update(rte_be32_t ip, const rte_ether_addr& mac, bool static_entry, bool add);
-  static uint32_t slot_of(rte_be32_t ip) { return (ip * 2654435761u) >> 22; }
   struct Slot {
     std::atomic<uint32_t> ip{0};  // 0: empty (0.0.0.0 is never a peer)
-    // Set by lookup, cleared by take_used: a plain flag, racing writers
-    // only ever lose a mark (one fewer who-has), never corrupt an entry.
+    // Set by lookup, cleared by take_used and by a failed eviction: a plain
+    // flag; racing writers only ever lose a mark, never corrupt an entry.
     mutable std::atomic<uint8_t> used{0};
-    std::atomic<uint64_t> mac{0};  // 48-bit MAC; bit 63: valid, bit 62: static
+    std::atomic<uint64_t> mac{0};  // 48-bit MAC | kValid | kStatic
   };
-  static_assert((kSlots & (kSlots - 1)) == 0 && kSlots == (1u << 10), "slot_of takes 10 bits");
-  Slot slots_[kSlots];
+  static_assert(sizeof(Slot) * kWays == 64, "a bucket is one cache line");
+  static_assert(kBuckets == 256, "bucket_of takes 8 bits");
+  alignas(64) Slot slots_[kSlots];
   rte_spinlock_t lock_ = RTE_SPINLOCK_INITIALIZER;
   std::atomic<uint32_t> changed_{0};
 };

@@ -196,9 +196,12 @@ DpdkTransport::DpdkTransport(const Options& opt) {
   try {
     if (port_->queues() > 1) port_->steer(queue_, ip_, udp_port_);
     for (auto& [ip, mac] : statics) {
-      if (!port_->neighbors().learn(ip, mac, true)) {
-        throw Error("flit dpdk: neighbour table of port " + port_->name() + " is full (" +
-                    std::to_string(NeighborTable::kSlots) + " entries)");
+      if (port_->neighbors().learn(ip, mac, true) == NeighborTable::Learned::kFull) {
+        throw Error("flit dpdk: neighbour table of port " + port_->name() +
+                    " has no room for neighbor=" + ipv4_to_string(ip) + ": its bucket of " +
+                    std::to_string(NeighborTable::kWays) +
+                    " entries holds other static entries (too many neighbor= entries, or an "
+                    "unlucky set of addresses)");
       }
     }
   } catch (...) {
