@@ -8,11 +8,13 @@
 #include <rte_arp.h>
 #include <rte_ethdev.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "flit/flit.h"
@@ -418,6 +420,50 @@ TEST(DpdkNeighbors, FullBucketEvictsAnEntryUnusedLately) {
   EXPECT_EQ(s->learn(same[4], mac), L::kFull);
   EXPECT_EQ(s->learn(same[4], mac), L::kFull);
   for (uint32_t i = 0; i < NeighborTable::kWays; ++i) EXPECT_TRUE(s->lookup(same[i], &got));
+}
+
+// Lookups without the lock while another thread evicts: a lookup returns
+// the MAC learned for the address it asked about, or nothing, never another
+// address's MAC (each MAC here encodes its address).
+TEST(DpdkNeighbors, LockFreeLookupsNeverSeeAnotherPeersMac) {
+  using transport::NeighborTable;
+  using L = NeighborTable::Learned;
+  auto t = std::make_unique<NeighborTable>();
+  std::vector<rte_be32_t> same;
+  const uint32_t bucket = NeighborTable::bucket_of(rte_cpu_to_be_32(0xc6130001));
+  for (uint32_t a = 0xc6130001; same.size() < 8; ++a) {
+    if (NeighborTable::bucket_of(rte_cpu_to_be_32(a)) == bucket)
+      same.push_back(rte_cpu_to_be_32(a));
+  }
+  auto mac_of = [](rte_be32_t ip) {
+    rte_ether_addr m{};
+    m.addr_bytes[0] = 2;
+    std::memcpy(&m.addr_bytes[2], &ip, 4);
+    return m;
+  };
+  std::atomic<bool> done{false};
+  uint64_t evictions = 0;
+  std::thread writer([&] {
+    for (uint32_t i = 0; i < 200'000; ++i) {
+      rte_be32_t ip = same[i % same.size()];
+      if (t->learn(ip, mac_of(ip)) == L::kEvicted) evictions++;
+    }
+    done.store(true);
+  });
+  uint64_t hits = 0, wrong = 0;
+  while (!done.load()) {
+    for (rte_be32_t ip : same) {
+      rte_ether_addr got;
+      if (!t->lookup(ip, &got)) continue;
+      hits++;
+      rte_ether_addr want = mac_of(ip);
+      if (!rte_is_same_ether_addr(&got, &want)) wrong++;
+    }
+  }
+  writer.join();
+  EXPECT_EQ(wrong, 0u) << "of " << hits << " hits";
+  EXPECT_GT(evictions, 1000u);
+  EXPECT_GT(hits, 0u);
 }
 
 // With every ARP-wait slot taken by peers that never answer, a frame for
