@@ -356,7 +356,8 @@ TEST(DpdkNeighbors, RefreshUpdatesKnownNonStaticEntriesOnly) {
 }
 
 // Re-verification asks for learned peers a lookup used since the last
-// sweep, and now and then for every learned one; never for static entries.
+// sweep (a new entry counts as used once), and now and then for every
+// learned one; never for static entries.
 TEST(DpdkNeighbors, OnlyUsedLearnedEntriesAreReverified) {
   auto t = std::make_unique<transport::NeighborTable>();
   const rte_ether_addr m1{{2, 0, 0, 0, 0, 1}}, m2{{2, 0, 0, 0, 0, 2}};
@@ -371,55 +372,74 @@ TEST(DpdkNeighbors, OnlyUsedLearnedEntriesAreReverified) {
   using L = transport::NeighborTable::Learned;
   ASSERT_EQ(t->learn(ip, m1), L::kNew);
   ASSERT_EQ(t->learn(fixed, m1, true), L::kNew);
-  EXPECT_TRUE(sweep().empty()) << "learned, never sent to";
+  EXPECT_EQ(sweep(), std::vector<rte_be32_t>{ip}) << "new: asked once; static: never";
+  EXPECT_TRUE(sweep().empty()) << "learned, not sent to since";
   EXPECT_EQ(sweep(true), std::vector<rte_be32_t>{ip}) << "every learned one, now and then";
   rte_ether_addr got;
   ASSERT_TRUE(t->lookup(ip, &got));
   ASSERT_TRUE(t->lookup(fixed, &got));
-  EXPECT_EQ(sweep(), std::vector<rte_be32_t>{ip}) << "used: asked; static: never";
+  EXPECT_EQ(sweep(), std::vector<rte_be32_t>{ip}) << "used: asked";
   EXPECT_TRUE(sweep().empty()) << "the mark is cleared by the sweep";
   EXPECT_EQ(t->learn(ip, m2), L::kChanged);
   EXPECT_EQ(t->learn(ip, m2), L::kSame) << "same MAC again";
 }
 
-// A full bucket makes room by evicting a learned entry no lookup used
-// lately; entries in use get a second chance, static ones stay.
-TEST(DpdkNeighbors, FullBucketEvictsAnEntryUnusedLately) {
+// A full bucket makes room by CLOCK: used entries lose their mark and are
+// passed over, the first unused one goes; some entry always goes unless all
+// are static; a static entry being added evicts a learned one regardless.
+TEST(DpdkNeighbors, FullBucketEvictsByClock) {
   using transport::NeighborTable;
   using L = NeighborTable::Learned;
-  auto t = std::make_unique<NeighborTable>();
-  // Addresses in 198.18.0.0/16 that share one bucket.
-  std::vector<rte_be32_t> same;
+  std::vector<rte_be32_t> same;  // addresses in 198.18.0.0/16 sharing a bucket
   const uint32_t bucket = NeighborTable::bucket_of(rte_cpu_to_be_32(0xc6120001));
-  for (uint32_t a = 0xc6120001; same.size() < 8; ++a) {
+  for (uint32_t a = 0xc6120001; same.size() < 6; ++a) {
     if (NeighborTable::bucket_of(rte_cpu_to_be_32(a)) == bucket)
       same.push_back(rte_cpu_to_be_32(a));
   }
   const rte_ether_addr mac{{2, 0, 0, 0, 0, 9}};
   rte_ether_addr got;
-  for (uint32_t i = 0; i < NeighborTable::kWays; ++i) ASSERT_EQ(t->learn(same[i], mac), L::kNew);
-  ASSERT_TRUE(t->lookup(same[0], &got));  // 0 and 1 in use
-  ASSERT_TRUE(t->lookup(same[1], &got));
-  EXPECT_EQ(t->learn(same[4], mac), L::kEvicted);
-  EXPECT_TRUE(t->lookup(same[0], &got));
-  EXPECT_TRUE(t->lookup(same[1], &got));
-  EXPECT_FALSE(t->lookup(same[2], &got)) << "the first entry unused lately went";
-  EXPECT_TRUE(t->lookup(same[3], &got));
-  EXPECT_TRUE(t->lookup(same[4], &got));
-  // All four now used: no room this time, and each loses its mark...
-  EXPECT_EQ(t->learn(same[5], mac), L::kFull);
-  // ...so the next attempt evicts one not used since.
-  ASSERT_TRUE(t->lookup(same[0], &got));
-  EXPECT_EQ(t->learn(same[5], mac), L::kEvicted);
-  EXPECT_TRUE(t->lookup(same[0], &got));
-  EXPECT_TRUE(t->lookup(same[5], &got));
-  // Static entries are never evicted.
-  auto s = std::make_unique<NeighborTable>();
-  for (uint32_t i = 0; i < NeighborTable::kWays; ++i)
-    ASSERT_EQ(s->learn(same[i], mac, true), L::kNew);
-  EXPECT_EQ(s->learn(same[4], mac), L::kFull);
-  EXPECT_EQ(s->learn(same[4], mac), L::kFull);
-  for (uint32_t i = 0; i < NeighborTable::kWays; ++i) EXPECT_TRUE(s->lookup(same[i], &got));
+  auto fill = [&](NeighborTable& t, bool statics) {
+    for (uint32_t i = 0; i < NeighborTable::kWays; ++i)
+      ASSERT_EQ(t.learn(same[i], mac, statics), L::kNew);
+  };
+  auto clear_marks = [](NeighborTable& t) {
+    for (uint32_t i = 0; i < NeighborTable::kSlots; ++i) (void)t.take_used(i);
+  };
+  {  // All new (marked): a full turn clears them, the first goes.
+    auto t = std::make_unique<NeighborTable>();
+    fill(*t, false);
+    EXPECT_EQ(t->learn(same[4], mac), L::kEvicted);
+    EXPECT_FALSE(t->lookup(same[0], &got));
+    for (int i : {1, 2, 3, 4}) EXPECT_TRUE(t->lookup(same[i], &got)) << i;
+  }
+  {  // Entries in use survive; the first unused one goes.
+    auto t = std::make_unique<NeighborTable>();
+    fill(*t, false);
+    clear_marks(*t);
+    ASSERT_TRUE(t->lookup(same[0], &got));
+    ASSERT_TRUE(t->lookup(same[1], &got));
+    EXPECT_EQ(t->learn(same[4], mac), L::kEvicted);
+    EXPECT_FALSE(t->lookup(same[2], &got));
+    for (int i : {0, 1, 3, 4}) EXPECT_TRUE(t->lookup(same[i], &got)) << i;
+    // The hand moved on: next time the search starts after the evicted way.
+    clear_marks(*t);
+    EXPECT_EQ(t->learn(same[5], mac), L::kEvicted);
+    EXPECT_FALSE(t->lookup(same[3], &got)) << "the way after the last victim";
+  }
+  {  // Statics stay: four of them leave no room.
+    auto t = std::make_unique<NeighborTable>();
+    fill(*t, true);
+    EXPECT_EQ(t->learn(same[4], mac), L::kFull);
+    EXPECT_EQ(t->learn(same[4], mac), L::kFull);
+    for (int i : {0, 1, 2, 3}) EXPECT_TRUE(t->lookup(same[i], &got)) << i;
+  }
+  {  // A static entry takes a learned one's place even if it is in use.
+    auto t = std::make_unique<NeighborTable>();
+    fill(*t, false);
+    for (int i : {0, 1, 2, 3}) ASSERT_TRUE(t->lookup(same[i], &got));
+    EXPECT_EQ(t->learn(same[4], mac, true), L::kEvicted);
+    EXPECT_TRUE(t->lookup(same[4], &got));
+  }
 }
 
 // Lookups without the lock while another thread evicts: a lookup returns

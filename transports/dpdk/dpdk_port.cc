@@ -126,12 +126,14 @@ bool NeighborTable::lookup(rte_be32_t ip, rte_ether_addr* mac) const {
   const Slot* b = &slots_[bucket_of(ip) * kWays];
   for (uint32_t w = 0; w < kWays; ++w) {
     const Slot& e = b[w];
-    if (e.ip.load(std::memory_order_acquire) != ip) continue;
-    uint64_t m = e.mac.load(std::memory_order_acquire);
-    if ((m & kValid) == 0) return false;  // being replaced
-    // Still ip after reading the MAC: an eviction writes the MAC invalid,
-    // then the new address, then the new MAC, so a MAC read here is ip's.
-    if (e.ip.load(std::memory_order_relaxed) != ip) return false;
+    if (e.ip.load(std::memory_order_relaxed) != ip) continue;
+    // MAC, key, MAC again: the MAC word carries the slot's generation, which
+    // every eviction changes (its first store), so equal words around a
+    // matching key mean the MAC is this key's, even if the slot went to
+    // another address and back in between.
+    const uint64_t m = e.mac.load(std::memory_order_acquire);
+    if (e.ip.load(std::memory_order_acquire) != ip) return false;
+    if (e.mac.load(std::memory_order_relaxed) != m || (m & kValid) == 0) return false;
     if (e.used.load(std::memory_order_relaxed) == 0) [[unlikely]]
       e.used.store(1, std::memory_order_relaxed);
     for (int k = 0; k < RTE_ETHER_ADDR_LEN; ++k)
@@ -169,56 +171,68 @@ NeighborTable::Update NeighborTable::update(rte_be32_t ip, const rte_ether_addr&
   if (ip == 0) return add ? Update::kFull : Update::kAbsent;  // never a peer
   uint64_t m = kValid | (static_entry ? kStatic : 0);
   for (int k = 0; k < RTE_ETHER_ADDR_LEN; ++k) m |= uint64_t{mac.addr_bytes[k]} << (8 * k);
-  Slot* b = &slots_[bucket_of(ip) * kWays];
+  const uint32_t bi = bucket_of(ip);
+  Slot* b = &slots_[bi * kWays];
   rte_spinlock_lock(&lock_);
   Update u = add ? Update::kFull : Update::kAbsent;
   Slot* empty = nullptr;
-  Slot* victim = nullptr;
   bool known = false;
   for (uint32_t w = 0; w < kWays; ++w) {
     Slot& e = b[w];
     uint32_t k = e.ip.load(std::memory_order_relaxed);
     if (k == ip) {
       known = true;
-      uint64_t old = e.mac.load(std::memory_order_relaxed);
+      const uint64_t old = e.mac.load(std::memory_order_relaxed);
+      const uint64_t now = m | (old & kGen);
       u = Update::kSame;
-      if ((static_entry || (old & kStatic) == 0) && old != m) {
-        e.mac.store(m, std::memory_order_release);
+      if ((static_entry || (old & kStatic) == 0) && old != now) {
+        e.mac.store(now, std::memory_order_release);
         changed_.store(1, std::memory_order_relaxed);
         u = Update::kChanged;
       }
       break;
     }
-    if (k == 0) {
-      if (empty == nullptr) empty = &e;
-    } else if (victim == nullptr && (e.mac.load(std::memory_order_relaxed) & kStatic) == 0 &&
-               e.used.load(std::memory_order_relaxed) == 0) {
-      victim = &e;
-    }
+    if (k == 0 && empty == nullptr) empty = &e;
   }
   if (!known && add) {
     if (empty != nullptr) {
-      // MAC first, then the key: a reader that finds the key finds the MAC.
-      empty->used.store(0, std::memory_order_relaxed);
-      empty->mac.store(m, std::memory_order_release);
+      // Marked used (not the next victim before its first lookup); MAC
+      // first, then the key: a reader that finds the key finds the MAC.
+      empty->used.store(1, std::memory_order_relaxed);
+      empty->mac.store(m | (empty->mac.load(std::memory_order_relaxed) & kGen),
+                       std::memory_order_release);
       empty->ip.store(ip, std::memory_order_release);
       u = Update::kAdded;
-    } else if (victim != nullptr) {
-      // Invalid MAC, new key, new MAC: a reader of the old key sees it
-      // absent (lookup re-reads the key after the MAC), never this MAC.
-      victim->mac.store(0, std::memory_order_relaxed);
+    } else if (Slot* victim = clock_victim(bi, static_entry); victim != nullptr) {
+      // A new generation, invalid; the new key; the new MAC in that
+      // generation. A lookup that straddles this sees the words differ.
+      const uint64_t gen = (victim->mac.load(std::memory_order_relaxed) + kGenOne) & kGen;
+      victim->mac.store(gen, std::memory_order_relaxed);
+      victim->used.store(1, std::memory_order_relaxed);
       victim->ip.store(ip, std::memory_order_release);
-      victim->used.store(0, std::memory_order_relaxed);
-      victim->mac.store(m, std::memory_order_release);
+      victim->mac.store(m | gen, std::memory_order_release);
       u = Update::kEvicted;
-    } else {
-      // Every learned entry here was used lately: a second chance each, so
-      // the next attempt finds one that stayed unused since.
-      for (uint32_t w = 0; w < kWays; ++w) b[w].used.store(0, std::memory_order_relaxed);
     }
   }
   rte_spinlock_unlock(&lock_);
   return u;
+}
+
+// CLOCK over one bucket's learned entries, from its hand: a used one loses
+// its mark and is passed over, the first unused one goes. Two turns at
+// most, so one always goes unless all are static. A static entry being
+// added takes the first learned one whatever its mark. Under the lock.
+NeighborTable::Slot* NeighborTable::clock_victim(uint32_t bucket, bool for_static) {
+  Slot* b = &slots_[bucket * kWays];
+  for (uint32_t step = 0; step < 2 * kWays; ++step) {
+    const uint32_t w = (hand_[bucket] + step) % kWays;
+    Slot& e = b[w];
+    if ((e.mac.load(std::memory_order_relaxed) & kStatic) != 0) continue;
+    if (!for_static && e.used.exchange(0, std::memory_order_relaxed) != 0) continue;
+    hand_[bucket] = static_cast<uint8_t>((w + 1) % kWays);
+    return &e;
+  }
+  return nullptr;
 }
 
 DpdkPort* DpdkPort::open(const std::string& name, const PortSetup& s) {

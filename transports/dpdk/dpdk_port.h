@@ -41,10 +41,12 @@ void init_eal(const std::string& args);
 // spinlock; lookup() takes none.
 //
 // Set-associative: an address has one bucket of kWays entries, one cache
-// line, so a lookup reads one line. A full bucket makes room by evicting a
-// learned entry no lookup used since its mark was last cleared (by the
-// re-verification sweep, or by an earlier eviction that found every entry
-// used: a second chance, as in CLOCK); static entries stay.
+// line, so a lookup reads one line. A full bucket makes room by CLOCK over
+// its learned entries: a lookup marks an entry used; the hand passes over
+// used entries, clearing their marks, and evicts the first unused one (so
+// some entry always goes, unless all four are static). The re-verification
+// sweep clears marks too. A static entry being added evicts a learned one
+// whatever its mark.
 class NeighborTable {
  public:
   static constexpr uint32_t kWays = 4;
@@ -57,10 +59,9 @@ class NeighborTable {
   // true when known, marking the entry used. No lock, no allocation; a
   // store only on the first use after the mark was cleared.
   bool lookup(rte_be32_t ip, rte_ether_addr* mac) const;
-  // Records or updates ip -> mac; kFull when there is no room (the bucket
-  // holds static or recently used entries only; those lose their marks, so
-  // a later attempt can evict one). static_entry: set by neighbor=; ARP does
-  // not overwrite it.
+  // Records or updates ip -> mac; kFull only when the bucket holds four
+  // static entries. static_entry: set by neighbor=; ARP does not overwrite
+  // it.
   Learned learn(rte_be32_t ip, const rte_ether_addr& mac, bool static_entry = false);
   // Updates ip -> mac only if ip is already known (and not static), as a
   // kernel does for any ARP frame whose sender it has an entry for: a
@@ -78,8 +79,7 @@ class NeighborTable {
   rte_be32_t take_used(uint32_t i, bool all = false) {
     uint32_t ip = slots_[i].ip.load(std::memory_order_acquire);
     if (ip == 0) return 0;
-    const bool used = slots_[i].used.load(std::memory_order_relaxed) != 0;
-    if (used) slots_[i].used.store(0, std::memory_order_relaxed);
+    const bool used = slots_[i].used.exchange(0, std::memory_order_relaxed) != 0;
     if (!used && !all) return 0;
     return (slots_[i].mac.load(std::memory_order_relaxed) & kStatic) != 0 ? 0 : ip;
   }
@@ -87,21 +87,27 @@ class NeighborTable {
   static uint32_t bucket_of(rte_be32_t ip) { return (ip * 2654435761u) >> 24; }
 
  private:
+  // The MAC word: 48-bit MAC, a 14-bit generation (bits 48-61, changed by
+  // every eviction of the slot), kStatic, kValid.
   static constexpr uint64_t kValid = uint64_t{1} << 63;
   static constexpr uint64_t kStatic = uint64_t{1} << 62;
+  static constexpr uint64_t kGenOne = uint64_t{1} << 48;
+  static constexpr uint64_t kGen = ((uint64_t{1} << 14) - 1) << 48;
   enum class Update { kFull, kAbsent, kSame, kChanged, kAdded, kEvicted };
-  // Sets ip -> mac if ip is known, or adds it if `add` (kFull: no room).
-  Update update(rte_be32_t ip, const rte_ether_addr& mac, bool static_entry, bool add);
   struct Slot {
     std::atomic<uint32_t> ip{0};  // 0: empty (0.0.0.0 is never a peer)
-    // Set by lookup, cleared by take_used and by a failed eviction: a plain
-    // flag; racing writers only ever lose a mark, never corrupt an entry.
+    // Set by lookup, cleared by take_used and by the CLOCK hand: a flag;
+    // racing writers only ever lose or add a mark, never corrupt an entry.
     mutable std::atomic<uint8_t> used{0};
-    std::atomic<uint64_t> mac{0};  // 48-bit MAC | kValid | kStatic
+    std::atomic<uint64_t> mac{0};  // see kValid, kStatic, kGen
   };
+  // Sets ip -> mac if ip is known, or adds it if `add` (kFull: no room).
+  Update update(rte_be32_t ip, const rte_ether_addr& mac, bool static_entry, bool add);
+  Slot* clock_victim(uint32_t bucket, bool for_static);
   static_assert(sizeof(Slot) * kWays == 64, "a bucket is one cache line");
   static_assert(kBuckets == 256, "bucket_of takes 8 bits");
   alignas(64) Slot slots_[kSlots];
+  uint8_t hand_[kBuckets] = {};  // CLOCK hand per bucket (writers, under the lock)
   rte_spinlock_t lock_ = RTE_SPINLOCK_INITIALIZER;
   std::atomic<uint32_t> changed_{0};
 };

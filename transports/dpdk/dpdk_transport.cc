@@ -200,8 +200,7 @@ DpdkTransport::DpdkTransport(const Options& opt) {
         throw Error("flit dpdk: neighbour table of port " + port_->name() +
                     " has no room for neighbor=" + ipv4_to_string(ip) + ": its bucket of " +
                     std::to_string(NeighborTable::kWays) +
-                    " entries holds other static entries (too many neighbor= entries, or an "
-                    "unlucky set of addresses)");
+                    " entries holds neighbor= entries only (too many of them share a bucket)");
       }
     }
   } catch (...) {

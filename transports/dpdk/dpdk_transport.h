@@ -55,8 +55,8 @@ struct DpdkStats {
   uint64_t tx_no_neighbor = 0;       // dropped: peer MAC unknown and no room to wait for ARP
   uint64_t tx_zero_copy = 0;         // frames whose payload went out as an external buffer
   uint64_t arp_refreshed = 0;        // a known peer's MAC changed (any ARP from it)
-  uint64_t neighbor_table_full = 0;  // a peer's MAC not learned: no room (see NeighborTable)
-  uint64_t neighbor_evicted = 0;     // a peer learned in place of one unused lately
+  uint64_t neighbor_table_full = 0;  // a peer's MAC not learned: its bucket is all static
+  uint64_t neighbor_evicted = 0;     // a peer learned in another's place (CLOCK)
   uint64_t arp_reverify_tx = 0;      // who-has re-asking a learned peer (arp_refresh_ms)
 };
 
