@@ -122,10 +122,13 @@ std::unique_ptr<transport::Transport> Nexus::make_transport(uint8_t rpc_id) {
         o.max_inline = static_cast<int>(v > 4096 ? 4096 : v);
       } else if (key == "resolve_timeout_ms") {
         o.resolve_timeout_ms = static_cast<uint32_t>(parse_size("rdma", key, value));
+      } else if (key == "max_peers") {
+        size_t v = parse_size("rdma", key, value);
+        o.max_peers = static_cast<uint32_t>(v > UINT32_MAX ? 0 : v);  // checked by the transport
       } else {
         throw Error("flit rdma: unknown transport option '" + key +
                     "' (rdma knows: device=NAME, port=N, gid_index=N|auto, qkey=N, "
-                    "recv_depth=N, max_inline=BYTES, resolve_timeout_ms=N)");
+                    "recv_depth=N, max_inline=BYTES, resolve_timeout_ms=N, max_peers=N)");
       }
     }
     if (have_listen) {

@@ -532,6 +532,60 @@ TEST_F(RdmaTransportTest, RefusedLastWrOfAZeroCopyChainIsFencedByARepost) {
   EXPECT_EQ(vd::counters().send_errors, 0u);
 }
 
+// More remote hosts than the peer table holds: a server keeping one address
+// handle (max_peers=1) serves two clients on different GIDs in turn. Each
+// turn evicts the other's handle; a handle with sends still queued is
+// destroyed only after they complete. Before, the second host was refused
+// for good (4096 in normal use).
+TEST_F(RdmaTransportTest, MoreHostsThanThePeerTableHoldsAreServedByEviction) {
+  const int ahs = vd::live_ahs();
+  {
+    ServerThread srv(server({"max_peers=1"}), [](Nexus& n) { n.register_handler(kEcho, echo); });
+    Nexus na(client({"gid_index=1"}));  // RoCE v2, link-local GID
+    Nexus nb(client({"gid_index=3"}));  // RoCE v2, IPv4-mapped GID
+    Rpc ra(na, 0), rb(nb, 0);
+    SessionId sa = kInvalidSession, sb = kInvalidSession;
+    ASSERT_EQ(ra.connect(srv.uri(), &sa), Status::kOk);
+    ASSERT_EQ(rb.connect(srv.uri(), &sb), Status::kOk);
+    for (int round = 0; round < 20; ++round) {
+      echo_sizes(ra, sa, {100, 3000});
+      echo_sizes(rb, sb, {100, 3000});
+    }
+    // Both at once, many calls in flight: the server's sends to one client
+    // are still queued when the other's packets evict its handle.
+    constexpr int kCalls = 16;
+    std::vector<MsgBuffer> reqs, resps;
+    for (int i = 0; i < 2 * kCalls; ++i) {
+      reqs.push_back((i < kCalls ? ra : rb).alloc_msg_buffer(200));
+      resps.push_back((i < kCalls ? ra : rb).alloc_msg_buffer(8));
+      fill_random(reqs.back(), 100 + static_cast<uint64_t>(i));
+    }
+    for (int round = 0; round < 50; ++round) {
+      int done = 0, ok = 0;
+      for (int i = 0; i < 2 * kCalls; ++i) {
+        Rpc& r = i < kCalls ? ra : rb;
+        ASSERT_EQ(r.enqueue_request(i < kCalls ? sa : sb, kEcho, &reqs[i], &resps[i],
+                                    [&, i](Status st) {
+                                      done++;
+                                      ok += st == Status::kOk &&
+                                            std::memcmp(resps[i].data(), reqs[i].data(), 200) == 0;
+                                    }),
+                  Status::kOk);
+      }
+      while (done < 2 * kCalls) {  // ends: every call completes by its deadline
+        ra.run_event_loop_once();
+        rb.run_event_loop_once();
+      }
+      ASSERT_EQ(ok, 2 * kCalls) << "round " << round;
+    }
+    EXPECT_EQ(vd::counters().sends_on_destroyed_ah, 0u);
+    EXPECT_EQ(vd::counters().send_errors, 0u);
+  }
+  EXPECT_EQ(vd::live_ahs(), ahs) << "every handle destroyed, evicted ones included";
+  std::string e = rpc_error(server({"max_peers=3"}));
+  EXPECT_NE(e.find("max_peers=3: a power of two from 1 to 4096"), std::string::npos) << e;
+}
+
 TEST_F(RdmaTransportTest, InfiniBandPortUsesLidRouting) {
   ServerThread srv(server({"device=flitdev1"}), [](Nexus& n) { n.register_handler(kEcho, echo); });
   Nexus n(client({"device=flitdev1"}));

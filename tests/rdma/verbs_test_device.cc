@@ -11,6 +11,7 @@
 #include <cstring>
 #include <mutex>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace flit::testing::verbs_device {
@@ -135,8 +136,9 @@ struct State {
   int visible = kNumDevices;
   bool refuse_last_wr = false;  // refuse_last_wr_of_next_chain
   Counters counters;
-  std::unordered_map<uint32_t, Qp*> qps;  // by QP number (unique process-wide)
-  std::unordered_map<uint32_t, Mr*> mrs;  // by lkey
+  std::unordered_map<uint32_t, Qp*> qps;   // by QP number (unique process-wide)
+  std::unordered_map<uint32_t, Mr*> mrs;   // by lkey
+  std::unordered_set<const Ah*> live_ahs;  // created, not destroyed
   uint32_t next_qpn = 0x000200;
   uint32_t next_key = 0x1000;
   int contexts = 0;
@@ -276,6 +278,12 @@ ibv_wc_status execute(Qp* q, const PendingSend& w) {
   if (len > mtu_bytes(q->dev->active_mtu)) return IBV_WC_LOC_LEN_ERR;
   (w.is_inline ? s.counters.sends_inline : s.counters.sends_gather)++;
 
+  // An address handle destroyed while a send using it was queued: the
+  // driver would read freed memory. Counted, and the send fails.
+  if (s.live_ahs.count(w.ah) == 0) {
+    s.counters.sends_on_destroyed_ah++;
+    return IBV_WC_GENERAL_ERR;
+  }
   // The wire: find the destination; anything wrong there is a silent drop.
   Device* dst_dev = route(*w.ah);
   auto it = s.qps.find(w.remote_qpn);
@@ -542,6 +550,10 @@ int live_mrs() {
   std::lock_guard<DeviceLock> lk(st().mu);
   return static_cast<int>(st().mrs.size());
 }
+int live_ahs() {
+  std::lock_guard<DeviceLock> lk(st().mu);
+  return static_cast<int>(st().live_ahs.size());
+}
 
 }  // namespace flit::testing::verbs_device
 
@@ -796,13 +808,16 @@ ibv_ah* ibv_create_ah(ibv_pd* pd, ibv_ah_attr* attr) {
   a->ah.pd = pd;
   a->attr = *attr;
   reinterpret_cast<Pd*>(pd)->users++;
+  st().live_ahs.insert(a);
   return &a->ah;
 }
 
 int ibv_destroy_ah(ibv_ah* ah) {
   std::lock_guard<DeviceLock> lk(st().mu);
   reinterpret_cast<Pd*>(ah->pd)->users--;
-  delete reinterpret_cast<Ah*>(ah);
+  st().live_ahs.erase(reinterpret_cast<Ah*>(ah));
+  // Kept, not freed: a queued send may still name it (counted above). A
+  // test process creates few enough.
   return 0;
 }
 

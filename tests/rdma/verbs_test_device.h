@@ -57,17 +57,18 @@ void set_active_mtu(int dev, ibv_mtu mtu);
 void refuse_last_wr_of_next_chain();
 
 struct Counters {
-  uint64_t sends_inline = 0;       // executed sends posted with IBV_SEND_INLINE
-  uint64_t sends_gather = 0;       // executed sends read from registered memory
-  uint64_t delivered = 0;          // packets written into a receive buffer
-  uint64_t max_delivered_len = 0;  // largest payload delivered (GRH excluded)
-  uint64_t dropped_no_recv = 0;    // destination had no receive posted
-  uint64_t dropped_no_qp = 0;      // no QP with that number at that address
-  uint64_t dropped_qkey = 0;       // Q_Key mismatch
-  uint64_t send_errors = 0;        // error completions (length, protection)
-  uint64_t recv_errors = 0;        // receive buffer too small or bad lkey
-  uint64_t post_send_refused = 0;  // ibv_post_send failed (queue full, bad state)
-  uint64_t resource_errors = 0;    // teardown order violations (EBUSY)
+  uint64_t sends_inline = 0;           // executed sends posted with IBV_SEND_INLINE
+  uint64_t sends_gather = 0;           // executed sends read from registered memory
+  uint64_t delivered = 0;              // packets written into a receive buffer
+  uint64_t max_delivered_len = 0;      // largest payload delivered (GRH excluded)
+  uint64_t dropped_no_recv = 0;        // destination had no receive posted
+  uint64_t dropped_no_qp = 0;          // no QP with that number at that address
+  uint64_t dropped_qkey = 0;           // Q_Key mismatch
+  uint64_t send_errors = 0;            // error completions (length, protection)
+  uint64_t recv_errors = 0;            // receive buffer too small or bad lkey
+  uint64_t post_send_refused = 0;      // ibv_post_send failed (queue full, bad state)
+  uint64_t resource_errors = 0;        // teardown order violations (EBUSY)
+  uint64_t sends_on_destroyed_ah = 0;  // a queued send's address handle was destroyed
 };
 Counters counters();
 
@@ -75,5 +76,6 @@ Counters counters();
 int open_contexts();
 int live_qps();
 int live_mrs();
+int live_ahs();
 
 }  // namespace flit::testing::verbs_device

@@ -35,7 +35,6 @@ namespace flit::transport {
 
 namespace {
 
-constexpr uint32_t kPeerSlots = RdmaTransport::kMaxPeers * 2;
 constexpr uint32_t kSendPoll = 16;
 // A zero-copy send not completed within this is a broken device; tx_burst
 // gives up waiting (the packet counts as dropped) rather than hang.
@@ -50,33 +49,77 @@ uint32_t peer_hash(const RdmaRoute& r) {
   h ^= h >> 29;
   h *= 0xbf58476d1ce4e5b9ULL;
   h ^= h >> 32;
-  return static_cast<uint32_t>(h) & (kPeerSlots - 1);
+  return static_cast<uint32_t>(h);
 }
 
 }  // namespace
 
-// Address handle of the route's host: a probe in the peer table, created on
-// first sight (the one allocation and syscall here, once per remote host).
-// nullptr when the table is full or the device refuses.
-FLIT_HOT ibv_ah* RdmaTransport::peer_ah(const RdmaRoute& r) {
+// The peer-table slot holding the route's host, its address handle created
+// on first sight (the one allocation and syscall here, once per host while
+// it stays in the table). A full bucket evicts by CLOCK: the hand passes
+// over hosts used since it last came by, clearing the mark, and takes the
+// first unmarked one; its handle is destroyed once no posted send can use
+// it. kNoPeer when the device refuses a handle, or too many evicted ones
+// still wait for their sends.
+FLIT_HOT uint32_t RdmaTransport::peer_slot(const RdmaRoute& r) {
   auto match = [&r](const PeerSlot& s) {
-    return s.global == r.global && (r.global ? std::memcmp(s.gid, r.gid, 16) == 0 : s.lid == r.lid);
+    return s.ah != nullptr && s.global == r.global &&
+           (r.global ? std::memcmp(s.gid, r.gid, 16) == 0 : s.lid == r.lid);
   };
-  if (last_peer_ < kPeerSlots && match(peers_[last_peer_])) return peers_[last_peer_].ah;
-  uint32_t i = peer_hash(r);
-  for (uint32_t probes = 0; probes < kPeerSlots; ++probes, i = (i + 1) & (kPeerSlots - 1)) {
-    PeerSlot& s = peers_[i];
-    if (s.ah == nullptr) [[unlikely]] {
-      ibv_ah* ah = create_peer_ah(r, &s);
-      if (ah != nullptr) last_peer_ = i;
-      return ah;
+  if (last_peer_ != kNoPeer && match(peers_[last_peer_])) return last_peer_;
+  const uint32_t bucket = peer_hash(r) & (peer_buckets_ - 1);
+  PeerSlot* b = &peers_[bucket * peer_ways_];
+  PeerSlot* empty = nullptr;
+  for (uint32_t w = 0; w < peer_ways_; ++w) {
+    if (match(b[w])) {
+      last_peer_ = bucket * peer_ways_ + w;
+      return last_peer_;
     }
-    if (match(s)) {
-      last_peer_ = i;
-      return s.ah;
+    if (b[w].ah == nullptr && empty == nullptr) empty = &b[w];
+  }
+  PeerSlot* slot = empty;
+  if (slot == nullptr) [[unlikely]] {
+    for (uint32_t step = 0; step < 2 * peer_ways_ && slot == nullptr; ++step) {
+      PeerSlot& e = b[(peer_hand_[bucket] + step) % peer_ways_];
+      if (e.used != 0) {
+        e.used = 0;
+        continue;
+      }
+      slot = &e;
+      peer_hand_[bucket] = static_cast<uint8_t>((&e - b + 1) % peer_ways_);
+    }
+    // A send still queued may use the victim's handle: park it until the
+    // completions pass that send (in order, so a later signalled one will).
+    if (slot->last_seq > sq_retired_) poll_send_cq();
+    if (slot->last_seq > sq_retired_ && num_dead_ahs_ == kMaxDeadAhs) reap_dead_ahs();
+    if (slot->last_seq > sq_retired_ && num_dead_ahs_ == kMaxDeadAhs) return kNoPeer;
+  }
+  ibv_ah* old = slot->ah;
+  const uint64_t old_seq = slot->last_seq;
+  if (!create_peer_ah(r, slot)) return kNoPeer;  // slot unchanged
+  if (old != nullptr) {
+    peers_evicted_++;
+    if (old_seq <= sq_retired_) {
+      ibv_destroy_ah(old);
+    } else {
+      dead_ahs_[num_dead_ahs_++] = DeadAh{old, old_seq};
     }
   }
-  return nullptr;
+  last_peer_ = static_cast<uint32_t>(slot - peers_.get());
+  return last_peer_;
+}
+
+// Destroys the evicted handles no posted send can use any more.
+void RdmaTransport::reap_dead_ahs() {
+  uint32_t keep = 0;
+  for (uint32_t i = 0; i < num_dead_ahs_; ++i) {
+    if (dead_ahs_[i].seq <= sq_retired_) {
+      ibv_destroy_ah(dead_ahs_[i].ah);
+    } else {
+      dead_ahs_[keep++] = dead_ahs_[i];
+    }
+  }
+  num_dead_ahs_ = keep;
 }
 
 // lkey of the registered region holding [p, p+len), or 0 when none does
@@ -126,6 +169,8 @@ FLIT_HOT void RdmaTransport::poll_send_cq() {
   }
   if (sq_error_) [[unlikely]]
     recover_sq();
+  if (num_dead_ahs_ != 0 && n > 0) [[unlikely]]
+    reap_dead_ahs();
 }
 
 // Cold: brings the send queue back from the SQE state after an error
@@ -177,13 +222,27 @@ FLIT_HOT uint32_t RdmaTransport::tx_burst(const TxPacket* pkts, uint32_t n) {
         continue;
       }
       const RdmaRoute* r = rdma_route(p.route);
+      // The route's slot, unless the table gave it to another host since
+      // (then the host is looked up, or its handle made, again).
+      uint32_t ps = r->peer;
+      if (ps >= peer_ways_ * peer_buckets_ || peers_[ps].gen != r->peer_gen ||
+          peers_[ps].ah == nullptr) [[unlikely]] {
+        ps = peer_slot(*r);
+        if (ps == kNoPeer) [[unlikely]] {
+          stats_.tx_dropped++;
+          continue;
+        }
+      }
+      PeerSlot& peer = peers_[ps];
+      peer.used = 1;
+      peer.last_seq = sq_posted_ + k + 1;
       ibv_send_wr& wr = send_wrs_[k];
       ibv_sge* sge = send_sges_[k];
       wr.wr_id = sq_posted_ + k + 1;
       wr.next = nullptr;
       wr.sg_list = sge;
       wr.opcode = IBV_WR_SEND;
-      wr.wr.ud.ah = r->ah;
+      wr.wr.ud.ah = peer.ah;
       wr.wr.ud.remote_qpn = r->qpn;
       wr.wr.ud.remote_qkey = r->qkey;
       if (total <= max_inline_) {
@@ -329,12 +388,16 @@ FLIT_HOT uint32_t RdmaTransport::rx_burst(RxPacket* pkts, uint32_t max) {
       std::memset(r->gid, 0, 16);
       r->lid = c.slid;
     }
-    r->ah = peer_ah(*r);
-    if (r->ah == nullptr) [[unlikely]] {
+    const uint32_t ps = peer_slot(*r);
+    if (ps == kNoPeer) [[unlikely]] {
       stats_.rx_errors++;  // no way to answer: drop
       reposts_[num_reposts_++] = b;
       continue;
     }
+    peers_[ps].used = 1;
+    r->ah = peers_[ps].ah;
+    r->peer = ps;
+    r->peer_gen = peers_[ps].gen;
     RxPacket& p = pkts[out++];
     p.data = buf + kGrhSize;
     p.len = len;

@@ -234,12 +234,14 @@ Route RdmaTransport::resolve(std::string_view text) {
       } else {
         rr->lid = info.lid;
       }
-      rr->ah = peer_ah(*rr);
-      if (rr->ah == nullptr) {
+      const uint32_t ps = peer_slot(*rr);
+      if (ps == kNoPeer) {
         throw Error("flit rdma: cannot create an address handle for " + uri + " (" +
-                    route_to_string(r) + "): " + strerror(errno) +
-                    (num_peers_ >= kMaxPeers ? " (too many distinct peers)" : ""));
+                    route_to_string(r) + "): " + strerror(errno));
       }
+      rr->ah = peers_[ps].ah;
+      rr->peer = ps;
+      rr->peer_gen = peers_[ps].gen;
       return r;
     }
   }

@@ -2,9 +2,11 @@
 //
 // A UD send names its destination by an address handle (the path: GID or
 // LID, our port, our GID index), the remote QP number and the Q_Key. The
-// address handle is owned by the transport's peer cache (one per remote
-// GID/LID, shared by every session to that host) and lives until the
-// transport is destroyed, so a Route copied by the engine stays usable.
+// address handle is owned by the transport's peer table (one per remote
+// GID/LID, shared by every session to that host), which may evict it for
+// another host; a Route names the table slot and its generation, and the
+// transport looks the host up again when the generation has moved on, so a
+// Route copied by the engine stays usable.
 #pragma once
 
 #include <infiniband/verbs.h>
@@ -17,12 +19,14 @@
 namespace flit::transport {
 
 struct RdmaRoute {
-  ibv_ah* ah;       // owned by the transport's PeerCache
-  uint32_t qpn;     // remote UD QP number (24 bits)
-  uint32_t qkey;    // remote Q_Key
-  uint8_t gid[16];  // remote GID when global, else zero
-  uint16_t lid;     // remote LID when not global (InfiniBand without GRH)
-  uint8_t global;   // 1: addressed by GID (RoCE, or InfiniBand with a GRH)
+  ibv_ah* ah;         // the peer table's, valid while slot `peer` has generation `peer_gen`
+  uint32_t peer;      // slot in the transport's peer table
+  uint32_t peer_gen;  // that slot's generation when `ah` was taken
+  uint32_t qpn;       // remote UD QP number (24 bits)
+  uint32_t qkey;      // remote Q_Key
+  uint8_t gid[16];    // remote GID when global, else zero
+  uint16_t lid;       // remote LID when not global (InfiniBand without GRH)
+  uint8_t global;     // 1: addressed by GID (RoCE, or InfiniBand with a GRH)
 };
 static_assert(sizeof(RdmaRoute) <= sizeof(Route));
 

@@ -20,9 +20,6 @@ namespace flit::transport {
 
 namespace {
 
-constexpr uint32_t kPeerSlots = RdmaTransport::kMaxPeers * 2;
-static_assert((kPeerSlots & (kPeerSlots - 1)) == 0, "peer table: a power of two");
-
 std::string errstr(int e) { return std::strerror(e); }
 
 size_t mtu_bytes(ibv_mtu m) {
@@ -87,6 +84,13 @@ void* map_or_throw(size_t len, const char* what) {
 RdmaTransport::RdmaTransport(const Options& opt) {
   qkey_ = opt.qkey;
   resolve_timeout_ms_ = opt.resolve_timeout_ms;
+  if (opt.max_peers == 0 || opt.max_peers > kMaxPeers ||
+      (opt.max_peers & (opt.max_peers - 1)) != 0) {
+    throw Error("flit rdma: max_peers=" + std::to_string(opt.max_peers) +
+                ": a power of two from 1 to " + std::to_string(kMaxPeers));
+  }
+  peer_ways_ = std::min<uint32_t>(4, opt.max_peers);
+  peer_buckets_ = opt.max_peers / peer_ways_;
   try {
     open_device(opt);
     create_qp();
@@ -307,8 +311,10 @@ void RdmaTransport::setup_buffers() {
 
   rx_routes_ = std::make_unique<Route[]>(recv_depth_);
   reposts_ = std::make_unique<uint32_t[]>(recv_depth_);
-  peers_ = std::make_unique<PeerSlot[]>(kPeerSlots);
-  std::memset(peers_.get(), 0, sizeof(PeerSlot) * kPeerSlots);
+  peers_ = std::make_unique<PeerSlot[]>(peer_ways_ * peer_buckets_);
+  std::memset(peers_.get(), 0, sizeof(PeerSlot) * peer_ways_ * peer_buckets_);
+  peer_hand_ = std::make_unique<uint8_t[]>(peer_buckets_);
+  std::memset(peer_hand_.get(), 0, peer_buckets_);
   regions_.reserve(64);
   std::memset(recv_wrs_, 0, sizeof recv_wrs_);
   std::memset(recv_sges_, 0, sizeof recv_sges_);
@@ -341,11 +347,13 @@ void RdmaTransport::destroy() {
   if (qp_ != nullptr) ibv_destroy_qp(qp_);
   qp_ = nullptr;
   if (peers_) {
-    for (uint32_t i = 0; i < kPeerSlots; ++i) {
+    for (uint32_t i = 0; i < peer_ways_ * peer_buckets_; ++i) {
       if (peers_[i].ah != nullptr) ibv_destroy_ah(peers_[i].ah);
       peers_[i].ah = nullptr;
     }
   }
+  for (uint32_t i = 0; i < num_dead_ahs_; ++i) ibv_destroy_ah(dead_ahs_[i].ah);
+  num_dead_ahs_ = 0;
   for (const MemRegion& r : regions_) ibv_dereg_mr(r.mr);
   regions_.clear();
   if (rx_mr_ != nullptr) ibv_dereg_mr(rx_mr_);
@@ -373,8 +381,9 @@ void RdmaTransport::register_memory(void* addr, size_t len) {
   last_region_ = 0;
 }
 
-ibv_ah* RdmaTransport::create_peer_ah(const RdmaRoute& r, PeerSlot* slot) {
-  if (num_peers_ >= kMaxPeers) return nullptr;
+// Makes the route's host's address handle in `slot` (a new generation);
+// false, with the slot unchanged, when the device refuses.
+bool RdmaTransport::create_peer_ah(const RdmaRoute& r, PeerSlot* slot) {
   ibv_ah_attr aa{};
   aa.port_num = port_;
   aa.sl = 0;
@@ -387,13 +396,15 @@ ibv_ah* RdmaTransport::create_peer_ah(const RdmaRoute& r, PeerSlot* slot) {
     aa.dlid = r.lid;
   }
   ibv_ah* ah = ibv_create_ah(pd_, &aa);
-  if (ah == nullptr) return nullptr;
+  if (ah == nullptr) return false;
   std::memcpy(slot->gid, r.gid, 16);
   slot->lid = r.lid;
   slot->global = r.global;
   slot->ah = ah;
-  num_peers_++;
-  return ah;
+  slot->gen++;
+  slot->used = 1;
+  slot->last_seq = 0;
+  return true;
 }
 
 std::string RdmaTransport::route_to_string(const Route& rt) const {

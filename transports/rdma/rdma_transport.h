@@ -52,6 +52,9 @@ class RdmaTransport final : public Transport {
     std::string mgmt_host;
     uint16_t mgmt_port = 0;
     uint32_t resolve_timeout_ms = 1000;
+    // Remote hosts (address handles) kept at once: a power of two up to
+    // kMaxPeers. More are served by evicting the least recently used.
+    uint32_t max_peers = kMaxPeers;
   };
 
   // Every flit endpoint of a fabric uses the same Q_Key unless configured.
@@ -108,6 +111,8 @@ class RdmaTransport final : public Transport {
   uint32_t recv_posted() const { return recv_posted_; }
   const std::string& device_name() const { return device_name_; }
   bool roce() const { return roce_; }
+  // Address handles evicted to make room for another host.
+  uint64_t peers_evicted() const { return peers_evicted_; }
   int gid_index() const { return gid_index_; }
 
   // What the management channel says about one Rpc (the answer to a route
@@ -134,8 +139,18 @@ class RdmaTransport final : public Transport {
     uint8_t gid[16];
     uint16_t lid;
     uint8_t global;
-    ibv_ah* ah;  // nullptr: empty slot
+    uint8_t used;       // CLOCK mark: set on every send or receive
+    uint32_t gen;       // bumped when the slot is given to another host
+    uint64_t last_seq;  // the last send WR using ah (its sequence number)
+    ibv_ah* ah;         // nullptr: empty slot
   };
+  // An evicted address handle, destroyed once no posted WR can use it.
+  struct DeadAh {
+    ibv_ah* ah;
+    uint64_t seq;
+  };
+  static constexpr uint32_t kMaxDeadAhs = 64;
+  static constexpr uint32_t kNoPeer = UINT32_MAX;
 
   void open_device(const Options& opt);
   void pick_gid(const Options& opt, const ibv_port_attr& pa);
@@ -148,8 +163,9 @@ class RdmaTransport final : public Transport {
 
   // Data-path helpers (rdma_datapath.cc).
   uint32_t lkey_of(const uint8_t* p, uint32_t len);
-  ibv_ah* peer_ah(const RdmaRoute& r);
-  ibv_ah* create_peer_ah(const RdmaRoute& r, PeerSlot* slot);
+  uint32_t peer_slot(const RdmaRoute& r);
+  bool create_peer_ah(const RdmaRoute& r, PeerSlot* slot);
+  void reap_dead_ahs();
   void poll_send_cq();
   bool wait_retired(uint64_t seq);
   void recover_sq();
@@ -204,9 +220,16 @@ class RdmaTransport final : public Transport {
   std::vector<MemRegion> regions_;  // sorted by begin; control path adds
   size_t last_region_ = 0;          // last lookup hit
 
-  std::unique_ptr<PeerSlot[]> peers_;  // open addressing, kPeerSlots
-  uint32_t num_peers_ = 0;
-  uint32_t last_peer_ = UINT32_MAX;  // last lookup hit
+  // Peer table: peer_buckets_ buckets of peer_ways_ slots (set-associative,
+  // CLOCK within a bucket).
+  std::unique_ptr<PeerSlot[]> peers_;
+  uint32_t peer_ways_ = 4;
+  uint32_t peer_buckets_ = kMaxPeers / 4;
+  std::unique_ptr<uint8_t[]> peer_hand_;  // CLOCK hand per bucket
+  uint32_t last_peer_ = kNoPeer;          // last lookup hit
+  DeadAh dead_ahs_[kMaxDeadAhs];
+  uint32_t num_dead_ahs_ = 0;
+  uint64_t peers_evicted_ = 0;
 
   // Management channel (rdma_mgmt.cc).
   int mgmt_fd_ = -1;
