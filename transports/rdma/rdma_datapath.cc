@@ -274,7 +274,8 @@ FLIT_HOT uint32_t RdmaTransport::tx_burst(const TxPacket* pkts, uint32_t n) {
     }
     done += m;
     if (k == 0) continue;
-    bool signal = zero_copy || unsignalled_ + k >= kSignalEvery;
+    // Signalled also while evicted handles wait: its completion frees them.
+    bool signal = zero_copy || unsignalled_ + k >= kSignalEvery || num_dead_ahs_ != 0;
     if (signal) send_wrs_[k - 1].send_flags |= IBV_SEND_SIGNALED;
     ibv_send_wr* bad = nullptr;
     uint32_t posted = k;
