@@ -1,9 +1,12 @@
 // tests/rdma/rdma_transport_test.cc: the verbs test device is faithful enough
 // to catch transport bugs, and the RDMA transport behaves on it: receive
 // queue running dry, MTU splitting, inline and gather sends, clear errors.
+#include "rdma_transport.h"
+
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -584,6 +587,45 @@ TEST_F(RdmaTransportTest, MoreHostsThanThePeerTableHoldsAreServedByEviction) {
   EXPECT_EQ(vd::live_ahs(), ahs) << "every handle destroyed, evicted ones included";
   std::string e = rpc_error(server({"max_peers=3"}));
   EXPECT_NE(e.find("max_peers=3: a power of two from 1 to 4096"), std::string::npos) << e;
+}
+
+// The same, at the transport, deterministically: one send chunk to two
+// hosts with room for one. Building the second WR evicts the first WR's
+// host while that WR, not yet posted, names its handle: the handle must
+// outlive the WR (parked), not be destroyed at eviction.
+TEST_F(RdmaTransportTest, HandleEvictedWithinOneSendChunkOutlivesItsSend) {
+  auto make = [](const std::string& opt) {
+    transport::RdmaTransport::Options o;
+    o.mgmt_host = "127.0.0.1";
+    if (opt.rfind("gid_index=", 0) == 0) o.gid_index = std::stoi(opt.substr(10));
+    if (opt.rfind("max_peers=", 0) == 0)
+      o.max_peers = static_cast<uint32_t>(std::stoul(opt.substr(10)));
+    return std::make_unique<transport::RdmaTransport>(o);
+  };
+  auto s = make("max_peers=1");
+  auto a = make("gid_index=1");  // RoCE v2, link-local GID
+  auto b = make("gid_index=3");  // RoCE v2, IPv4-mapped GID
+  transport::Route to_a = s->resolve(a->local_uri());
+  transport::Route to_b = s->resolve(b->local_uri());  // evicts a's handle
+  EXPECT_EQ(s->peers_held(), 1u);
+  const uint64_t evicted = s->peers_evicted();
+  uint8_t hdr[kPktHdrSize] = {};
+  const uint8_t payload[16] = {1, 2, 3};
+  transport::TxPacket pkts[2] = {{&to_a, hdr, payload, sizeof payload},
+                                 {&to_b, hdr, payload, sizeof payload}};
+  ASSERT_EQ(s->tx_burst(pkts, 2), 2u);
+  EXPECT_EQ(s->peers_evicted(), evicted + 2) << "b's handle for a's, then a's for b's";
+  EXPECT_EQ(s->peers_held(), 1u);
+  for (transport::RdmaTransport* t : {a.get(), b.get()}) {
+    transport::RxPacket p[4];
+    uint32_t n = 0;
+    for (int i = 0; i < 100'000 && n == 0; ++i) n = t->rx_burst(p, 4);
+    ASSERT_EQ(n, 1u);
+    EXPECT_EQ(p[0].len, kPktHdrSize + sizeof payload);
+    t->rx_release(p, n);
+  }
+  EXPECT_EQ(vd::counters().sends_on_destroyed_ah, 0u);
+  EXPECT_EQ(vd::counters().send_errors, 0u);
 }
 
 TEST_F(RdmaTransportTest, InfiniBandPortUsesLidRouting) {

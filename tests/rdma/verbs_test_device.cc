@@ -814,8 +814,11 @@ ibv_ah* ibv_create_ah(ibv_pd* pd, ibv_ah_attr* attr) {
 
 int ibv_destroy_ah(ibv_ah* ah) {
   std::lock_guard<DeviceLock> lk(st().mu);
+  if (st().live_ahs.erase(reinterpret_cast<Ah*>(ah)) == 0) {
+    st().counters.resource_errors++;  // destroyed twice
+    return EINVAL;
+  }
   reinterpret_cast<Pd*>(ah->pd)->users--;
-  st().live_ahs.erase(reinterpret_cast<Ah*>(ah));
   // Kept, not freed: a queued send may still name it (counted above). A
   // test process creates few enough.
   return 0;

@@ -1,6 +1,7 @@
 // transports/rdma/rdma_datapath.cc: the RDMA data path. Owner thread only;
 // no lock, no syscall (verbs post and poll are user-space doorbells and
-// memory reads), no allocation once every peer's address handle exists.
+// memory reads), no allocation while the peers in use have address handles
+// (a new host, or one evicted from the peer table, costs ibv_create_ah).
 //
 // Sending. A packet whose header and payload fit the device's inline room
 // is copied into the work request by ibv_post_send itself (IBV_SEND_INLINE):
@@ -61,7 +62,7 @@ uint32_t peer_hash(const RdmaRoute& r) {
 // first unmarked one; its handle is destroyed once no posted send can use
 // it. kNoPeer when the device refuses a handle, or too many evicted ones
 // still wait for their sends.
-FLIT_HOT uint32_t RdmaTransport::peer_slot(const RdmaRoute& r) {
+FLIT_HOT uint32_t RdmaTransport::peer_slot(const RdmaRoute& r, bool may_evict) {
   auto match = [&r](const PeerSlot& s) {
     return s.ah != nullptr && s.global == r.global &&
            (r.global ? std::memcmp(s.gid, r.gid, 16) == 0 : s.lid == r.lid);
@@ -78,6 +79,7 @@ FLIT_HOT uint32_t RdmaTransport::peer_slot(const RdmaRoute& r) {
     if (b[w].ah == nullptr && empty == nullptr) empty = &b[w];
   }
   PeerSlot* slot = empty;
+  if (slot == nullptr && !may_evict) return kNoPeer;
   if (slot == nullptr) [[unlikely]] {
     for (uint32_t step = 0; step < 2 * peer_ways_ && slot == nullptr; ++step) {
       PeerSlot& e = b[(peer_hand_[bucket] + step) % peer_ways_];
@@ -92,7 +94,10 @@ FLIT_HOT uint32_t RdmaTransport::peer_slot(const RdmaRoute& r) {
     // completions pass that send (in order, so a later signalled one will).
     if (slot->last_seq > sq_retired_) poll_send_cq();
     if (slot->last_seq > sq_retired_ && num_dead_ahs_ == kMaxDeadAhs) reap_dead_ahs();
-    if (slot->last_seq > sq_retired_ && num_dead_ahs_ == kMaxDeadAhs) return kNoPeer;
+    if (slot->last_seq > sq_retired_ && num_dead_ahs_ == kMaxDeadAhs) {
+      errno = EBUSY;  // for resolve()'s message
+      return kNoPeer;
+    }
   }
   ibv_ah* old = slot->ah;
   const uint64_t old_seq = slot->last_seq;
@@ -107,6 +112,18 @@ FLIT_HOT uint32_t RdmaTransport::peer_slot(const RdmaRoute& r) {
   }
   last_peer_ = static_cast<uint32_t>(slot - peers_.get());
   return last_peer_;
+}
+
+// Records that send `seq` uses `ah` (slot ps, or a parked handle if the
+// slot was given to another host meanwhile), so it is not destroyed first.
+void RdmaTransport::note_send(ibv_ah* ah, uint32_t ps, uint64_t seq) {
+  if (ps < peer_ways_ * peer_buckets_ && peers_[ps].ah == ah) {
+    peers_[ps].last_seq = std::max(peers_[ps].last_seq, seq);
+    return;
+  }
+  for (uint32_t i = 0; i < num_dead_ahs_; ++i) {
+    if (dead_ahs_[i].ah == ah) dead_ahs_[i].seq = std::max(dead_ahs_[i].seq, seq);
+  }
 }
 
 // Destroys the evicted handles no posted send can use any more.
@@ -227,7 +244,7 @@ FLIT_HOT uint32_t RdmaTransport::tx_burst(const TxPacket* pkts, uint32_t n) {
       uint32_t ps = r->peer;
       if (ps >= peer_ways_ * peer_buckets_ || peers_[ps].gen != r->peer_gen ||
           peers_[ps].ah == nullptr) [[unlikely]] {
-        ps = peer_slot(*r);
+        ps = peer_slot(*r, true);
         if (ps == kNoPeer) [[unlikely]] {
           stats_.tx_dropped++;
           continue;
@@ -236,6 +253,7 @@ FLIT_HOT uint32_t RdmaTransport::tx_burst(const TxPacket* pkts, uint32_t n) {
       PeerSlot& peer = peers_[ps];
       peer.used = 1;
       peer.last_seq = sq_posted_ + k + 1;
+      wr_peer_[k] = ps;
       ibv_send_wr& wr = send_wrs_[k];
       ibv_sge* sge = send_sges_[k];
       wr.wr_id = sq_posted_ + k + 1;
@@ -296,6 +314,7 @@ FLIT_HOT uint32_t RdmaTransport::tx_burst(const TxPacket* pkts, uint32_t n) {
         again.send_flags |= IBV_SEND_SIGNALED;
         ibv_send_wr* bad_again = nullptr;
         fence = ibv_post_send(qp_, &again, &bad_again) == 0 ? 1 : 0;
+        if (fence == 1) note_send(again.wr.ud.ah, wr_peer_[posted - 1], again.wr_id);
       }
       signal = signal && (posted == k || fence == 1);
     }
@@ -389,16 +408,21 @@ FLIT_HOT uint32_t RdmaTransport::rx_burst(RxPacket* pkts, uint32_t max) {
       std::memset(r->gid, 0, 16);
       r->lid = c.slid;
     }
-    const uint32_t ps = peer_slot(*r);
-    if (ps == kNoPeer) [[unlikely]] {
-      stats_.rx_errors++;  // no way to answer: drop
-      reposts_[num_reposts_++] = b;
-      continue;
+    // A known host, or a new one while its bucket has room; never an
+    // eviction here: packets from anywhere (a flood) must not push out the
+    // hosts being served. A host found no room for gets one when, and if,
+    // the engine answers it (tx_burst).
+    const uint32_t ps = peer_slot(*r, false);
+    if (ps != kNoPeer) [[likely]] {
+      peers_[ps].used = 1;
+      r->ah = peers_[ps].ah;
+      r->peer = ps;
+      r->peer_gen = peers_[ps].gen;
+    } else {
+      r->ah = nullptr;
+      r->peer = kNoPeer;
+      r->peer_gen = 0;
     }
-    peers_[ps].used = 1;
-    r->ah = peers_[ps].ah;
-    r->peer = ps;
-    r->peer_gen = peers_[ps].gen;
     RxPacket& p = pkts[out++];
     p.data = buf + kGrhSize;
     p.len = len;

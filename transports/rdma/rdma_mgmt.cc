@@ -234,10 +234,13 @@ Route RdmaTransport::resolve(std::string_view text) {
       } else {
         rr->lid = info.lid;
       }
-      const uint32_t ps = peer_slot(*rr);
+      errno = 0;
+      const uint32_t ps = peer_slot(*rr, true);
       if (ps == kNoPeer) {
         throw Error("flit rdma: cannot create an address handle for " + uri + " (" +
-                    route_to_string(r) + "): " + strerror(errno));
+                    route_to_string(r) + "): " +
+                    (errno == EBUSY ? std::string("64 evicted handles still wait for their sends")
+                                    : std::string(strerror(errno))));
       }
       rr->ah = peers_[ps].ah;
       rr->peer = ps;
