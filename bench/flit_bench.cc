@@ -92,6 +92,16 @@ struct ServerOpts {
   uint32_t work_iters = 0;  // simulated work per request (work.h)
 };
 
+// The transport's own counters that are not zero, on one line (DPDK's drops
+// by reason and ARP, RDMA's address handles); nothing for UDP.
+void print_transport_counters(const char* who, const flit::Rpc& rpc) {
+  std::string line;
+  for (const auto& c : rpc.transport_counters()) {
+    if (c.value != 0) line += " " + c.name + "=" + std::to_string(c.value);
+  }
+  if (!line.empty()) std::printf("%s: transport%s\n", who, line.c_str());
+}
+
 int run_server(const ServerOpts& o) {
   pin_to_cpu(o.cpu);
   flit::NexusConfig cfg;
@@ -137,6 +147,7 @@ int run_server(const ServerOpts& o) {
               static_cast<unsigned long>(s.requests_handled), static_cast<unsigned long>(s.pkts_rx),
               static_cast<unsigned long>(s.pkts_tx),
               static_cast<unsigned long>(s.responses_resent));
+  print_transport_counters("flit-bench server", rpc);
   return 0;
 }
 
@@ -402,6 +413,7 @@ int run_client(const ClientOpts& o) {
   r.cpu_seconds = cpu_s;
   r.latency = c.total;
   flit::bench::print_report(r);
+  print_transport_counters("client", rpc);
   for (int i = 0; i < flit::kNumStatusCodes; ++i) {
     if (c.err_by_status[i] != 0) {
       std::printf("  %s: %lu\n", std::string(flit::to_string(static_cast<flit::Status>(i))).c_str(),

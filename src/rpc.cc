@@ -97,6 +97,11 @@ bool Rpc::hugepage_backed() const { return pool_->hugepage_backed(); }
 std::string Rpc::local_uri() const { return transport_->local_uri(); }
 transport::TransportStats Rpc::transport_stats() const { return transport_->stats(); }
 
+std::vector<transport::Transport::Counter> Rpc::transport_counters() const {
+  check_owner("transport_counters");
+  return transport_->counters();
+}
+
 namespace {
 // Marks the Rpc as inside its event loop for the scope (so a handler that
 // tries to poll re-entrantly gets an error), and gives received packets back

@@ -297,6 +297,9 @@ class Rpc {
   // --- Introspection -----------------------------------------------------
   const RpcStats& stats() const { return stats_; }
   transport::TransportStats transport_stats() const;
+  // The transport's own counters (Transport::counters): for DPDK every
+  // DpdkStats field, for RDMA the peer table's.
+  std::vector<transport::Transport::Counter> transport_counters() const;
   uint8_t id() const { return id_; }
   Nexus& nexus() { return nexus_; }
   // This Rpc's own address, e.g. "udp://127.0.0.1:31851".

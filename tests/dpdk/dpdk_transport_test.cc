@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -751,6 +752,13 @@ TEST_F(RpcTest, DpdkPeerThatNeverAnswersArpIsUnavailable) {
   SessionId s = kInvalidSession;
   EXPECT_NE(client_->connect("dpdk://198.18.1.250:31850", &s), Status::kOk);
   EXPECT_GT(client_->transport_stats().tx_dropped, 0u);
+  // The reasons are visible through the Rpc, by name.
+  std::map<std::string, uint64_t> c;
+  for (const auto& k : client_->transport_counters()) c[k.name] = k.value;
+  EXPECT_EQ(c.size(), 17u) << "every DpdkStats field, once";
+  EXPECT_GT(c["arp_requests_tx"], 0u);
+  EXPECT_GT(c["tx_no_neighbor"], 0u);
+  EXPECT_EQ(c.count("neighbor_evicted"), 1u);
 }
 
 }  // namespace

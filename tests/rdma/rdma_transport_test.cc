@@ -616,6 +616,12 @@ TEST_F(RdmaTransportTest, HandleEvictedWithinOneSendChunkOutlivesItsSend) {
   ASSERT_EQ(s->tx_burst(pkts, 2), 2u);
   EXPECT_EQ(s->peers_evicted(), evicted + 2) << "b's handle for a's, then a's for b's";
   EXPECT_EQ(s->peers_held(), 1u);
+  const auto counters = s->counters();  // what Rpc::transport_counters shows
+  ASSERT_EQ(counters.size(), 2u);
+  EXPECT_EQ(counters[0].name, "peers_held");
+  EXPECT_EQ(counters[0].value, 1u);
+  EXPECT_EQ(counters[1].name, "peers_evicted");
+  EXPECT_EQ(counters[1].value, evicted + 2);
   for (transport::RdmaTransport* t : {a.get(), b.get()}) {
     transport::RxPacket p[4];
     uint32_t n = 0;

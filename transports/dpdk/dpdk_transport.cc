@@ -250,6 +250,27 @@ DpdkTransport::~DpdkTransport() {
   if (registered_lcore_ && pthread_equal(owner_thread_, pthread_self())) rte_thread_unregister();
 }
 
+std::vector<Transport::Counter> DpdkTransport::counters() const {
+  const DpdkStats& d = dstats_;
+  return {{"rx_frames", d.rx_frames},
+          {"rx_not_for_us", d.rx_not_for_us},
+          {"rx_bad_header", d.rx_bad_header},
+          {"rx_bad_checksum", d.rx_bad_checksum},
+          {"rx_other", d.rx_other},
+          {"rx_multi_segment", d.rx_multi_segment},
+          {"arp_rx", d.arp_rx},
+          {"arp_replies_tx", d.arp_replies_tx},
+          {"arp_requests_tx", d.arp_requests_tx},
+          {"arp_reverify_tx", d.arp_reverify_tx},
+          {"arp_refreshed", d.arp_refreshed},
+          {"neighbor_evicted", d.neighbor_evicted},
+          {"neighbor_table_full", d.neighbor_table_full},
+          {"tx_no_mbuf", d.tx_no_mbuf},
+          {"tx_queue_full", d.tx_queue_full},
+          {"tx_no_neighbor", d.tx_no_neighbor},
+          {"tx_zero_copy", d.tx_zero_copy}};
+}
+
 std::string DpdkTransport::local_uri() const {
   return "dpdk://" + ipv4_to_string(ip_) + ":" + std::to_string(rte_be_to_cpu_16(udp_port_));
 }

@@ -117,6 +117,7 @@ class DpdkTransport final : public Transport {
   uint32_t rx_burst(RxPacket* pkts, uint32_t max) override;
   void rx_release(const RxPacket* pkts, uint32_t n) override;
   TransportStats stats() const override { return stats_; }
+  std::vector<Counter> counters() const override;
 
   const DpdkStats& dpdk_stats() const { return dstats_; }
   uint16_t port_id() const { return port_->id(); }

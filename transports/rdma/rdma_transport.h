@@ -104,6 +104,9 @@ class RdmaTransport final : public Transport {
   uint32_t rx_burst(RxPacket* pkts, uint32_t max) override;
   void rx_release(const RxPacket* pkts, uint32_t n) override;
   TransportStats stats() const override { return stats_; }
+  std::vector<Counter> counters() const override {
+    return {{"peers_held", peers_held()}, {"peers_evicted", peers_evicted_}};
+  }
 
   // For tests and diagnostics.
   uint32_t qp_num() const { return qp_->qp_num; }

@@ -90,6 +90,13 @@ class Transport {
   virtual void rx_release(const RxPacket* pkts, uint32_t n) = 0;
 
   virtual TransportStats stats() const = 0;
+  // The transport's own counters by name (drops by reason, ARP, address
+  // handles), for operators and tools; control path. None by default.
+  struct Counter {
+    std::string name;
+    uint64_t value;
+  };
+  virtual std::vector<Counter> counters() const { return {}; }
 };
 
 }  // namespace flit::transport
