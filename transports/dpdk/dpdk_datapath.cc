@@ -349,6 +349,13 @@ FLIT_COLD void DpdkTransport::send_arp(uint16_t op, const rte_ether_addr& dst_ma
   }
 }
 
+// A broadcast who-has for ip, counted.
+FLIT_COLD void DpdkTransport::send_who_has(rte_be32_t ip) {
+  rte_ether_addr none{};
+  send_arp(RTE_ARP_OP_REQUEST, none, ip);
+  dstats_.arp_requests_tx++;
+}
+
 // Keeps a built frame until its destination's MAC is known (one per peer,
 // like a kernel's ARP queue; the engine retransmits the rest), and asks.
 FLIT_COLD void DpdkTransport::hold_for_arp(rte_mbuf* m, rte_be32_t ip) {
@@ -360,9 +367,7 @@ FLIT_COLD void DpdkTransport::hold_for_arp(rte_mbuf* m, rte_be32_t ip) {
     dstats_.tx_no_neighbor++;
     stats_.tx_dropped++;
     if (now - p.arp_tsc >= arp_retry_tsc_) {
-      rte_ether_addr none{};
-      send_arp(RTE_ARP_OP_REQUEST, none, ip);
-      dstats_.arp_requests_tx++;
+      send_who_has(ip);
       p.arp_tsc = now;
     }
     return;
@@ -378,16 +383,12 @@ FLIT_COLD void DpdkTransport::hold_for_arp(rte_mbuf* m, rte_be32_t ip) {
     for (const Asked& a : asked_) {
       if (a.ip == ip && now - a.tsc < arp_retry_tsc_) return;
     }
-    rte_ether_addr none{};
-    send_arp(RTE_ARP_OP_REQUEST, none, ip);
-    dstats_.arp_requests_tx++;
+    send_who_has(ip);
     asked_[asked_next_++ % kMaxAsked] = Asked{ip, now};
     return;
   }
   pending_[num_pending_++] = Pending{ip, m, now, now};
-  rte_ether_addr none{};
-  send_arp(RTE_ARP_OP_REQUEST, none, ip);
-  dstats_.arp_requests_tx++;
+  send_who_has(ip);
 }
 
 // A learned MAC can go stale without a gratuitous ARP (a peer's NIC
@@ -414,9 +415,7 @@ FLIT_COLD void DpdkTransport::reverify_neighbors() {
        ++looked) {
     rte_be32_t ip = t.take_used(reverify_slot_++, reverify_all_);
     if (ip == 0) continue;
-    rte_ether_addr none{};
-    send_arp(RTE_ARP_OP_REQUEST, none, ip);
-    dstats_.arp_requests_tx++;
+    send_who_has(ip);
     dstats_.arp_reverify_tx++;
     sent++;
   }
@@ -446,9 +445,7 @@ FLIT_COLD void DpdkTransport::flush_pending() {
       continue;
     }
     if (now - p.arp_tsc >= arp_retry_tsc_) {
-      rte_ether_addr none{};
-      send_arp(RTE_ARP_OP_REQUEST, none, p.ip);
-      dstats_.arp_requests_tx++;
+      send_who_has(p.ip);
       p.arp_tsc = now;
     }
     pending_[keep++] = p;

@@ -147,6 +147,7 @@ class DpdkTransport final : public Transport {
   void handle_arp(rte_mbuf* m);
   void hold_for_arp(rte_mbuf* m, rte_be32_t ip);
   void send_arp(uint16_t op, const rte_ether_addr& dst_mac, rte_be32_t dst_ip);
+  void send_who_has(rte_be32_t ip);
   void flush_pending();
   void reverify_neighbors();
   void finish_frame(rte_mbuf* m, const TxPacket& p, const DpdkPeer& peer, uint32_t flit_len);
