@@ -142,6 +142,18 @@ bool poll_until(Rpc& rpc, Pred done, std::chrono::seconds bound = std::chrono::s
   return rpc.run_event_loop_until(done, bound);
 }
 
+// The message of the flit::Error that connecting to uri throws, or
+// "(no error)" when the connect returns instead (whatever its status).
+inline std::string connect_error(Rpc& rpc, const std::string& uri) {
+  SessionId s;
+  try {
+    (void)rpc.connect(uri, &s);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
 inline void fill_random(MsgBuffer& b, uint64_t seed) {
   std::mt19937_64 rng(seed);
   size_t i = 0;

@@ -212,6 +212,16 @@ SessionId connect_by_name(SimHarness& h, const std::string& uri, Status* st) {
   return s;
 }
 
+// 200 calls on session s, fault-free from now on, all Ok with the right bytes.
+void calls_succeed(SimHarness& h, SessionId s) {
+  h.net().set_faults({});
+  SimHarness::Load load;
+  load.sessions = {s};
+  load.total = 200;
+  h.run_load(load);
+  h.check_calls(/*expect_all_ok=*/true);
+}
+
 TEST(Fault, NameWhoseFirstAddressIsDeadConnectsToTheNext) {
   SimHarness h(seed_for(5200));
   h.net().add_name("both", {"nowhere", "elsewhere", "server"});
@@ -219,11 +229,7 @@ TEST(Fault, NameWhoseFirstAddressIsDeadConnectsToTheNext) {
   SessionId s = connect_by_name(h, "sim://both:100", &st);
   ASSERT_EQ(st, Status::kOk);
   EXPECT_GE(h.net().stats().no_endpoint, 2u);  // both dead addresses were tried first
-  SimHarness::Load load;
-  load.sessions = {s};
-  load.total = 200;
-  h.run_load(load);
-  h.check_calls(/*expect_all_ok=*/true);
+  calls_succeed(h, s);
   h.check_server_baseline({s});
 }
 
@@ -235,12 +241,7 @@ TEST(Fault, NameWhoseAnswerComesAfterTheNextAttemptKeepsTheAddressThatAnswered) 
   Status st = Status::kInternal;
   SessionId s = connect_by_name(h, "sim://both:100", &st);
   ASSERT_EQ(st, Status::kOk);
-  h.net().set_faults({});
-  SimHarness::Load load;
-  load.sessions = {s};
-  load.total = 200;
-  h.run_load(load);
-  h.check_calls(/*expect_all_ok=*/true);
+  calls_succeed(h, s);
   h.driver().run_for(20'000'000);  // the second attempt, sent at 8 ms latency, lands nowhere
   EXPECT_GE(h.net().stats().no_endpoint, 1u);
 }
@@ -255,12 +256,7 @@ TEST(Fault, NameWhoseServerAnswersFromAnotherAddressKeepsWhereTheAnswerCameFrom)
   Status st = Status::kInternal;
   SessionId s = connect_by_name(h, "sim://both:100", &st);
   ASSERT_EQ(st, Status::kOk);
-  h.net().set_faults({});
-  SimHarness::Load load;
-  load.sessions = {s};
-  load.total = 200;
-  h.run_load(load);
-  h.check_calls(/*expect_all_ok=*/true);
+  calls_succeed(h, s);
   h.driver().run_for(50'000'000);  // resent connects (vip) land; no second session
   EXPECT_EQ(h.server().num_server_sessions(), 1u);
 }

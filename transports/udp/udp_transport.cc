@@ -77,6 +77,18 @@ void set_buf(int fd, int opt_force, int opt, int bytes) {
   }
 }
 
+// The other way: ::ffff:a.b.c.d as a.b.c.d.
+UdpAddr v4_unmapped(const UdpAddr& a) {
+  sockaddr_in v4{};
+  v4.sin_family = AF_INET;
+  v4.sin_port = a.in6.sin6_port;
+  std::memcpy(&v4.sin_addr, &a.in6.sin6_addr.s6_addr[12], 4);
+  UdpAddr u{};
+  u.in = v4;
+  u.len = sizeof v4;
+  return u;
+}
+
 }  // namespace
 
 UdpTransport::UdpTransport(const Options& opt) {
@@ -204,13 +216,7 @@ std::vector<Route> UdpTransport::resolve_all(std::string_view text) {
     UdpAddr a = found;
     if (family_ == AF_INET && a.sa.sa_family == AF_INET6 &&
         IN6_IS_ADDR_V4MAPPED(&a.in6.sin6_addr)) {
-      sockaddr_in v4{};  // ::ffff:a.b.c.d is a.b.c.d to an IPv4 socket
-      v4.sin_family = AF_INET;
-      v4.sin_port = a.in6.sin6_port;
-      std::memcpy(&v4.sin_addr, &a.in6.sin6_addr.s6_addr[12], 4);
-      a = UdpAddr{};
-      a.in = v4;
-      a.len = sizeof v4;
+      a = v4_unmapped(a);  // ::ffff:a.b.c.d is a.b.c.d to an IPv4 socket
     }
     if (family_ == AF_INET && a.sa.sa_family == AF_INET6) {
       skipped_v6 = true;  // an IPv4 socket cannot reach it
