@@ -307,6 +307,7 @@ FLIT_COLD void DpdkTransport::handle_arp(rte_mbuf* m) {
       break;
     case NeighborTable::Learned::kNew:
     case NeighborTable::Learned::kSame:
+    case NeighborTable::Learned::kAbsent:
       break;
   }
   if (arp->arp_opcode == RTE_BE16(RTE_ARP_OP_REQUEST)) {

@@ -145,36 +145,23 @@ bool NeighborTable::lookup(rte_be32_t ip, rte_ether_addr* mac) const {
 
 NeighborTable::Learned NeighborTable::learn(rte_be32_t ip, const rte_ether_addr& mac,
                                             bool static_entry) {
-  switch (update(ip, mac, static_entry, true)) {
-    case Update::kAdded:
-      return Learned::kNew;
-    case Update::kEvicted:
-      return Learned::kEvicted;
-    case Update::kSame:
-      return Learned::kSame;
-    case Update::kChanged:
-      return Learned::kChanged;
-    case Update::kFull:
-    case Update::kAbsent:
-      break;
-  }
-  return Learned::kFull;
+  return update(ip, mac, static_entry, true);
 }
 
 bool NeighborTable::refresh(rte_be32_t ip, const rte_ether_addr& mac) {
-  return update(ip, mac, false, false) == Update::kChanged;
+  return update(ip, mac, false, false) == Learned::kChanged;
 }
 
 // The one writer. A static entry is overwritten only by another static one.
-NeighborTable::Update NeighborTable::update(rte_be32_t ip, const rte_ether_addr& mac,
-                                            bool static_entry, bool add) {
-  if (ip == 0) return add ? Update::kFull : Update::kAbsent;  // never a peer
+NeighborTable::Learned NeighborTable::update(rte_be32_t ip, const rte_ether_addr& mac,
+                                             bool static_entry, bool add) {
+  if (ip == 0) return add ? Learned::kFull : Learned::kAbsent;  // never a peer
   uint64_t m = kValid | (static_entry ? kStatic : 0);
   for (int k = 0; k < RTE_ETHER_ADDR_LEN; ++k) m |= uint64_t{mac.addr_bytes[k]} << (8 * k);
   const uint32_t bi = bucket_of(ip);
   Slot* b = &slots_[bi * kWays];
   rte_spinlock_lock(&lock_);
-  Update u = add ? Update::kFull : Update::kAbsent;
+  Learned u = add ? Learned::kFull : Learned::kAbsent;
   Slot* empty = nullptr;
   bool known = false;
   for (uint32_t w = 0; w < kWays; ++w) {
@@ -184,11 +171,11 @@ NeighborTable::Update NeighborTable::update(rte_be32_t ip, const rte_ether_addr&
       known = true;
       const uint64_t old = e.mac.load(std::memory_order_relaxed);
       const uint64_t now = m | (old & kGen);
-      u = Update::kSame;
+      u = Learned::kSame;
       if ((static_entry || (old & kStatic) == 0) && old != now) {
         e.mac.store(now, std::memory_order_release);
         changed_.store(1, std::memory_order_relaxed);
-        u = Update::kChanged;
+        u = Learned::kChanged;
       }
       break;
     }
@@ -202,7 +189,7 @@ NeighborTable::Update NeighborTable::update(rte_be32_t ip, const rte_ether_addr&
       empty->mac.store(m | (empty->mac.load(std::memory_order_relaxed) & kGen),
                        std::memory_order_release);
       empty->ip.store(ip, std::memory_order_release);
-      u = Update::kAdded;
+      u = Learned::kNew;
     } else if (Slot* victim = clock_victim(bi, static_entry); victim != nullptr) {
       // A new generation, invalid; the new key; the new MAC in that
       // generation. A lookup that straddles this sees the words differ.
@@ -211,7 +198,7 @@ NeighborTable::Update NeighborTable::update(rte_be32_t ip, const rte_ether_addr&
       victim->used.store(1, std::memory_order_relaxed);
       victim->ip.store(ip, std::memory_order_release);
       victim->mac.store(m | gen, std::memory_order_release);
-      u = Update::kEvicted;
+      u = Learned::kEvicted;
     }
   }
   rte_spinlock_unlock(&lock_);

@@ -53,7 +53,8 @@ class NeighborTable {
   static constexpr uint32_t kBuckets = 256;
   static constexpr uint32_t kSlots = kWays * kBuckets;  // entries
 
-  enum class Learned { kFull, kNew, kEvicted, kSame, kChanged };
+  // kAbsent: refresh() of an unknown address; learn() never returns it.
+  enum class Learned { kFull, kNew, kEvicted, kSame, kChanged, kAbsent };
 
   // Data path: copies the MAC of ip (network order) into *mac and returns
   // true when known, marking the entry used. No lock, no allocation; a
@@ -93,7 +94,6 @@ class NeighborTable {
   static constexpr uint64_t kStatic = uint64_t{1} << 62;
   static constexpr uint64_t kGenOne = uint64_t{1} << 48;
   static constexpr uint64_t kGen = ((uint64_t{1} << 14) - 1) << 48;
-  enum class Update { kFull, kAbsent, kSame, kChanged, kAdded, kEvicted };
   struct Slot {
     std::atomic<uint32_t> ip{0};  // 0: empty (0.0.0.0 is never a peer)
     // Set by lookup, cleared by take_used and by the CLOCK hand: a flag;
@@ -102,7 +102,7 @@ class NeighborTable {
     std::atomic<uint64_t> mac{0};  // see kValid, kStatic, kGen
   };
   // Sets ip -> mac if ip is known, or adds it if `add` (kFull: no room).
-  Update update(rte_be32_t ip, const rte_ether_addr& mac, bool static_entry, bool add);
+  Learned update(rte_be32_t ip, const rte_ether_addr& mac, bool static_entry, bool add);
   Slot* clock_victim(uint32_t bucket, bool for_static);
   static_assert(sizeof(Slot) * kWays == 64, "a bucket is one cache line");
   static_assert(kBuckets == 256, "bucket_of takes 8 bits");
