@@ -719,6 +719,72 @@ TEST_F(DpdkTransportTest, PeerOffTheSubnetIsSentThroughTheGateway) {
   EXPECT_EQ(b_->dpdk_stats().rx_not_for_us, before + 1) << "the frame reached the gateway's MAC";
 }
 
+// First frames to several peers behind one gateway whose MAC is not known
+// yet: they wait together for the gateway's ARP reply (one who-has), up to
+// kMaxPendingPerHop, and all go out when it comes; beyond that share they
+// are dropped (the engine resends them).
+TEST_F(DpdkTransportTest, FramesForPeersBehindOneGatewayWaitTogether) {
+  const std::string b_ip = parse_uri(b_uri_).host;
+  NexusConfig c = test_env().server_config();
+  DpdkTransport::Options o;
+  DpdkTransport::parse_options(c.transport_options, &o);
+  DpdkTransport::parse_options({"prefix=24", "gateway=" + b_ip}, &o);
+  Uri u = parse_uri(c.listen_uri);
+  o.ips = {u.host};
+  o.udp_port = u.port;
+  DpdkTransport g(o);
+  uint8_t hdr[kPktHdrSize] = {};
+  const uint8_t payload[4] = {1, 2, 3, 4};
+  constexpr uint32_t kShare = DpdkTransport::kMaxPendingPerHop;
+  std::vector<transport::Route> to;
+  for (uint32_t i = 0; i < kShare + 2; ++i)
+    to.push_back(g.resolve("dpdk://198.18.7." + std::to_string(1 + i % 3) + ":31850"));
+  const uint64_t not_for_b = b_->dpdk_stats().rx_not_for_us;
+  for (const transport::Route& r : to) {
+    TxPacket p{&r, hdr, payload, sizeof payload};
+    ASSERT_EQ(g.tx_burst(&p, 1), 1u);
+  }
+  EXPECT_EQ(g.dpdk_stats().arp_requests_tx, 1u) << "one who-has for the gateway";
+  EXPECT_EQ(g.dpdk_stats().tx_no_neighbor, 2u) << "beyond the gateway's share";
+  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  RxPacket q[8];
+  while (b_->dpdk_stats().rx_not_for_us < not_for_b + kShare &&
+         std::chrono::steady_clock::now() < end) {
+    b_->rx_release(q, b_->rx_burst(q, 8));
+    g.rx_release(q, g.rx_burst(q, 8));
+  }
+  EXPECT_EQ(b_->dpdk_stats().rx_not_for_us, not_for_b + kShare)
+      << "every held frame reached the gateway's MAC";
+  EXPECT_EQ(g.dpdk_stats().tx_no_neighbor, 2u);
+}
+
+// While several frames wait for a next hop that does not answer, the
+// who-has is repeated once per retry interval for the hop, not once per
+// frame.
+TEST(DpdkArp, FramesWaitingForOneHopRepeatOneWhoHas) {
+  NexusConfig base = test_env().server_config();
+  DpdkTransport::Options o;
+  DpdkTransport::parse_options(base.transport_options, &o);
+  o.ports = {"net_memif_zc0"};  // set up with tx_zero_copy=1 (DpdkZeroCopy)
+  o.ips = {"198.18.1.201"};
+  o.udp_port = 31850;
+  o.tx_zero_copy = true;
+  DpdkTransport t(o);
+  uint8_t hdr[kPktHdrSize] = {};
+  transport::Route to = t.resolve("dpdk://198.18.1.249:31850");  // nobody
+  for (int i = 0; i < 3; ++i) {
+    TxPacket p{&to, hdr, nullptr, 0};
+    ASSERT_EQ(t.tx_burst(&p, 1), 1u);
+  }
+  ASSERT_EQ(t.dpdk_stats().arp_requests_tx, 1u);
+  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  RxPacket q[8];
+  while (t.dpdk_stats().arp_requests_tx == 1 && std::chrono::steady_clock::now() < end)
+    t.rx_release(q, t.rx_burst(q, 8));
+  EXPECT_EQ(t.dpdk_stats().arp_requests_tx, 2u) << "one repeat for the three frames";
+  EXPECT_EQ(t.dpdk_stats().tx_no_neighbor, 0u) << "all three still wait";
+}
+
 // A /32 address (as some clouds hand out) with a gateway outside it: the
 // gateway is on-link, and every other address goes through it.
 TEST(DpdkGateway, SlashThirtyTwoTakesAnOnLinkGateway) {

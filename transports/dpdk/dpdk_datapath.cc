@@ -357,21 +357,28 @@ FLIT_COLD void DpdkTransport::send_who_has(rte_be32_t ip) {
   dstats_.arp_requests_tx++;
 }
 
-// Keeps a built frame until its destination's MAC is known (one per peer,
-// like a kernel's ARP queue; the engine retransmits the rest), and asks.
+// Keeps a built frame until its destination's MAC is known (up to
+// kMaxPendingPerHop per next hop, like a kernel's ARP queue; the engine
+// retransmits the rest), and asks: one who-has per next hop, however many
+// frames wait for it.
 FLIT_COLD void DpdkTransport::hold_for_arp(rte_mbuf* m, rte_be32_t ip) {
   const uint64_t now = rte_get_tsc_cycles();
+  uint32_t waiting = 0;
+  uint64_t asked_tsc = 0;
   for (uint32_t i = 0; i < num_pending_; ++i) {
-    Pending& p = pending_[i];
-    if (p.ip != ip) continue;
-    rte_pktmbuf_free(m);  // one frame waits per peer already
+    if (pending_[i].ip != ip) continue;
+    waiting++;
+    asked_tsc = pending_[i].arp_tsc;  // the same for all of ip's frames
+  }
+  if (waiting != 0 && waiting < kMaxPendingPerHop && num_pending_ < kMaxPending) {
+    pending_[num_pending_++] = Pending{ip, m, asked_tsc, now};  // asked already
+    return;
+  }
+  if (waiting != 0) {  // this hop's share or every slot taken
+    rte_pktmbuf_free(m);
     dstats_.tx_no_neighbor++;
     stats_.tx_dropped++;
-    if (now - p.arp_tsc >= arp_retry_tsc_) {
-      send_who_has(ip);
-      p.arp_tsc = now;
-    }
-    return;
+    return;  // flush_pending asks again on time
   }
   if (num_pending_ == kMaxPending) {
     rte_pktmbuf_free(m);
@@ -446,8 +453,12 @@ FLIT_COLD void DpdkTransport::flush_pending() {
       continue;
     }
     if (now - p.arp_tsc >= arp_retry_tsc_) {
+      // Once per next hop: the frames still to come for p.ip are marked
+      // asked too (those already kept were, or were asked with it).
       send_who_has(p.ip);
-      p.arp_tsc = now;
+      for (uint32_t j = i; j < num_pending_; ++j) {
+        if (pending_[j].ip == p.ip) pending_[j].arp_tsc = now;
+      }
     }
     pending_[keep++] = p;
   }

@@ -87,8 +87,15 @@ class DpdkTransport final : public Transport {
   static constexpr uint16_t kClientPortBase = 49152;
   // Frames per rte_eth_rx_burst / rte_eth_tx_burst call.
   static constexpr uint32_t kMaxBurst = 64;
-  // Frames held while ARP resolves their destination, per Rpc.
-  static constexpr uint32_t kMaxPending = 16;
+  // Frames held while ARP resolves their destination, per Rpc, and per next
+  // hop (peers behind a gateway share it; a few frames each, as a kernel's
+  // ARP queue holds several, so that a burst of first calls to several
+  // peers behind one gateway does not lose all but one to the engine's
+  // retransmission timer). The port's pools have room for 64
+  // (DpdkPort::setup).
+  static constexpr uint32_t kMaxPending = 32;
+  static constexpr uint32_t kMaxPendingPerHop = 8;
+  static_assert(kMaxPending <= 64 && kMaxPendingPerHop <= kMaxPending);
   // With tx_zero_copy, payloads at least this long go out as an external
   // buffer chained to a header mbuf; shorter ones are copied (a second
   // segment costs more than copying a few cache lines: docs/BENCHMARKS.md (DPDK)).
