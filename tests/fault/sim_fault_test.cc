@@ -261,6 +261,30 @@ TEST(Fault, NameWhoseServerAnswersFromAnotherAddressKeepsWhereTheAnswerCameFrom)
   EXPECT_EQ(h.server().num_server_sessions(), 1u);
 }
 
+// The client reaches the server's two addresses from two of its own, as a
+// dual-stack host does (::1 from ::1, 127.0.0.1 from 127.0.0.1): "server"
+// from "client", "vip" from "c4". The first connect reaches the server but
+// the way back to "client" is broken for good; the next attempt, to "vip"
+// from "c4", is the same connect (token and client session) and is answered
+// at "c4", where the server session's answers go from then on.
+TEST(Fault, ResentConnectFromAnotherSourceIsAnsweredThere) {
+  SimHarness h(seed_for(5700), {.latency_ns = 8'000'000});
+  h.net().add_address_alias("vip", "server");
+  h.net().add_address_alias("c4", "client");
+  h.net().add_source_for("client", "vip", "c4");
+  h.net().cut("server", "client", UINT64_MAX);
+  h.net().add_name("both", {"server", "vip"});
+  Status st = Status::kInternal;
+  SessionId s = connect_by_name(h, "sim://both:100", &st);
+  ASSERT_EQ(st, Status::kOk);
+  EXPECT_GE(h.net().stats().partitioned, 1u) << "the first ack was lost";
+  EXPECT_EQ(h.server().num_server_sessions(), 1u);
+  const uint64_t cut = h.net().stats().partitioned;
+  calls_succeed(h, s);
+  EXPECT_EQ(h.net().stats().partitioned, cut) << "no answer went the broken way";
+  h.check_server_baseline({s});
+}
+
 // One of a name's addresses refuses (a server with another packet size):
 // the client goes on to the next, and reports the refusal only if none
 // accepts.

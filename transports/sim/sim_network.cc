@@ -116,7 +116,24 @@ void Network::detach(uint32_t addr, SimTransport* t) {
 }
 
 void Network::partition(const std::string& a, const std::string& b, uint64_t until_ns) {
-  partitions_.push_back({a, b, until_ns});
+  partitions_.push_back({a, b, until_ns, false});
+}
+
+void Network::cut(const std::string& from, const std::string& to, uint64_t until_ns) {
+  partitions_.push_back({from, to, until_ns, true});
+}
+
+void Network::add_source_for(const std::string& host, const std::string& to_host,
+                             const std::string& as_host) {
+  sources_[{host, to_host}] = as_host;
+}
+
+uint32_t Network::source_for(uint32_t from, uint32_t to) {
+  if (sources_.empty()) return from;
+  const std::string fa = names_[from], ta = names_[to];  // copies: address_id may grow names_
+  const size_t colon = fa.rfind(':');
+  auto it = sources_.find({fa.substr(0, colon), ta.substr(0, ta.rfind(':'))});
+  return it == sources_.end() ? from : address_id(it->second + fa.substr(colon));
 }
 
 bool Network::partitioned(uint32_t from, uint32_t to) const {
@@ -126,7 +143,8 @@ bool Network::partitioned(uint32_t from, uint32_t to) const {
   std::string fh = fa.substr(0, fa.rfind(':'));
   std::string th = ta.substr(0, ta.rfind(':'));
   for (const Partition& p : partitions_) {
-    if (now_ < p.until && ((p.a == fh && p.b == th) || (p.a == th && p.b == fh))) return true;
+    if (now_ < p.until && ((p.a == fh && p.b == th) || (!p.one_way && p.a == th && p.b == fh)))
+      return true;
   }
   return false;
 }
@@ -304,7 +322,8 @@ std::string SimTransport::route_to_string(const transport::Route& r) const {
 uint32_t SimTransport::tx_burst(const transport::TxPacket* pkts, uint32_t n) {
   for (uint32_t i = 0; i < n; ++i) {
     const transport::TxPacket& p = pkts[i];
-    net_->send(addr_, route_addr(*p.route), p.hdr, kPktHdrSize, p.payload, p.payload_len);
+    const uint32_t to = route_addr(*p.route);
+    net_->send(net_->source_for(addr_, to), to, p.hdr, kPktHdrSize, p.payload, p.payload_len);
   }
   return n;
 }

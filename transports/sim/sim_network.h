@@ -71,6 +71,9 @@ class Network {
   // Drops every packet between hosts a and b (both ways) until virtual time
   // `until_ns`.
   void partition(const std::string& host_a, const std::string& host_b, uint64_t until_ns);
+  // Drops every packet from host `from` to host `to` (one way only) until
+  // virtual time `until_ns`: a path broken in one direction.
+  void cut(const std::string& from, const std::string& to, uint64_t until_ns);
 
   // A host name with several addresses, as a resolver would return them:
   // sim://name:port resolves to sim://host:port for each host, in order
@@ -82,6 +85,12 @@ class Network {
   // partition() names hosts as packets are addressed: it does not cut an
   // alias's traffic.
   void add_address_alias(const std::string& alias, const std::string& host);
+  // Packets host sends to to_host (as addressed) carry the source as_host,
+  // same port, as a host with an IPv6 and an IPv4 address picks its source
+  // by the destination. as_host should be an alias of host
+  // (add_address_alias), so that answers to it arrive.
+  void add_source_for(const std::string& host, const std::string& to_host,
+                      const std::string& as_host);
 
   // NexusConfigs whose Rpc k lives at sim://host:port+k, on this network's
   // clock. Timeouts are scaled for a fast network (rto 1 ms).
@@ -142,7 +151,10 @@ class Network {
   struct Partition {
     std::string a, b;
     uint64_t until;
+    bool one_way;  // a to b only
   };
+  std::map<std::pair<std::string, std::string>, std::string> sources_;  // add_source_for
+  uint32_t source_for(uint32_t from, uint32_t to);
   std::vector<Partition> partitions_;
   std::deque<std::pair<std::pair<uint32_t, uint32_t>, std::vector<uint8_t>>> history_;
 };
