@@ -700,14 +700,9 @@ TEST(DpdkErrors, PeerOffTheSubnetWithoutGatewayIsRefusedAtConnect) {
 // being 198.18.7.1, drops it as not for it). On the subnet, no gateway.
 TEST_F(DpdkTransportTest, PeerOffTheSubnetIsSentThroughTheGateway) {
   const std::string b_ip = parse_uri(b_uri_).host;
-  NexusConfig c = test_env().server_config();
-  DpdkTransport::Options o;
-  DpdkTransport::parse_options(c.transport_options, &o);
-  DpdkTransport::parse_options({"prefix=24", "gateway=" + b_ip}, &o);
-  Uri u = parse_uri(c.listen_uri);
-  o.ips = {u.host};
-  o.udp_port = u.port;
-  DpdkTransport g(o);
+  std::string g_uri;
+  auto gp = make_endpoint(&g_uri, {"prefix=24", "gateway=" + b_ip});
+  DpdkTransport& g = *gp;
   transport::Route off = g.resolve("dpdk://198.18.7.1:31850");
   EXPECT_EQ(g.route_to_string(off), "dpdk://198.18.7.1:31850 via " + b_ip);
   transport::Route on = g.resolve(b_uri_);
@@ -731,15 +726,9 @@ TEST_F(DpdkTransportTest, PeerOffTheSubnetIsSentThroughTheGateway) {
 // kMaxPendingPerHop, and all go out when it comes; beyond that share they
 // are dropped (the engine resends them).
 TEST_F(DpdkTransportTest, FramesForPeersBehindOneGatewayWaitTogether) {
-  const std::string b_ip = parse_uri(b_uri_).host;
-  NexusConfig c = test_env().server_config();
-  DpdkTransport::Options o;
-  DpdkTransport::parse_options(c.transport_options, &o);
-  DpdkTransport::parse_options({"prefix=24", "gateway=" + b_ip}, &o);
-  Uri u = parse_uri(c.listen_uri);
-  o.ips = {u.host};
-  o.udp_port = u.port;
-  DpdkTransport g(o);
+  std::string g_uri;
+  auto gp = make_endpoint(&g_uri, {"prefix=24", "gateway=" + parse_uri(b_uri_).host});
+  DpdkTransport& g = *gp;
   uint8_t hdr[kPktHdrSize] = {};
   const uint8_t payload[4] = {1, 2, 3, 4};
   constexpr uint32_t kShare = DpdkTransport::kMaxPendingPerHop;
@@ -795,15 +784,9 @@ TEST(DpdkArp, FramesWaitingForOneHopRepeatOneWhoHas) {
 // A /32 address (as some clouds hand out) with a gateway outside it: the
 // gateway is on-link, and every other address goes through it.
 TEST(DpdkGateway, SlashThirtyTwoTakesAnOnLinkGateway) {
-  NexusConfig c = test_env().server_config();
-  DpdkTransport::Options o;
-  DpdkTransport::parse_options(c.transport_options, &o);
-  DpdkTransport::parse_options({"prefix=32", "gateway=198.18.9.9"}, &o);
-  Uri u = parse_uri(c.listen_uri);
-  o.ips = {u.host};
-  o.udp_port = u.port;
-  DpdkTransport t(o);
-  EXPECT_EQ(t.route_to_string(t.resolve("dpdk://198.18.1.77:5")),
+  std::string uri;
+  auto t = make_endpoint(&uri, {"prefix=32", "gateway=198.18.9.9"});
+  EXPECT_EQ(t->route_to_string(t->resolve("dpdk://198.18.1.77:5")),
             "dpdk://198.18.1.77:5 via 198.18.9.9");
 }
 
