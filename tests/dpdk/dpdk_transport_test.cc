@@ -45,6 +45,20 @@ std::unique_ptr<DpdkTransport> make_endpoint(std::string* uri,
   return std::make_unique<DpdkTransport>(o);
 }
 
+// A transport at `ip` on the test network's spare port (net_memif_zc0, set
+// up with tx_zero_copy=1: DpdkZeroCopy), for tests that need an endpoint
+// nobody else sends to.
+std::unique_ptr<DpdkTransport> spare_port_endpoint(const std::string& ip) {
+  NexusConfig base = test_env().server_config();
+  DpdkTransport::Options o;
+  DpdkTransport::parse_options(base.transport_options, &o);
+  o.ports = {"net_memif_zc0"};
+  o.ips = {ip};
+  o.udp_port = 31850;
+  o.tx_zero_copy = true;
+  return std::make_unique<DpdkTransport>(o);
+}
+
 // Polls t until it yields a packet or 5 s pass; returns the count (0 or 1+).
 // Polls `also` meanwhile (dropping what it gets), as its Rpc's event loop
 // would: that is where it takes ARP replies and sends frames held for them.
@@ -500,14 +514,8 @@ TEST(DpdkNeighbors, LockFreeLookupsNeverSeeAnotherPeersMac) {
 // the first 16 could not be resolved until the dead ones' frames were given
 // up, and their connects failed.
 TEST(DpdkArp, PeerBeyondTheWaitingFramesIsStillAsked) {
-  NexusConfig base = test_env().server_config();
-  DpdkTransport::Options o;
-  DpdkTransport::parse_options(base.transport_options, &o);
-  o.ports = {"net_memif_zc0"};  // set up with tx_zero_copy=1 (DpdkZeroCopy)
-  o.ips = {"198.18.1.200"};
-  o.udp_port = 31850;
-  o.tx_zero_copy = true;
-  DpdkTransport t(o);
+  auto tp = spare_port_endpoint("198.18.1.200");
+  DpdkTransport& t = *tp;
   uint8_t hdr[kPktHdrSize] = {};
   auto send_to = [&](int host) {
     transport::Route to = t.resolve("dpdk://198.18.7." + std::to_string(host) + ":31850");
@@ -758,14 +766,8 @@ TEST_F(DpdkTransportTest, FramesForPeersBehindOneGatewayWaitTogether) {
 // who-has is repeated once per retry interval for the hop, not once per
 // frame.
 TEST(DpdkArp, FramesWaitingForOneHopRepeatOneWhoHas) {
-  NexusConfig base = test_env().server_config();
-  DpdkTransport::Options o;
-  DpdkTransport::parse_options(base.transport_options, &o);
-  o.ports = {"net_memif_zc0"};  // set up with tx_zero_copy=1 (DpdkZeroCopy)
-  o.ips = {"198.18.1.201"};
-  o.udp_port = 31850;
-  o.tx_zero_copy = true;
-  DpdkTransport t(o);
+  auto tp = spare_port_endpoint("198.18.1.201");
+  DpdkTransport& t = *tp;
   uint8_t hdr[kPktHdrSize] = {};
   transport::Route to = t.resolve("dpdk://198.18.1.249:31850");  // nobody
   for (int i = 0; i < 3; ++i) {
