@@ -187,8 +187,8 @@ TEST_F(RpcTest, ResponseStartComesUnaskedTheRestOnRequest) {
     ASSERT_EQ(client_->call(s, kSized, req, &resp), Status::kOk) << pkts;
     // Packets resent because a round trip outlasted the RTO (5 ms: a
     // descheduled thread on a loaded 2-core machine) are not the protocol's.
-    const uint64_t sent = client_->stats().pkts_tx - before -
-                          (client_->stats().retransmissions - resent_before);
+    const uint64_t sent =
+        client_->stats().pkts_tx - before - (client_->stats().retransmissions - resent_before);
     ASSERT_EQ(resp.size(), n);
     for (size_t i = 0; i < n; ++i) ASSERT_EQ(resp.data()[i], static_cast<uint8_t>(i * 7)) << i;
     // The request, and one request-for-response per packet past the eager ones.
@@ -390,30 +390,8 @@ TEST_F(RpcTest, LossOnBothSidesIsRecoveredAndHandlersRunOnce) {
     if (client_->connect(server_->uri(), &s) != Status::kOk) s = kInvalidSession;
   }
   ASSERT_NE(s, kInvalidSession);
-  const size_t dpp = client_->data_per_pkt();
   constexpr int kCalls = 600;
-  std::vector<MsgBuffer> reqs, resps;
-  for (int i = 0; i < kCalls; ++i) {
-    reqs.push_back(client_->alloc_msg_buffer((i % 3 == 0) ? 1 + i * 13 % (20 * dpp) : i % 500));
-    fill_random(reqs.back(), 1000 + i);
-    resps.push_back(client_->alloc_msg_buffer(8));
-  }
-  int done = 0, ok = 0;
-  for (int i = 0; i < kCalls; ++i) {
-    ASSERT_EQ(client_->enqueue_request(s, kEcho, &reqs[i], &resps[i],
-                                       [&](Status r) {
-                                         done++;
-                                         ok += r == Status::kOk;
-                                       }),
-              Status::kOk);
-  }
-  ASSERT_TRUE(poll_until(
-      *client_, [&] { return done == kCalls; }, std::chrono::seconds(120)));
-  EXPECT_EQ(ok, kCalls);
-  for (int i = 0; i < kCalls; ++i) {
-    ASSERT_EQ(resps[i].size(), reqs[i].size()) << i;
-    ASSERT_EQ(std::memcmp(resps[i].data(), reqs[i].data(), reqs[i].size()), 0) << i;
-  }
+  ASSERT_NO_FATAL_FAILURE(echo_calls_all_ok(*client_, s, kEcho, kCalls));
   RpcStats cs = client_->stats();
   EXPECT_GT(cs.fault_drops, 0u);
   EXPECT_GT(cs.retransmissions, 0u);
