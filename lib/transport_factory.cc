@@ -4,13 +4,14 @@
 // of the installed libflit, picks a transport by name and links the ones this
 // build has. A transport that was not built is reported as such, not as an
 // unknown name.
-#include <stdexcept>
+#include <cstdint>
 #include <string>
 #include <utility>
 
 #include "flit/error.h"
 #include "flit/nexus.h"
 #include "flit/uri.h"
+#include "option_parse.h"
 #include "udp_transport.h"
 #if FLIT_HAVE_DPDK
 #include "dpdk_transport.h"
@@ -22,6 +23,9 @@
 namespace flit {
 
 namespace {
+// Socket buffer sizes beyond this are refused (the kernel's int).
+constexpr uint64_t kMaxSocketBuf = uint64_t{1} << 30;
+
 // Splits "key=value"; throws naming the transport and the bad option.
 std::pair<std::string, std::string> split_option(std::string_view transport,
                                                  const std::string& opt) {
@@ -33,17 +37,6 @@ std::pair<std::string, std::string> split_option(std::string_view transport,
   return {opt.substr(0, eq), opt.substr(eq + 1)};
 }
 
-size_t parse_size(std::string_view transport, const std::string& key, const std::string& v) {
-  size_t n = 0;
-  try {
-    size_t used = 0;
-    n = std::stoul(v, &used);
-    if (used != v.size()) throw std::invalid_argument(v);
-  } catch (const std::exception&) {
-    throw Error("flit " + std::string(transport) + ": option " + key + "=" + v + ": not a number");
-  }
-  return n;
-}
 }  // namespace
 
 std::vector<std::string> Nexus::transports_built() {
@@ -77,9 +70,9 @@ std::unique_ptr<transport::Transport> Nexus::make_transport(uint8_t rpc_id) {
     for (const std::string& opt : cfg_.transport_options) {
       auto [key, value] = split_option("udp", opt);
       if (key == "rcvbuf") {
-        o.rcvbuf = parse_size("udp", key, value);
+        o.rcvbuf = detail::parse_option_num("udp", key, value, 1, kMaxSocketBuf);
       } else if (key == "sndbuf") {
-        o.sndbuf = parse_size("udp", key, value);
+        o.sndbuf = detail::parse_option_num("udp", key, value, 1, kMaxSocketBuf);
       } else {
         throw Error("flit udp: unknown transport option '" + key +
                     "' (udp knows: rcvbuf=BYTES, sndbuf=BYTES)");
@@ -107,24 +100,26 @@ std::unique_ptr<transport::Transport> Nexus::make_transport(uint8_t rpc_id) {
       if (key == "device") {
         o.device = value;
       } else if (key == "port") {
-        size_t p = parse_size("rdma", key, value);
-        if (p == 0 || p > 255) throw Error("flit rdma: port=" + value + ": ports are 1..255");
-        o.ib_port = static_cast<uint8_t>(p);
+        o.ib_port = static_cast<uint8_t>(detail::parse_option_num("rdma", key, value, 1, 255));
       } else if (key == "gid_index") {
         o.gid_index =
-            value == "auto" ? -1 : static_cast<int>(parse_size("rdma", key, value) & 0xffff);
+            value == "auto"
+                ? -1
+                : static_cast<int>(detail::parse_option_num("rdma", key, value, 0, 0xffff));
       } else if (key == "qkey") {
-        o.qkey = static_cast<uint32_t>(parse_size("rdma", key, value));
+        o.qkey = static_cast<uint32_t>(
+            detail::parse_option_num("rdma", key, value, 0, UINT32_MAX, true));
       } else if (key == "recv_depth") {
-        o.recv_depth = static_cast<uint32_t>(parse_size("rdma", key, value));
+        o.recv_depth =
+            static_cast<uint32_t>(detail::parse_option_num("rdma", key, value, 1, 1u << 20));
       } else if (key == "max_inline") {
-        size_t v = parse_size("rdma", key, value);
-        o.max_inline = static_cast<int>(v > 4096 ? 4096 : v);
+        o.max_inline = static_cast<int>(detail::parse_option_num("rdma", key, value, 0, 4096));
       } else if (key == "resolve_timeout_ms") {
-        o.resolve_timeout_ms = static_cast<uint32_t>(parse_size("rdma", key, value));
+        o.resolve_timeout_ms =
+            static_cast<uint32_t>(detail::parse_option_num("rdma", key, value, 1, 3'600'000));
       } else if (key == "max_peers") {
-        size_t v = parse_size("rdma", key, value);
-        o.max_peers = static_cast<uint32_t>(v > UINT32_MAX ? 0 : v);  // checked by the transport
+        // A power of two: checked by the transport.
+        o.max_peers = static_cast<uint32_t>(detail::parse_option_num("rdma", key, value, 1, 4096));
       } else {
         throw Error("flit rdma: unknown transport option '" + key +
                     "' (rdma knows: device=NAME, port=N, gid_index=N|auto, qkey=N, "

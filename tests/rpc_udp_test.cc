@@ -276,6 +276,33 @@ TEST(RpcUdpMisuse, UnbuiltOrUnknownTransportSaysSo) {
   }
 }
 
+// Option values are plain decimal numbers in range: "-1" is not a huge
+// buffer, "4k" not 4, and a size past the kernel's limit is refused rather
+// than cut down unsaid.
+TEST(RpcUdpMisuse, BadOptionValuesAreClearErrors) {
+  auto error_for = [](const std::string& opt) -> std::string {
+    NexusConfig c;
+    c.transport_options = {opt};
+    Nexus nexus(c);
+    try {
+      Rpc rpc(nexus, 0);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "(no error)";
+  };
+  for (const char* v : {"rcvbuf=-1", "rcvbuf=4k", "rcvbuf= 5", "rcvbuf=", "sndbuf=0x100"}) {
+    EXPECT_NE(error_for(v).find(std::string(v) + ": not a number"), std::string::npos)
+        << error_for(v);
+  }
+  for (const char* v : {"rcvbuf=2147483648", "sndbuf=0", "sndbuf=99999999999999999999999"}) {
+    EXPECT_NE(error_for(v).find(std::string(v) + ": out of range [1, 1073741824]"),
+              std::string::npos)
+        << error_for(v);
+  }
+  EXPECT_EQ(error_for("rcvbuf=1073741824"), "(no error)");
+}
+
 TEST(RpcUdpIpv6, EchoOverIpv6Loopback) {
   NexusConfig sc;
   sc.listen_uri = "udp://[::1]:0";

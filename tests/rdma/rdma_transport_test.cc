@@ -395,6 +395,35 @@ void echo_sizes(Rpc& rpc, SessionId s, const std::vector<size_t>& sizes) {
   }
 }
 
+// Numbers in range, decimal (qkey also 0x-hex); nothing silently cut down.
+TEST_F(RdmaTransportTest, BadOptionValuesAreClearErrors) {
+  struct Case {
+    const char* opt;
+    const char* says;
+  } cases[] = {
+      {"qkey=-1", "qkey=-1: not a number (decimal, or hex as 0x...)"},
+      {"qkey=0x1ffffffff", "out of range [0, 4294967295]"},
+      {"qkey=0x", "not a number"},
+      {"gid_index=70000", "gid_index=70000: out of range [0, 65535]"},
+      {"port=0", "port=0: out of range [1, 255]"},
+      {"recv_depth=0", "recv_depth=0: out of range [1, 1048576]"},
+      {"max_inline=5000", "max_inline=5000: out of range [0, 4096]"},
+      {"max_peers=8192", "max_peers=8192: out of range [1, 4096]"},
+      {"resolve_timeout_ms=1s", "resolve_timeout_ms=1s: not a number"},
+  };
+  for (const Case& c : cases) {
+    std::string e = rpc_error(client({c.opt}));
+    EXPECT_NE(e.find(c.says), std::string::npos) << c.opt << ": " << e;
+  }
+  // The default Q_Key written in hex is the default.
+  ServerThread srv(server(), [](Nexus& n) { n.register_handler(kEcho, echo); });
+  Nexus n(client({"qkey=0x464c4954"}));
+  Rpc r(n, 0);
+  SessionId s = kInvalidSession;
+  ASSERT_EQ(r.connect(srv.uri(), &s), Status::kOk);
+  echo_sizes(r, s, {1});
+}
+
 TEST_F(RdmaTransportTest, InlineAndGatherSendsBothDeliverTheRightBytes) {
   // 256 bytes inline: payloads up to 216 bytes go inline, larger ones are
   // gathered from the message buffer.

@@ -9,10 +9,10 @@
 #include <rte_lcore.h>
 
 #include <algorithm>
-#include <stdexcept>
 
 #include "flit/error.h"
 #include "flit/uri.h"
+#include "option_parse.h"
 
 namespace flit::transport {
 
@@ -32,19 +32,7 @@ std::vector<std::string> split_list(const std::string& v) {
 
 unsigned long parse_num(const std::string& key, const std::string& v, unsigned long lo,
                         unsigned long hi) {
-  unsigned long n = 0;
-  try {
-    size_t used = 0;
-    n = std::stoul(v, &used);
-    if (used != v.size()) throw std::invalid_argument(v);
-  } catch (const std::exception&) {
-    throw Error("flit dpdk: option " + key + "=" + v + ": not a number");
-  }
-  if (n < lo || n > hi) {
-    throw Error("flit dpdk: option " + key + "=" + v + ": out of range [" + std::to_string(lo) +
-                ", " + std::to_string(hi) + "]");
-  }
-  return n;
+  return detail::parse_option_num("dpdk", key, v, lo, hi);
 }
 
 rte_be32_t parse_ipv4(const std::string& s, const std::string& what) {
