@@ -71,7 +71,8 @@ struct NexusConfig {
   // The client's setting is what its sessions use.
   uint32_t eager_response_pkts = kDefaultEagerResponsePkts;
   // Retransmission timeout: a request or request-for-response packet not
-  // answered within it is sent again (go-back-N from the first unanswered).
+  // answered within it is sent again (selective: only the packets whose
+  // answers are missing).
   Duration rto = std::chrono::milliseconds(5);
   // Default deadline of a call (enqueue_request can override per call).
   Duration call_deadline = std::chrono::seconds(5);

@@ -327,8 +327,8 @@ void DpdkPort::setup(const PortSetup& s) {
   uint16_t nrx = rx_desc_, ntx = tx_desc_;
   rte_eth_dev_adjust_nb_rx_tx_desc(id_, &nrx, &ntx);
   // Per queue: a full receive ring, a full transmit ring, bursts held by the
-  // engine (3 x 64) and frames waiting for ARP (at most 64:
-  // DpdkTransport::kMaxPending), and the per-lcore cache.
+  // engine (3 x 64) and frames waiting for ARP (DpdkTransport::kMaxPending,
+  // 32; room here for up to 64), and the per-lcore cache.
   constexpr uint32_t kCache = 256;
   uint32_t n = uint32_t{nrx} + ntx + 4 * 64 + 2 * kCache;
   uint32_t pool_size = 1;

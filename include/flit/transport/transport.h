@@ -27,9 +27,10 @@ struct Route {
 
 // One packet to send: header (kPktHdrSize bytes) followed by payload. hdr
 // and payload may be adjacent; the transport must not assume so.
-// The memory stays valid and unchanged until the engine frees the message,
-// which is after the transport has returned from tx_burst (kernel UDP copies)
-// or polled the send's completion (transports that DMA from it).
+// The header is valid only during tx_burst (copy it or gather it); the
+// payload stays valid and unchanged until the engine frees the message,
+// which may be as soon as tx_burst returns: a transport that DMAs from it
+// waits for the send's completion inside tx_burst (docs/transports.md).
 struct TxPacket {
   const Route* route;
   const uint8_t* hdr;
@@ -80,8 +81,9 @@ class Transport {
   // Human-readable form of a route, for logs and errors.
   virtual std::string route_to_string(const Route& r) const = 0;
 
-  // Sends up to n packets; returns how many were accepted (the rest are the
-  // caller's to retry or drop). No allocation.
+  // Sends up to n packets; returns how many were accepted. The engine drops
+  // and counts the rest (the client's retransmission timer recovers them).
+  // No allocation.
   virtual uint32_t tx_burst(const TxPacket* pkts, uint32_t n) = 0;
   // Receives up to max packets into pkts; returns the count. Non-blocking.
   virtual uint32_t rx_burst(RxPacket* pkts, uint32_t max) = 0;
