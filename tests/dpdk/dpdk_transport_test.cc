@@ -45,18 +45,29 @@ std::unique_ptr<DpdkTransport> make_endpoint(std::string* uri,
   return std::make_unique<DpdkTransport>(o);
 }
 
-// A transport at `ip` on the test network's spare port (net_memif_zc0, set
-// up with tx_zero_copy=1: DpdkZeroCopy), for tests that need an endpoint
-// nobody else sends to.
-std::unique_ptr<DpdkTransport> spare_port_endpoint(const std::string& ip) {
+// A transport at `ip` on one of the test network's two spare ports
+// (net_memif_zc0/1, set up with tx_zero_copy=1: DpdkZeroCopy), for tests
+// that need endpoints nobody else sends to. `extra`: more options.
+std::unique_ptr<DpdkTransport> spare_port_endpoint(const std::string& ip, int which = 0,
+                                                   const std::vector<std::string>& extra = {}) {
   NexusConfig base = test_env().server_config();
   DpdkTransport::Options o;
   DpdkTransport::parse_options(base.transport_options, &o);
-  o.ports = {"net_memif_zc0"};
+  DpdkTransport::parse_options(extra, &o);
+  o.ports = {"net_memif_zc" + std::to_string(which)};
   o.ips = {ip};
   o.udp_port = 31850;
   o.tx_zero_copy = true;
   return std::make_unique<DpdkTransport>(o);
+}
+
+// An address in 198.18.3.0/24 no test has used in this process: a port's
+// neighbour table outlives its transports, so a test that needs a MAC
+// unknown to a port (run in any order, or repeated) takes a fresh one.
+std::string fresh_ip() {
+  static int next = 1;
+  if (next > 254) throw Error("the test ran out of fresh addresses");
+  return "198.18.3." + std::to_string(next++);
 }
 
 // Polls t until it yields a packet or 5 s pass; returns the count (0 or 1+).
@@ -508,13 +519,13 @@ TEST(DpdkNeighbors, LockFreeLookupsNeverSeeAnotherPeersMac) {
   EXPECT_GT(hits, 0u);
 }
 
-// With every ARP-wait slot taken by peers that never answer, a frame for
-// one more peer is dropped (the engine resends it) but its who-has still
-// goes out, once per retry interval per peer: otherwise live peers beyond
-// the first 16 could not be resolved until the dead ones' frames were given
-// up, and their connects failed.
+// With every ARP-wait slot taken by peers that never answer, one frame
+// each, a frame for one more peer is dropped (the engine resends it) but its
+// who-has still goes out, once per retry interval per peer: otherwise live
+// peers beyond those could not be resolved until the dead ones' frames were
+// given up, and their connects failed.
 TEST(DpdkArp, PeerBeyondTheWaitingFramesIsStillAsked) {
-  auto tp = spare_port_endpoint("198.18.1.200");
+  auto tp = spare_port_endpoint(fresh_ip());
   DpdkTransport& t = *tp;
   uint8_t hdr[kPktHdrSize] = {};
   auto send_to = [&](int host) {
@@ -733,40 +744,163 @@ TEST_F(DpdkTransportTest, PeerOffTheSubnetIsSentThroughTheGateway) {
 // yet: they wait together for the gateway's ARP reply (one who-has), up to
 // kMaxPendingPerHop, and all go out when it comes; beyond that share they
 // are dropped (the engine resends them).
-TEST_F(DpdkTransportTest, FramesForPeersBehindOneGatewayWaitTogether) {
-  std::string g_uri;
-  auto gp = make_endpoint(&g_uri, {"prefix=24", "gateway=" + parse_uri(b_uri_).host});
-  DpdkTransport& g = *gp;
+TEST(DpdkArp, FramesForPeersBehindOneGatewayWaitTogether) {
+  const std::string gw_ip = fresh_ip();
+  auto gw = spare_port_endpoint(gw_ip, 1);
+  auto g = spare_port_endpoint(fresh_ip(), 0, {"prefix=24", "gateway=" + gw_ip});
   uint8_t hdr[kPktHdrSize] = {};
   const uint8_t payload[4] = {1, 2, 3, 4};
   constexpr uint32_t kShare = DpdkTransport::kMaxPendingPerHop;
   std::vector<transport::Route> to;
   for (uint32_t i = 0; i < kShare + 2; ++i)
-    to.push_back(g.resolve("dpdk://198.18.7." + std::to_string(1 + i % 3) + ":31850"));
-  const uint64_t not_for_b = b_->dpdk_stats().rx_not_for_us;
+    to.push_back(g->resolve("dpdk://198.18.7." + std::to_string(1 + i % 3) + ":31850"));
+  const uint64_t not_for_gw = gw->dpdk_stats().rx_not_for_us;
   for (const transport::Route& r : to) {
     TxPacket p{&r, hdr, payload, sizeof payload};
-    ASSERT_EQ(g.tx_burst(&p, 1), 1u);
+    ASSERT_EQ(g->tx_burst(&p, 1), 1u);
   }
-  EXPECT_EQ(g.dpdk_stats().arp_requests_tx, 1u) << "one who-has for the gateway";
-  EXPECT_EQ(g.dpdk_stats().tx_no_neighbor, 2u) << "beyond the gateway's share";
+  EXPECT_EQ(g->dpdk_stats().arp_requests_tx, 1u) << "one who-has for the gateway";
+  EXPECT_EQ(g->dpdk_stats().tx_no_neighbor, 2u) << "beyond the gateway's share";
   auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   RxPacket q[8];
-  while (b_->dpdk_stats().rx_not_for_us < not_for_b + kShare &&
+  while (gw->dpdk_stats().rx_not_for_us < not_for_gw + kShare &&
          std::chrono::steady_clock::now() < end) {
-    b_->rx_release(q, b_->rx_burst(q, 8));
-    g.rx_release(q, g.rx_burst(q, 8));
+    gw->rx_release(q, gw->rx_burst(q, 8));
+    g->rx_release(q, g->rx_burst(q, 8));
   }
-  EXPECT_EQ(b_->dpdk_stats().rx_not_for_us, not_for_b + kShare)
+  EXPECT_EQ(gw->dpdk_stats().rx_not_for_us, not_for_gw + kShare)
       << "every held frame reached the gateway's MAC";
-  EXPECT_EQ(g.dpdk_stats().tx_no_neighbor, 2u);
+  EXPECT_EQ(g->dpdk_stats().tx_no_neighbor, 2u);
+}
+
+// Two spare-port endpoints a and b, a holding frames 1, 2 and 3 (one
+// payload byte each) for b, whose MAC it does not know yet.
+struct HeldForB {
+  std::string b_ip = fresh_ip();
+  std::unique_ptr<DpdkTransport> b = spare_port_endpoint(b_ip, 1);
+  std::unique_ptr<DpdkTransport> a = spare_port_endpoint(fresh_ip(), 0);
+  transport::Route to = a->resolve("dpdk://" + b_ip + ":31850");
+  uint8_t hdr[kPktHdrSize] = {};
+  std::vector<uint8_t> got;  // payload bytes b received, in order
+
+  HeldForB() {
+    for (uint8_t seq : {1, 2, 3}) send(seq);
+  }
+  void send(uint8_t seq) {
+    TxPacket p{&to, hdr, &seq, 1};
+    ASSERT_EQ(a->tx_burst(&p, 1), 1u);
+  }
+  // Polls b (and a, if also_a) until b has received n frames or 5 s pass.
+  void receive(size_t n, bool also_a) {
+    RxPacket q[8];
+    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (got.size() < n && std::chrono::steady_clock::now() < end) {
+      uint32_t k = b->rx_burst(q, 8);  // b answers a's who-has too
+      for (uint32_t i = 0; i < k; ++i) got.push_back(q[i].data[kPktHdrSize]);
+      b->rx_release(q, k);
+      if (also_a) a->rx_release(q, a->rx_burst(q, 8));
+    }
+  }
+};
+
+// The ARP answer sends the frames held for its sender at once, in the
+// receive poll that takes it.
+TEST(DpdkArp, HeldFramesGoWhenTheAnswerArrives) {
+  HeldForB h;
+  RxPacket q[8];
+  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (h.a->dpdk_stats().arp_rx == 0 && std::chrono::steady_clock::now() < end) {
+    h.b->rx_release(q, h.b->rx_burst(q, 8));  // b answers the who-has
+    h.a->rx_release(q, h.a->rx_burst(q, 8));  // a takes the answer
+  }
+  ASSERT_GE(h.a->dpdk_stats().arp_rx, 1u);
+  h.receive(3, /*also_a=*/false);
+  EXPECT_EQ(h.got, (std::vector<uint8_t>{1, 2, 3}));
+}
+
+// b's MAC learned by another queue's thread (the table is the port's): a's
+// next frame for b finds the MAC, and the held ones go before it.
+TEST(DpdkArp, HeldFramesGoBeforeLaterOnes) {
+  HeldForB h;
+  rte_ether_addr b_mac;
+  rte_eth_macaddr_get(h.b->port_id(), &b_mac);
+  transport::Route rb = h.a->resolve("dpdk://" + h.b_ip + ":31850");
+  h.a->neighbors().learn(transport::dpdk_peer(&rb)->ip, b_mac);
+  h.send(4);
+  h.receive(4, /*also_a=*/false);
+  EXPECT_EQ(h.got, (std::vector<uint8_t>{1, 2, 3, 4}));
+}
+
+// Four next hops that never answer, eight frames each, take every slot; a
+// frame for a fifth hop still gets one (the newest frame of a full hop
+// makes room), and reaches that hop once it answers.
+TEST(DpdkArp, DeadHopsCannotTakeEverySlot) {
+  const std::string b_ip = fresh_ip();
+  auto b = spare_port_endpoint(b_ip, 1);
+  auto t = spare_port_endpoint(fresh_ip(), 0);
+  uint8_t hdr[kPktHdrSize] = {};
+  auto send_to = [&](const std::string& ip) {
+    transport::Route r = t->resolve("dpdk://" + ip + ":31850");
+    TxPacket p{&r, hdr, nullptr, 0};
+    return t->tx_burst(&p, 1);
+  };
+  static_assert(DpdkTransport::kMaxPending == 4 * DpdkTransport::kMaxPendingPerHop);
+  for (int h = 0; h < 4; ++h) {
+    const std::string dead = fresh_ip();
+    for (uint32_t i = 0; i < DpdkTransport::kMaxPendingPerHop; ++i) ASSERT_EQ(send_to(dead), 1u);
+  }
+  ASSERT_EQ(t->dpdk_stats().tx_no_neighbor, 0u);
+  ASSERT_EQ(t->dpdk_stats().arp_requests_tx, 4u);
+  ASSERT_EQ(send_to(b_ip), 1u);
+  EXPECT_EQ(t->dpdk_stats().arp_requests_tx, 5u) << "the fifth hop is asked for";
+  EXPECT_EQ(t->dpdk_stats().tx_no_neighbor, 1u) << "one frame of a full hop made room";
+  RxPacket q[8];
+  uint32_t got = 0;
+  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (got == 0 && std::chrono::steady_clock::now() < end) {
+    got = b->rx_burst(q, 8);
+    b->rx_release(q, got);
+    t->rx_release(q, t->rx_burst(q, 8));
+  }
+  EXPECT_EQ(got, 1u) << "the fifth hop's frame was held, and sent when it answered";
+}
+
+// A hop asked for while every slot was taken is not asked again when a
+// slot frees and its next frame is held, before the retry interval.
+TEST(DpdkArp, HopAskedWhileFullIsNotAskedTwice) {
+  const std::string b_ip = fresh_ip();
+  auto b = spare_port_endpoint(b_ip, 1);
+  auto t = spare_port_endpoint(fresh_ip(), 0);
+  uint8_t hdr[kPktHdrSize] = {};
+  auto send_to = [&](const std::string& ip) {
+    transport::Route r = t->resolve("dpdk://" + ip + ":31850");
+    TxPacket p{&r, hdr, nullptr, 0};
+    return t->tx_burst(&p, 1);
+  };
+  ASSERT_EQ(send_to(b_ip), 1u);  // b's frame takes a slot; b will answer
+  for (uint32_t i = 1; i < DpdkTransport::kMaxPending; ++i) ASSERT_EQ(send_to(fresh_ip()), 1u);
+  const std::string x = fresh_ip();
+  ASSERT_EQ(send_to(x), 1u);  // every slot holds a hop of its own: dropped, but asked
+  const uint64_t asked = t->dpdk_stats().arp_requests_tx;
+  ASSERT_EQ(asked, DpdkTransport::kMaxPending + 1);
+  RxPacket q[8];
+  uint32_t got = 0;
+  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (got == 0 && std::chrono::steady_clock::now() < end) {
+    got = b->rx_burst(q, 8);  // b answers; t sends b's frame, freeing its slot
+    b->rx_release(q, got);
+    t->rx_release(q, t->rx_burst(q, 8));
+  }
+  ASSERT_EQ(got, 1u);
+  ASSERT_EQ(send_to(x), 1u);  // held now
+  EXPECT_EQ(t->dpdk_stats().arp_requests_tx, asked) << "x was asked for a moment ago";
 }
 
 // While several frames wait for a next hop that does not answer, the
 // who-has is repeated once per retry interval for the hop, not once per
 // frame.
 TEST(DpdkArp, FramesWaitingForOneHopRepeatOneWhoHas) {
-  auto tp = spare_port_endpoint("198.18.1.201");
+  auto tp = spare_port_endpoint(fresh_ip());
   DpdkTransport& t = *tp;
   uint8_t hdr[kPktHdrSize] = {};
   transport::Route to = t.resolve("dpdk://198.18.1.249:31850");  // nobody

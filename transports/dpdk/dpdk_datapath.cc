@@ -117,6 +117,9 @@ FLIT_HOT uint32_t DpdkTransport::tx_burst(const TxPacket* pkts, uint32_t n) {
           port_->neighbors().lookup(peer->next_hop, &dst);
       } else {
         known = port_->neighbors().lookup(peer->next_hop, &dst);
+        // Resolved since frames for this hop were held: those go first.
+        if (known && num_pending_ != 0 && holds_frame_for(peer->next_hop)) [[unlikely]]
+          flush_pending();
       }
       write_frame_hdr(frame, mac_, dst, ip_, udp_port_, peer->ip, peer->udp_port, flit_len);
       std::memcpy(frame + kFrameHdrSize, p.hdr, kPktHdrSize);
@@ -310,6 +313,8 @@ FLIT_COLD void DpdkTransport::handle_arp(rte_mbuf* m) {
     case NeighborTable::Learned::kAbsent:
       break;
   }
+  // Frames held for this peer go now, ahead of anything sent after.
+  if (num_pending_ != 0 && holds_frame_for(a.arp_sip)) flush_pending();
   if (arp->arp_opcode == RTE_BE16(RTE_ARP_OP_REQUEST)) {
     send_arp(RTE_ARP_OP_REPLY, a.arp_sha, a.arp_sip);
     dstats_.arp_replies_tx++;
@@ -360,9 +365,16 @@ FLIT_COLD void DpdkTransport::send_who_has(rte_be32_t ip) {
 // Keeps a built frame until its destination's MAC is known (up to
 // kMaxPendingPerHop per next hop, like a kernel's ARP queue; the engine
 // retransmits the rest), and asks: one who-has per next hop, however many
-// frames wait for it.
+// frames wait for it. Every hop keeps at least one slot: a frame for a new
+// hop, with every slot taken, displaces the newest frame of the hop holding
+// the most, so a few hops that never answer cannot shut the others out.
 FLIT_COLD void DpdkTransport::hold_for_arp(rte_mbuf* m, rte_be32_t ip) {
   const uint64_t now = rte_get_tsc_cycles();
+  auto drop = [this](rte_mbuf* f) {
+    rte_pktmbuf_free(f);
+    dstats_.tx_no_neighbor++;
+    stats_.tx_dropped++;
+  };
   uint32_t waiting = 0;
   uint64_t asked_tsc = 0;
   for (uint32_t i = 0; i < num_pending_; ++i) {
@@ -370,33 +382,77 @@ FLIT_COLD void DpdkTransport::hold_for_arp(rte_mbuf* m, rte_be32_t ip) {
     waiting++;
     asked_tsc = pending_[i].arp_tsc;  // the same for all of ip's frames
   }
-  if (waiting != 0 && waiting < kMaxPendingPerHop && num_pending_ < kMaxPending) {
-    pending_[num_pending_++] = Pending{ip, m, asked_tsc, now};  // asked already
-    return;
-  }
-  if (waiting != 0) {  // this hop's share or every slot taken
-    rte_pktmbuf_free(m);
-    dstats_.tx_no_neighbor++;
-    stats_.tx_dropped++;
-    return;  // flush_pending asks again on time
-  }
-  if (num_pending_ == kMaxPending) {
-    rte_pktmbuf_free(m);
-    dstats_.tx_no_neighbor++;
-    stats_.tx_dropped++;
-    // No room to hold the frame, but still ask, so that peers beyond the
-    // first kMaxPending get resolved while those wait (the engine resends
-    // the frame): at most once per retry interval per peer, remembered for
-    // the last kMaxAsked peers asked this way.
-    for (const Asked& a : asked_) {
-      if (a.ip == ip && now - a.tsc < arp_retry_tsc_) return;
+  if (waiting != 0) {
+    if (waiting < kMaxPendingPerHop && num_pending_ < kMaxPending) {
+      pending_[num_pending_++] = Pending{ip, m, asked_tsc, now};  // asked already
+    } else {
+      drop(m);  // this hop's share or every slot taken; flush_pending asks again on time
     }
-    send_who_has(ip);
-    asked_[asked_next_++ % kMaxAsked] = Asked{ip, now};
     return;
   }
-  pending_[num_pending_++] = Pending{ip, m, now, now};
-  send_who_has(ip);
+  if (num_pending_ == kMaxPending && !displace_for_new_hop()) {
+    // Every slot holds a hop of its own. Drop the frame (the engine resends
+    // it) but still ask, so that hops beyond these get resolved while those
+    // wait: at most once per retry interval per hop, remembered for the
+    // last kMaxAsked hops asked this way.
+    drop(m);
+    if (!asked_recently(ip, now)) {
+      send_who_has(ip);
+      asked_[asked_next_++ % kMaxAsked] = Asked{ip, now};
+    }
+    return;
+  }
+  // A hop asked for a moment ago (while the slots were full) is not asked
+  // again before its retry interval.
+  uint64_t arp_tsc = now;
+  if (const Asked* a = asked_recently(ip, now)) {
+    arp_tsc = a->tsc;
+  } else {
+    send_who_has(ip);
+  }
+  pending_[num_pending_++] = Pending{ip, m, arp_tsc, now};
+}
+
+// The asked_ entry of a hop asked for within the retry interval, or null.
+const DpdkTransport::Asked* DpdkTransport::asked_recently(rte_be32_t ip, uint64_t now) const {
+  for (const Asked& a : asked_) {
+    if (a.ip == ip && a.tsc != 0 && now - a.tsc < arp_retry_tsc_) return &a;
+  }
+  return nullptr;
+}
+
+// Frees a slot for a new hop: drops the newest frame of the hop holding the
+// most frames, if that is more than one. False if every hop holds one.
+FLIT_COLD bool DpdkTransport::displace_for_new_hop() {
+  uint32_t most = 1, victim = 0;
+  for (uint32_t i = 0; i < num_pending_; ++i) {
+    uint32_t n = 0, newest = i;
+    for (uint32_t j = 0; j < num_pending_; ++j) {
+      if (pending_[j].ip != pending_[i].ip) continue;
+      n++;
+      newest = j;
+    }
+    if (n > most) {
+      most = n;
+      victim = newest;
+    }
+  }
+  if (most == 1) return false;
+  rte_pktmbuf_free(pending_[victim].frame);
+  dstats_.tx_no_neighbor++;
+  stats_.tx_dropped++;
+  for (uint32_t i = victim + 1; i < num_pending_; ++i) pending_[i - 1] = pending_[i];
+  num_pending_--;
+  return true;
+}
+
+// True if a frame for next hop ip waits: a frame for ip must not overtake
+// it (tx_burst flushes first).
+bool DpdkTransport::holds_frame_for(rte_be32_t ip) const {
+  for (uint32_t i = 0; i < num_pending_; ++i) {
+    if (pending_[i].ip == ip) return true;
+  }
+  return false;
 }
 
 // A learned MAC can go stale without a gratuitous ARP (a peer's NIC
@@ -436,8 +492,12 @@ FLIT_COLD void DpdkTransport::flush_pending() {
   uint32_t keep = 0;
   for (uint32_t i = 0; i < num_pending_; ++i) {
     Pending& p = pending_[i];
+    // A frame kept in this pass holds back the later ones for its hop (the
+    // MAC may arrive, from another queue's thread, between two lookups).
+    bool behind = false;
+    for (uint32_t j = 0; j < keep && !behind; ++j) behind = pending_[j].ip == p.ip;
     rte_ether_addr mac;
-    if (port_->neighbors().lookup(p.ip, &mac)) {
+    if (!behind && port_->neighbors().lookup(p.ip, &mac)) {
       rte_ether_addr_copy(&mac, &rte_pktmbuf_mtod(p.frame, rte_ether_hdr*)->dst_addr);
       if (rte_eth_tx_burst(port_id_, queue_, &p.frame, 1) != 1) {
         rte_pktmbuf_free(p.frame);

@@ -136,6 +136,9 @@ class DpdkTransport final : public Transport {
   const rte_ether_addr& mac() const { return mac_; }
   rte_be32_t ipv4() const { return ip_; }
   rte_be16_t udp_port() const { return udp_port_; }
+  // The port's neighbour table, shared by its queues' transports (what one
+  // queue's thread learns, the others use).
+  NeighborTable& neighbors() { return port_->neighbors(); }
   // Whose MAC a frame to ip (network order) is sent to: ip itself when it is
   // on this endpoint's subnet (or no prefix= was given), else the gateway.
   rte_be32_t next_hop(rte_be32_t ip) const {
@@ -153,6 +156,8 @@ class DpdkTransport final : public Transport {
   // Data path helpers (dpdk_datapath.cc).
   void handle_arp(rte_mbuf* m);
   void hold_for_arp(rte_mbuf* m, rte_be32_t ip);
+  bool displace_for_new_hop();
+  bool holds_frame_for(rte_be32_t ip) const;
   void send_arp(uint16_t op, const rte_ether_addr& dst_mac, rte_be32_t dst_ip);
   void send_who_has(rte_be32_t ip);
   void flush_pending();
@@ -195,6 +200,7 @@ class DpdkTransport final : public Transport {
   };
   Asked asked_[kMaxAsked];
   uint32_t asked_next_ = 0;
+  const Asked* asked_recently(rte_be32_t ip, uint64_t now) const;
   // Re-verification of learned neighbours (queue 0's transport of a port):
   // every arp_refresh_ms a who-has goes to the learned peers in use, a few
   // per receive poll, so a MAC that changed without a gratuitous ARP is
