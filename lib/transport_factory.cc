@@ -102,10 +102,9 @@ std::unique_ptr<transport::Transport> Nexus::make_transport(uint8_t rpc_id) {
       } else if (key == "port") {
         o.ib_port = static_cast<uint8_t>(detail::parse_option_num("rdma", key, value, 1, 255));
       } else if (key == "gid_index") {
-        o.gid_index =
-            value == "auto"
-                ? -1
-                : static_cast<int>(detail::parse_option_num("rdma", key, value, 0, 0xffff));
+        o.gid_index = value == "auto"
+                          ? -1
+                          : static_cast<int>(detail::parse_option_num("rdma", key, value, 0, 255));
       } else if (key == "qkey") {
         o.qkey = static_cast<uint32_t>(
             detail::parse_option_num("rdma", key, value, 0, UINT32_MAX, true));

@@ -404,7 +404,7 @@ TEST_F(RdmaTransportTest, BadOptionValuesAreClearErrors) {
       {"qkey=-1", "qkey=-1: not a number (decimal, or hex as 0x...)"},
       {"qkey=0x1ffffffff", "out of range [0, 4294967295]"},
       {"qkey=0x", "not a number"},
-      {"gid_index=70000", "gid_index=70000: out of range [0, 65535]"},
+      {"gid_index=256", "gid_index=256: out of range [0, 255]"},
       {"port=0", "port=0: out of range [1, 255]"},
       {"recv_depth=0", "recv_depth=0: out of range [1, 1048576]"},
       {"max_inline=5000", "max_inline=5000: out of range [0, 4096]"},
