@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -48,18 +49,29 @@ class Histogram {
   double mean() const { return total_ == 0 ? 0 : static_cast<double>(sum_) / total_; }
 
   // The smallest recorded value v such that a fraction q (0..1) of values
-  // are <= v, within the histogram's relative error; the exact max for q=1.
+  // are <= v (the ceil(q*N)-th smallest, at least the first), within the
+  // histogram's relative error; the exact max for q=1.
   uint64_t percentile(double q) const {
     if (total_ == 0) return 0;
     if (q >= 1.0) return max_;
-    uint64_t rank = static_cast<uint64_t>(q * static_cast<double>(total_));
-    if (rank >= total_) rank = total_ - 1;
+    const uint64_t rank = rank_of(q, total_);
     uint64_t seen = 0;
     for (size_t i = 0; i < counts_.size(); ++i) {
       seen += counts_[i];
       if (seen > rank) return std::min(value_at(i), max_);
     }
     return max_;
+  }
+
+  // The 0-based rank of the q-quantile of n values: ceil(q*n) - 1, at
+  // least 0 and below n. (q*n is nudged down by a relative 1e-12 first, so
+  // that 0.99 * 100, which is 99.00000000000001 in binary, ranks 98.)
+  static uint64_t rank_of(double q, uint64_t n) {
+    const double x = q * static_cast<double>(n) * (1.0 - 1e-12);
+    uint64_t k = x <= 0 ? 0 : static_cast<uint64_t>(std::ceil(x));
+    if (k == 0) k = 1;
+    if (k > n) k = n;
+    return k - 1;
   }
 
   // Bucket index of v: values below kSubBuckets are exact; above, the top

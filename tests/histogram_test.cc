@@ -12,11 +12,15 @@
 namespace flit::bench {
 namespace {
 
-// Exact percentile of a sorted sample, same rank convention as Histogram.
+// Exact percentile of a sorted sample by definition: the smallest value v
+// with at least a fraction q of the sample <= v (found by counting, not by
+// Histogram's rank formula, so that a wrong formula shows).
 uint64_t exact(const std::vector<uint64_t>& sorted, double q) {
-  if (q >= 1.0) return sorted.back();
-  size_t rank = static_cast<size_t>(q * static_cast<double>(sorted.size()));
-  return sorted[std::min(rank, sorted.size() - 1)];
+  const double n = static_cast<double>(sorted.size());
+  for (size_t i = 0; i < sorted.size(); ++i) {
+    if (static_cast<double>(i + 1) >= q * n * (1.0 - 1e-12)) return sorted[i];
+  }
+  return sorted.back();
 }
 
 void expect_close(const std::vector<uint64_t>& values) {
@@ -39,9 +43,20 @@ void expect_close(const std::vector<uint64_t>& values) {
 TEST(Histogram, UniformSmallValuesAreExact) {
   Histogram h;
   for (uint64_t v = 0; v < 100; ++v) h.record(v);
-  EXPECT_EQ(h.percentile(0.5), 50u);
-  EXPECT_EQ(h.percentile(0.99), 99u);
+  // Half the values are <= 49, 99 of 100 are <= 98.
+  EXPECT_EQ(h.percentile(0.5), 49u);
+  EXPECT_EQ(h.percentile(0.99), 98u);
+  EXPECT_EQ(h.percentile(0.995), 99u);
+  EXPECT_EQ(h.percentile(0.0), 0u);
   EXPECT_EQ(h.percentile(1.0), 99u);
+  Histogram one;
+  one.record(7);
+  EXPECT_EQ(one.percentile(0.0), 7u);
+  EXPECT_EQ(one.percentile(0.5), 7u);
+  // p99.9 of 1000 values is the 999th, not the max.
+  Histogram k;
+  for (uint64_t v = 1; v <= 1000; ++v) k.record(v);
+  EXPECT_EQ(k.percentile(0.999), 999u);
 }
 
 TEST(Histogram, UniformWide) {
