@@ -15,13 +15,17 @@
 // flit's figure is compared with, measured in the same run.
 #include <arpa/inet.h>
 #include <sched.h>
+#include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -53,6 +57,31 @@ void pin_to_cpu(int cpu) {
     throw flit::Error("flit-bench: cannot pin to CPU " + std::to_string(cpu) + ": " +
                       std::strerror(errno));
   }
+}
+
+// Range checks pass NaN (every comparison with it is false): seconds and
+// rates must also be finite numbers.
+const CLI::Validator kFinite(
+    [](std::string& v) -> std::string {
+      char* end = nullptr;
+      double d = std::strtod(v.c_str(), &end);
+      return end != v.c_str() && *end == '\0' && std::isfinite(d) ? "" : "not a finite number";
+    },
+    "FINITE");
+
+// Fails now, not after the run, if --json FILE cannot be written: the path
+// is a directory, or cannot be opened for writing. Leaves no new file.
+void check_writable(const std::string& path, const char* flag) {
+  if (path.empty()) return;
+  struct stat st;
+  const bool existed = stat(path.c_str(), &st) == 0;
+  if (existed && S_ISDIR(st.st_mode)) {
+    throw CLI::ValidationError(flag, path + " is a directory");
+  }
+  FILE* f = std::fopen(path.c_str(), "a");
+  if (f == nullptr) throw CLI::ValidationError(flag, path + ": " + std::strerror(errno));
+  std::fclose(f);
+  if (!existed) std::remove(path.c_str());
 }
 
 uint64_t ns_since(Clock::time_point t0) {
@@ -186,10 +215,17 @@ struct Client {
   flit::MsgBuffer req;
   std::vector<std::unique_ptr<CallCtx>> calls;
   flit::bench::Histogram interval, total;
-  bool recording = false;
+  // The measured window: a call counts if it completed in the window, or
+  // started in it (open loop: was due in it) and completed after, while
+  // the run drains; so the slowest calls of the window, still outstanding
+  // at its end, are not left out, and an open loop that fell behind during
+  // the warm-up shows the backlog's latency (from each call's scheduled
+  // time) instead of hiding it.
+  Clock::time_point window_start = Clock::time_point::max();
+  Clock::time_point window_end = Clock::time_point::max();
   bool stopping = false;
-  bool open_loop = false;      // --rate: calls start on a schedule
-  std::vector<CallCtx*> idle;  // open loop: contexts free to issue
+  bool open_loop = false;     // --rate: calls start on a schedule
+  std::deque<CallCtx*> idle;  // open loop: contexts free to issue, oldest first
   uint64_t completed = 0, recorded = 0, errors = 0, outstanding = 0;
   uint64_t err_by_status[flit::kNumStatusCodes] = {};
   // Closed loop with many calls in flight: the clock is read at most twice
@@ -231,10 +267,7 @@ struct Client {
     if (batched_clock) {
       finished.emplace_back(ctx->start, st);  // recorded after the iteration
     } else {
-      record(static_cast<uint64_t>(
-                 std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - ctx->start)
-                     .count()),
-             st);
+      record(ctx->start, Clock::now(), st);
     }
     if (open_loop) {
       idle.push_back(ctx);
@@ -242,12 +275,13 @@ struct Client {
       issue(ctx);
     }
   }
-  void record(uint64_t ns, flit::Status st) {
+  void record(Clock::time_point start, Clock::time_point end, flit::Status st) {
     if (st != flit::Status::kOk) {
       errors++;
       err_by_status[static_cast<int>(st)]++;
-    } else if (recording) {
-      interval.record(ns);
+    } else if (end >= window_start && start < window_end) {
+      interval.record(static_cast<uint64_t>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(end - start).count()));
       recorded++;
     }
   }
@@ -261,11 +295,7 @@ struct Client {
     rpc->run_event_loop_once();
     if (finished.empty()) return;
     const Clock::time_point end = Clock::now();
-    for (auto& [start, st] : finished) {
-      record(static_cast<uint64_t>(
-                 std::chrono::duration_cast<std::chrono::nanoseconds>(end - start).count()),
-             st);
-    }
+    for (auto& [start, st] : finished) record(start, end, st);
     finished.clear();
   }
 };
@@ -287,6 +317,8 @@ int run_client(const ClientOpts& o) {
     }
   }
   cfg.mtu = o.mtu;
+  cfg.connect_timeout =
+      std::chrono::duration_cast<flit::Duration>(std::chrono::duration<double>(o.connect_timeout));
   flit::Nexus nexus(cfg);
   flit::Rpc rpc(nexus, 0);
   std::signal(SIGINT, on_signal);
@@ -303,18 +335,27 @@ int run_client(const ClientOpts& o) {
     for (int i = 0; i < 4; ++i) c.req.data()[i] = static_cast<uint8_t>(n >> (8 * i));
   }
   uint32_t inflight = o.mode == "latency" ? 1 : o.inflight;
+  // All sessions connect at once; Ctrl-C ends the wait.
   std::vector<flit::SessionId> sessions;
+  uint32_t answered = 0;
+  flit::Status failure = flit::Status::kOk;
   for (uint32_t i = 0; i < o.sessions; ++i) {
-    flit::SessionId s;
-    flit::Status st = rpc.connect(o.connect, &s,
-                                  std::chrono::duration_cast<flit::Duration>(
-                                      std::chrono::duration<double>(o.connect_timeout)));
-    if (st != flit::Status::kOk) {
-      std::fprintf(stderr, "flit-bench: cannot connect to %s: %s (is the server running?)\n",
-                   o.connect.c_str(), std::string(flit::to_string(st)).c_str());
-      return 1;
-    }
-    sessions.push_back(s);
+    sessions.push_back(rpc.create_session(o.connect, [&](flit::SessionId, flit::Status st) {
+      answered++;
+      if (st != flit::Status::kOk) failure = st;
+    }));
+  }
+  rpc.run_event_loop_until(
+      [&] { return answered == o.sessions || g_stop.load(std::memory_order_relaxed); },
+      std::chrono::duration_cast<flit::Duration>(
+          std::chrono::duration<double>(o.connect_timeout + 1)));
+  if (answered != o.sessions || failure != flit::Status::kOk) {
+    std::fprintf(
+        stderr, "flit-bench: cannot connect to %s: %s\n", o.connect.c_str(),
+        answered != o.sessions
+            ? "interrupted"
+            : (std::string(flit::to_string(failure)) + " (is the server running?)").c_str());
+    return 1;
   }
   std::printf(
       "flit-bench client: %s, %s, %u session(s) x %u in flight, request %zu B, "
@@ -329,8 +370,10 @@ int run_client(const ClientOpts& o) {
         flit::kSessionSlots, inflight, inflight - flit::kSessionSlots);
   }
   std::fflush(stdout);
-  for (flit::SessionId s : sessions) {
-    for (uint32_t i = 0; i < inflight; ++i) {
+  // Contexts interleaved across sessions, so that an open loop's calls
+  // spread over every session instead of filling one session's slots.
+  for (uint32_t i = 0; i < inflight; ++i) {
+    for (flit::SessionId s : sessions) {
       c.calls.push_back(std::make_unique<CallCtx>(
           CallCtx{&c, s, rpc.alloc_msg_buffer(std::max<size_t>(o.resp_size, 1)), {}}));
     }
@@ -338,21 +381,23 @@ int run_client(const ClientOpts& o) {
   c.open_loop = o.rate > 0;
   c.batched_clock = !c.open_loop && c.calls.size() > 1;
   c.finished.reserve(c.calls.size());
+  auto t0 = Clock::now();
+  const uint64_t warm_ns = static_cast<uint64_t>(o.warmup * 1e9);
+  const uint64_t end_ns = warm_ns + static_cast<uint64_t>(o.duration * 1e9);
+  c.window_start = t0 + std::chrono::nanoseconds(warm_ns);
   if (c.open_loop) {
     for (auto& ctx : c.calls) c.idle.push_back(ctx.get());
   } else {
     for (auto& ctx : c.calls) c.issue(ctx.get());
   }
 
-  auto t0 = Clock::now();
   // Open loop: the k-th call is due at t0 + k / rate, whether or not the
   // previous ones have completed (at most `inflight` per session outstanding;
   // beyond that a due call waits, and its wait counts as latency).
   const double period_ns = o.rate > 0 ? 1e9 / o.rate : 0;
   double next_due_ns = 0;
-  const uint64_t warm_ns = static_cast<uint64_t>(o.warmup * 1e9);
-  const uint64_t end_ns = warm_ns + static_cast<uint64_t>(o.duration * 1e9);
-  uint64_t next_tick = warm_ns + 1'000'000'000;
+  bool measuring = false;
+  uint64_t last_tick = warm_ns;
   uint64_t tick_recorded = 0;
   uint64_t measure_start = 0, measure_end = 0;
   auto cpu0 = std::clock();
@@ -361,27 +406,32 @@ int run_client(const ClientOpts& o) {
     for (int i = 0; i < (c.open_loop ? 1 : 64); ++i) c.poll();
     uint64_t now = ns_since(t0);
     while (c.open_loop && next_due_ns <= static_cast<double>(now) && !c.idle.empty()) {
-      CallCtx* ctx = c.idle.back();
-      c.idle.pop_back();
+      CallCtx* ctx = c.idle.front();
+      c.idle.pop_front();
       c.issue_at(ctx, t0 + std::chrono::nanoseconds(static_cast<int64_t>(next_due_ns)));
       next_due_ns += period_ns;
     }
-    if (!c.recording && now >= warm_ns) {
-      c.recording = true;
+    if (!measuring && now >= warm_ns) {
+      measuring = true;
       measure_start = now;
       cpu_measure_start = std::clock();
     }
-    if (c.recording && now >= next_tick) {
+    if (measuring && now >= last_tick + 1'000'000'000) {
+      // Over the time since the last line (a stalled loop prints late, once).
       uint64_t n = c.recorded - tick_recorded;
       tick_recorded = c.recorded;
       char label[64];
       std::snprintf(label, sizeof label, "[%3.0fs] %9.0f req/s ", (now - warm_ns) / 1e9,
-                    static_cast<double>(n) / ((now - (next_tick - 1'000'000'000)) / 1e9));
-      print_percentiles(label, c.interval);
+                    static_cast<double>(n) / ((now - last_tick) / 1e9));
+      if (c.interval.count() == 0) {
+        std::printf("%s no call started in the window completed\n", label);
+      } else {
+        print_percentiles(label, c.interval);
+      }
       std::fflush(stdout);
       c.total.merge(c.interval);
       c.interval.reset();
-      next_tick += 1'000'000'000;
+      last_tick = now;
     }
     if (now >= end_ns || g_stop.load(std::memory_order_relaxed)) {
       measure_end = now;
@@ -389,13 +439,22 @@ int run_client(const ClientOpts& o) {
     }
   }
   double cpu_s = static_cast<double>(std::clock() - cpu_measure_start) / CLOCKS_PER_SEC;
-  c.total.merge(c.interval);
-  c.recording = false;
-  // Let outstanding calls finish (each ends by its deadline).
+  c.window_end = t0 + std::chrono::nanoseconds(measure_end);
+  // Open loop: calls due in the window but never sent (every context busy:
+  // the server did not keep up). They are not in the percentiles; said below.
+  uint64_t behind = 0;
+  if (c.open_loop) {
+    while (next_due_ns < static_cast<double>(measure_end)) {
+      behind++;
+      next_due_ns += period_ns;
+    }
+  }
+  // Let outstanding calls finish (each ends by its deadline); those that
+  // started in the window are measured too.
   c.stopping = true;
-  rpc.run_event_loop_until([&] { return c.outstanding == 0; }, std::chrono::seconds(10));
-  for (auto& [start, st] : c.finished) c.record(0, st);  // errors still count
-  c.finished.clear();
+  auto drain_end = Clock::now() + std::chrono::seconds(10);
+  while (c.outstanding != 0 && Clock::now() < drain_end) c.poll();
+  c.total.merge(c.interval);
 
   flit::bench::Report r;
   r.kind = "flit";
@@ -412,6 +471,8 @@ int run_client(const ClientOpts& o) {
   r.retransmissions = rpc.stats().retransmissions;
   r.cpu_seconds = cpu_s;
   r.latency = c.total;
+  r.target_rps = o.rate;
+  r.behind_schedule = behind;
   flit::bench::print_report(r);
   print_transport_counters("client", rpc);
   for (int i = 0; i < flit::kNumStatusCodes; ++i) {
@@ -486,7 +547,7 @@ int main(int argc, char** argv) {
   server->add_option("--listen", so.listen, "URI to listen on")->capture_default_str();
   server->add_option("--cpu", so.cpu, "pin to this CPU")->check(CLI::Range(0, 4095));
   server->add_option("--duration", so.duration, "exit after SECONDS (default: until SIGINT)")
-      ->check(CLI::Range(0.0, 86400.0));
+      ->check(kFinite & CLI::Range(0.0, 86400.0));
   server->add_option("--mtu", so.mtu, "largest packet, header included (default: transport's)");
   server
       ->add_option("--work-iters", so.work_iters,
@@ -505,10 +566,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"latency", "throughput", "bandwidth"}))
       ->capture_default_str();
   client->add_option("--duration", co.duration, "measured SECONDS")
-      ->check(CLI::Range(0.1, 3600.0))
+      ->check(kFinite & CLI::Range(0.1, 3600.0))
       ->capture_default_str();
   client->add_option("--warmup", co.warmup, "unmeasured SECONDS first")
-      ->check(CLI::Range(0.0, 600.0))
+      ->check(kFinite & CLI::Range(0.0, 600.0))
       ->capture_default_str();
   client->add_option("--req-size", co.req_size, "request bytes")
       ->check(CLI::Range(size_t{0}, flit::kDefaultMaxMsgSize))
@@ -520,7 +581,7 @@ int main(int argc, char** argv) {
       ->add_option("--rate", co.rate,
                    "open loop: issue REQ/S on a fixed schedule, latency from the scheduled "
                    "time (throughput/bandwidth modes)")
-      ->check(CLI::Range(1.0, 1e9));
+      ->check(kFinite & CLI::Range(1.0, 1e9));
   auto* req_size_opt = client->get_option("--req-size");
   auto* inflight =
       client->add_option("--inflight", co.inflight, "calls in flight per session (throughput)")
@@ -533,7 +594,7 @@ int main(int argc, char** argv) {
   client
       ->add_option("--connect-timeout", co.connect_timeout,
                    "SECONDS to wait for the server to answer the handshake")
-      ->check(CLI::Range(0.01, 600.0))
+      ->check(kFinite & CLI::Range(0.01, 600.0))
       ->capture_default_str();
   client->add_option("--mtu", co.mtu, "largest packet, header included (default: transport's)");
   co.t.add_flags(client);
@@ -545,7 +606,7 @@ int main(int argc, char** argv) {
   bserver->add_option("--listen", bso.uri, "udp:// or dpdk:// URI to listen on")->required();
   bserver->add_option("--cpu", bso.cpu, "pin to this CPU")->check(CLI::Range(0, 4095));
   bserver->add_option("--duration", bso.duration, "exit after SECONDS (default: until SIGINT)")
-      ->check(CLI::Range(0.0, 86400.0));
+      ->check(kFinite & CLI::Range(0.0, 86400.0));
   bso.duration = 0;
   bserver
       ->add_option("--work-iters", bso.work_iters,
@@ -565,10 +626,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"latency", "throughput"}))
       ->capture_default_str();
   bclient->add_option("--duration", bco.duration, "measured SECONDS")
-      ->check(CLI::Range(0.1, 3600.0))
+      ->check(kFinite & CLI::Range(0.1, 3600.0))
       ->capture_default_str();
   bclient->add_option("--warmup", bco.warmup, "unmeasured SECONDS first")
-      ->check(CLI::Range(0.0, 600.0))
+      ->check(kFinite & CLI::Range(0.0, 600.0))
       ->capture_default_str();
   bclient->add_option("--req-size", bco.req_size, "payload bytes (plus a 40-byte flit header)")
       ->check(CLI::Range(size_t{8}, size_t{65000}))
@@ -597,8 +658,10 @@ int main(int argc, char** argv) {
       return flit::bench::run_udp_baseline_server(bso, g_stop);
     }
     if (bclient->parsed()) {
+      check_writable(bjson, "--json");
       pin_to_cpu(bco.cpu);
       std::signal(SIGINT, on_signal);
+      std::signal(SIGTERM, on_signal);
       flit::bench::Report r;
       const bool dpdk = bct.resolve(&bco);
       if (bco.connected && dpdk) {
@@ -639,6 +702,19 @@ int main(int argc, char** argv) {
                                  "a response size different from the request size needs "
                                  "--req-size >= 4 (the request carries the size)");
     }
+    {
+      // Every call context holds a response buffer.
+      const double bytes = static_cast<double>(co.sessions) *
+                           (co.mode == "latency" ? 1 : co.inflight) *
+                           static_cast<double>(std::max<size_t>(co.resp_size, 1));
+      if (bytes > static_cast<double>(size_t{2} << 30)) {
+        throw CLI::ValidationError("--inflight",
+                                   "--sessions x --inflight x --resp-size asks for " +
+                                       std::to_string(static_cast<uint64_t>(bytes / (1 << 20))) +
+                                       " MiB of response buffers; at most 2048 MiB");
+      }
+    }
+    check_writable(co.json, "--json");
     return run_client(co);
   } catch (const CLI::Error& e) {
     return app.exit(e);

@@ -26,9 +26,13 @@ struct Report {
   uint64_t retransmissions = 0;
   double cpu_seconds = 0;  // client process CPU time while measuring
   Histogram latency;
+  double target_rps = 0;         // open loop (--rate); 0: closed loop
+  uint64_t behind_schedule = 0;  // open loop: calls due in the window, never sent
 
   double rps() const { return seconds > 0 ? static_cast<double>(requests) / seconds : 0; }
-  double gbps() const { return rps() * static_cast<double>(req_size + resp_size) * 8 / 1e9; }
+  // Payload bit rates: requests (client to server) and responses (back).
+  double gbps_out() const { return rps() * static_cast<double>(req_size) * 8 / 1e9; }
+  double gbps_back() const { return rps() * static_cast<double>(resp_size) * 8 / 1e9; }
 };
 
 inline void print_percentiles(const char* label, const Histogram& h) {
@@ -42,8 +46,21 @@ inline void print_percentiles(const char* label, const Histogram& h) {
 inline void print_report(const Report& r) {
   std::printf("\n== flit-bench %s %s over %s: %s ==\n", r.kind.c_str(), r.mode.c_str(),
               r.transport.c_str(), r.target.c_str());
-  std::printf("requests: %lu in %.2f s = %.0f req/s (%.3f Mreq/s, %.3f Gbit/s of payload)\n",
-              static_cast<unsigned long>(r.requests), r.seconds, r.rps(), r.rps() / 1e6, r.gbps());
+  std::printf(
+      "requests: %lu in %.2f s = %.0f req/s (%.3f Mreq/s; payload %.3f Gbit/s out, %.3f Gbit/s "
+      "back)\n",
+      static_cast<unsigned long>(r.requests), r.seconds, r.rps(), r.rps() / 1e6, r.gbps_out(),
+      r.gbps_back());
+  if (r.target_rps > 0) {
+    std::printf("open loop: target %.0f req/s, achieved %.0f req/s", r.target_rps, r.rps());
+    if (r.behind_schedule != 0) {
+      std::printf(
+          "; %lu calls due in the window were never sent (every call slot busy: the server "
+          "did not keep up); the percentiles leave them out",
+          static_cast<unsigned long>(r.behind_schedule));
+    }
+    std::printf("\n");
+  }
   print_percentiles("latency:", r.latency);
   if (r.requests != 0) {
     std::printf("client CPU per request: %.2f us\n",
@@ -53,12 +70,21 @@ inline void print_report(const Report& r) {
               static_cast<unsigned long>(r.errors));
 }
 
+// s as the inside of a JSON string: quotes, backslashes and control
+// characters escaped.
 inline std::string json_escape(const std::string& s) {
   std::string o;
   for (char c : s) {
-    if (c == '"' || c == '\\') o += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) continue;
-    o += c;
+    if (c == '"' || c == '\\') {
+      o += '\\';
+      o += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char u[8];
+      std::snprintf(u, sizeof u, "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
+      o += u;
+    } else {
+      o += c;
+    }
   }
   return o;
 }
@@ -73,12 +99,16 @@ inline bool write_json(const Report& r, const std::string& path) {
                "  \"mode\": \"%s\",\n  \"target\": \"%s\",\n  \"req_size\": %zu,\n"
                "  \"resp_size\": %zu,\n  \"inflight\": %u,\n  \"sessions\": %u,\n"
                "  \"seconds\": %.6f,\n  \"requests\": %lu,\n  \"requests_per_s\": %.1f,\n"
-               "  \"gbit_per_s\": %.6f,\n  \"errors\": %lu,\n  \"retransmissions\": %lu,\n"
+               "  \"gbit_per_s_out\": %.6f,\n  \"gbit_per_s_back\": %.6f,\n"
+               "  \"target_requests_per_s\": %.1f,\n  \"behind_schedule\": %lu,\n"
+               "  \"errors\": %lu,\n  \"retransmissions\": %lu,\n"
                "  \"cpu_us_per_request\": %.4f,\n",
-               r.kind.c_str(), r.transport.c_str(), r.mode.c_str(), json_escape(r.target).c_str(),
-               r.req_size, r.resp_size, r.inflight, r.sessions, r.seconds,
-               static_cast<unsigned long>(r.requests), r.rps(), r.gbps(),
-               static_cast<unsigned long>(r.errors), static_cast<unsigned long>(r.retransmissions),
+               json_escape(r.kind).c_str(), json_escape(r.transport).c_str(),
+               json_escape(r.mode).c_str(), json_escape(r.target).c_str(), r.req_size, r.resp_size,
+               r.inflight, r.sessions, r.seconds, static_cast<unsigned long>(r.requests), r.rps(),
+               r.gbps_out(), r.gbps_back(), r.target_rps,
+               static_cast<unsigned long>(r.behind_schedule), static_cast<unsigned long>(r.errors),
+               static_cast<unsigned long>(r.retransmissions),
                r.requests ? r.cpu_seconds * 1e6 / static_cast<double>(r.requests) : 0.0);
   std::fprintf(
       f,

@@ -42,6 +42,23 @@ if grep -q "backlog" "$out"; then echo "FAIL: 8 in flight per session needs no b
 "$bench" client --connect "$uri" --mode throughput --inflight 12 --duration 0.3 --warmup 0.1 \
   --connect-timeout 10 > "$out"
 grep -q "of 12 calls in flight per session the other 4 wait in the client's backlog" "$out"
+# Open loop: at a rate the server can carry, no call is left unsent; far
+# beyond it, the report says how many calls were due and never sent, the
+# JSON carries the target, and the latency (from each call's scheduled
+# time) shows the backlog instead of hiding it.
+"$bench" client --connect "$uri" --mode throughput --rate 2000 --duration 0.5 --warmup 0.1 \
+  --connect-timeout 10 --json "$json" > "$out"
+grep -q "^open loop: target 2000 req/s, achieved [0-9]* req/s$" "$out"
+"$bench" client --connect "$uri" --mode throughput --rate 100000000 --inflight 2 --duration 0.5 \
+  --warmup 0.2 --connect-timeout 10 --json "$json" > "$out"
+grep -q "calls due in the window were never sent" "$out"
+python3 - "$json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["target_requests_per_s"] == 1e8, d
+assert d["behind_schedule"] > 1_000_000, d["behind_schedule"]
+assert d["requests"] > 0 and d["latency_ns"]["p50"] > 50_000_000, d  # the warm-up's backlog
+PY
 # Flags that contradict the mode are refused before anything runs (the
 # server is up: connecting is not why they fail).
 reject() {  # reject MESSAGE ARGS...
