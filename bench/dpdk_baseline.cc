@@ -263,6 +263,7 @@ int run_raw_client(DpdkTransport& t, const BaselineOpts& o, const std::atomic<bo
   const uint64_t t0 = now_ns();
   MeasureWindow w(t0, o.warmup, o.duration);
   uint64_t seq = 0, last_rx = t0;
+  uint64_t reset_at = 0;     // messages sent before this were counted lost
   uint32_t outstanding = 0;  // messages
   uint32_t idle_polls = 0;
   rte_mbuf* out[kBurst];
@@ -307,6 +308,7 @@ int run_raw_client(DpdkTransport& t, const BaselineOpts& o, const std::atomic<bo
           std::memcpy(&s, rte_pktmbuf_mtod(in[i], uint8_t*) + kFrameHdrSize, sizeof s);
         }
         if (s.frames == 0 || s.index + 1 != s.frames) continue;  // not a message's last frame
+        if (s.sent_ns < reset_at) continue;                      // late: already counted lost
         if (outstanding != 0) outstanding--;
         if (w.counts(s.sent_ns)) {
           r->latency.record(now - s.sent_ns);
@@ -317,7 +319,7 @@ int run_raw_client(DpdkTransport& t, const BaselineOpts& o, const std::atomic<bo
     } else if (outstanding != 0 && now - last_rx > kLossNs) {
       if (w.measuring) r->errors += outstanding;  // lost: refill the window
       outstanding = 0;
-      last_rx = now;
+      last_rx = reset_at = now;
     }
     if (w.advance(now, stop.load(std::memory_order_relaxed), r)) break;
   }

@@ -157,6 +157,7 @@ int run_udp_baseline_client(const BaselineOpts& o, const std::atomic<bool>& stop
   uint32_t outstanding = 0;
   uint32_t idle_polls = 0;
   uint64_t last_rx = t0;
+  uint64_t reset_at = 0;  // datagrams sent before this were counted lost
   for (;;) {
     // Top the window up in one sendmmsg.
     uint32_t want = window - outstanding;
@@ -180,16 +181,19 @@ int run_udp_baseline_client(const BaselineOpts& o, const std::atomic<bool>& stop
       for (int i = 0; i < n; ++i) {
         uint64_t ts;
         std::memcpy(&ts, rx.data(i), stamp);
+        // A late answer to a datagram already counted lost is neither a
+        // sample nor a slot of the window.
+        if (ts < reset_at) continue;
+        if (outstanding != 0) outstanding--;
         if (w.counts(ts)) {
           r->latency.record(now - ts);
           r->requests++;
         }
       }
-      outstanding -= static_cast<uint32_t>(n);
     } else if (outstanding != 0 && now - last_rx > kLossNs) {
       r->errors += outstanding;  // lost: refill the window
       outstanding = 0;
-      last_rx = now;
+      last_rx = reset_at = now;
     }
     if (w.advance(now, stop.load(std::memory_order_relaxed), r)) break;
   }
