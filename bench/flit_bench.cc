@@ -634,6 +634,10 @@ int main(int argc, char** argv) {
   bclient->add_option("--req-size", bco.req_size, "payload bytes (plus a 40-byte flit header)")
       ->check(CLI::Range(size_t{8}, size_t{65000}))
       ->capture_default_str();
+  bclient
+      ->add_option("--resp-size", bco.resp_size,
+                   "answer payload bytes (default: the request's, an echo; UDP only)")
+      ->check(CLI::Range(size_t{1}, size_t{65000}));
   auto* binflight =
       bclient->add_option("--inflight", bco.inflight, "datagrams in flight (throughput)")
           ->check(CLI::Range(1u, 4096u))
@@ -666,6 +670,10 @@ int main(int argc, char** argv) {
       const bool dpdk = bct.resolve(&bco);
       if (bco.connected && dpdk) {
         throw CLI::ValidationError("--connected", "is for --transport udp");
+      }
+      if (bco.resp_size != 0 && dpdk) {
+        throw CLI::ValidationError("--resp-size",
+                                   "is for --transport udp (the DPDK baseline reflects frames)");
       }
       if (bco.mode == "latency" && binflight->count() != 0 && bco.inflight != 1) {
         throw CLI::ValidationError("--inflight",

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <ctime>
@@ -22,6 +23,11 @@ using Clock = std::chrono::steady_clock;
 constexpr size_t kHdr = 40;                // a flit packet header's worth
 constexpr uint32_t kBatch = 32;            // like the engine's bursts
 constexpr uint64_t kLossNs = 100'000'000;  // a datagram unanswered this long is lost
+// A datagram: its send time (8 bytes), then the answer's datagram size the
+// client asks for (4 bytes, host order: both ends are this program; 0: echo
+// it whole).
+constexpr size_t kStamp = sizeof(uint64_t);
+constexpr size_t kAskAt = kStamp;
 
 uint64_t now_ns() {
   return static_cast<uint64_t>(
@@ -107,7 +113,10 @@ int run_udp_baseline_server(const BaselineOpts& o, const std::atomic<bool>& stop
     if (n > 0) {
       for (int i = 0; i < n; ++i) {
         if (o.work_iters != 0) simulated_work(o.work_iters);
-        b.iov[i].iov_len = b.msgs[i].msg_len;
+        uint32_t ask = 0;
+        if (b.msgs[i].msg_len >= kAskAt + sizeof ask)
+          std::memcpy(&ask, b.data(static_cast<uint32_t>(i)) + kAskAt, sizeof ask);
+        b.iov[i].iov_len = ask >= kAskAt + sizeof ask && ask <= b.size ? ask : b.msgs[i].msg_len;
       }
       int off = 0;
       while (off < n) {
@@ -135,17 +144,19 @@ int run_udp_baseline_client(const BaselineOpts& o, const std::atomic<bool>& stop
     throw Error("baseline client: connect " + o.uri + ": " + std::strerror(errno));
   }
   const size_t dgram = kHdr + o.req_size;
-  const size_t stamp = sizeof(uint64_t);
-  if (dgram < stamp) throw Error("baseline: datagram too small");
+  const size_t stamp = kStamp;
+  const uint32_t answer = static_cast<uint32_t>(o.resp_size != 0 ? kHdr + o.resp_size : 0);
   const uint32_t window = o.mode == "latency" ? 1 : o.inflight;
   r->kind = "baseline";
   r->transport = "udp";
   r->mode = o.mode;
   r->target = o.uri;
-  r->req_size = r->resp_size = o.req_size;
+  r->req_size = o.req_size;
+  r->resp_size = o.resp_size != 0 ? o.resp_size : o.req_size;
   r->inflight = window;
 
-  Batch tx(dgram), rx(dgram + 64);
+  Batch tx(dgram), rx(std::max<size_t>(dgram, answer) + 64);
+  for (uint32_t i = 0; i < kBatch; ++i) std::memcpy(tx.data(i) + kAskAt, &answer, sizeof answer);
   if (!o.connected) {
     for (uint32_t i = 0; i < kBatch; ++i) {
       tx.msgs[i].msg_hdr.msg_name = &a.ss;
@@ -185,6 +196,12 @@ int run_udp_baseline_client(const BaselineOpts& o, const std::atomic<bool>& stop
         // sample nor a slot of the window.
         if (ts < reset_at) continue;
         if (outstanding != 0) outstanding--;
+        // An answer of another size than asked for: a server that does not
+        // know --resp-size (an older flit-bench) echoed it whole.
+        if (answer != 0 && rx.msgs[i].msg_len != answer) {
+          r->errors++;
+          continue;
+        }
         if (w.counts(ts)) {
           r->latency.record(now - ts);
           r->requests++;

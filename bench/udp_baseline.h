@@ -22,7 +22,11 @@ struct BaselineOpts {
   std::string mode = "latency";
   double duration = 10;
   double warmup = 1;
-  size_t req_size = 32;    // payload: the datagram is 40 bytes more
+  size_t req_size = 32;  // payload: the datagram is 40 bytes more
+  // Client, UDP: the answer's payload (its datagram 40 bytes more); 0: the
+  // request's size (an echo). Carried in each datagram (after its send
+  // time) for the server, which answers that many bytes of it.
+  size_t resp_size = 0;
   uint32_t inflight = 32;  // throughput mode
   int cpu = -1;
   bool connected = false;  // client: connect() the socket (1:1) instead of addressing each send
@@ -61,8 +65,8 @@ struct MeasureWindow {
   std::clock_t cpu0 = 0;
 };
 
-// Echoes every datagram back to its sender until stop is set or duration
-// (0: unbounded) passes.
+// Echoes every datagram back to its sender (or the answer size it asks
+// for) until stop is set or duration (0: unbounded) passes.
 int run_udp_baseline_server(const BaselineOpts& o, const std::atomic<bool>& stop);
 // Measures; fills r. Returns 0 on success.
 int run_udp_baseline_client(const BaselineOpts& o, const std::atomic<bool>& stop, Report* r);

@@ -92,8 +92,14 @@ done
 grep -q "2000 multiply-adds of work per datagram" "$wlog"
 "$bench" baseline --connect "udp://127.0.0.1:$wport" --mode latency --duration 0.5 \
   --warmup 0.1 > "$out"
+grep -q "^requests: [1-9][0-9]* in" "$out"
+# The baseline's server answers the size the client asks for (a client
+# counts an answer of another size as an error).
+"$bench" baseline --connect "udp://127.0.0.1:$wport" --mode throughput --req-size 1000 \
+  --resp-size 8 --duration 0.3 --warmup 0.1 --json "$json" > "$out"
+grep -q "errors 0$" "$out"
+python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["resp_size"] == 8 and d["requests"] > 0, d' "$json"
 kill $wpid
 wait $wpid || true
-grep -q "^requests: [1-9][0-9]* in" "$out"
 rm -f "$wlog"
 echo "bench smoke: ok"
