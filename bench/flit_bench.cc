@@ -19,6 +19,7 @@
 
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <bit>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -227,6 +228,9 @@ struct Client {
   bool open_loop = false;     // --rate: calls start on a schedule
   std::deque<CallCtx*> idle;  // open loop: contexts free to issue, oldest first
   uint64_t completed = 0, recorded = 0, errors = 0, outstanding = 0;
+  // Calls that completed inside the window, whenever they started: the
+  // throughput (the drain's calls are in the percentiles, not the rate).
+  uint64_t completed_in_window = 0;
   uint64_t err_by_status[flit::kNumStatusCodes] = {};
   // Closed loop with many calls in flight: the clock is read at most twice
   // per event-loop iteration, not twice per call (as the raw baseline reads
@@ -283,6 +287,7 @@ struct Client {
       interval.record(static_cast<uint64_t>(
           std::chrono::duration_cast<std::chrono::nanoseconds>(end - start).count()));
       recorded++;
+      if (end < window_end) completed_in_window++;
     }
   }
   // One event-loop iteration.
@@ -353,7 +358,7 @@ int run_client(const ClientOpts& o) {
     std::fprintf(
         stderr, "flit-bench: cannot connect to %s: %s\n", o.connect.c_str(),
         answered != o.sessions
-            ? "interrupted"
+            ? (g_stop.load() ? "interrupted" : "no answer within --connect-timeout")
             : (std::string(flit::to_string(failure)) + " (is the server running?)").c_str());
     return 1;
   }
@@ -413,7 +418,7 @@ int run_client(const ClientOpts& o) {
     }
     if (!measuring && now >= warm_ns) {
       measuring = true;
-      measure_start = now;
+      measure_start = warm_ns;  // the window's start, where calls begin to count
       cpu_measure_start = std::clock();
     }
     if (measuring && now >= last_tick + 1'000'000'000) {
@@ -424,7 +429,7 @@ int run_client(const ClientOpts& o) {
       std::snprintf(label, sizeof label, "[%3.0fs] %9.0f req/s ", (now - warm_ns) / 1e9,
                     static_cast<double>(n) / ((now - last_tick) / 1e9));
       if (c.interval.count() == 0) {
-        std::printf("%s no call started in the window completed\n", label);
+        std::printf("%s no call completed\n", label);
       } else {
         print_percentiles(label, c.interval);
       }
@@ -435,6 +440,7 @@ int run_client(const ClientOpts& o) {
     }
     if (now >= end_ns || g_stop.load(std::memory_order_relaxed)) {
       measure_end = now;
+      if (!measuring) measure_start = measure_end;  // stopped in the warm-up: nothing measured
       break;
     }
   }
@@ -443,11 +449,11 @@ int run_client(const ClientOpts& o) {
   // Open loop: calls due in the window but never sent (every context busy:
   // the server did not keep up). They are not in the percentiles; said below.
   uint64_t behind = 0;
-  if (c.open_loop) {
-    while (next_due_ns < static_cast<double>(measure_end)) {
-      behind++;
-      next_due_ns += period_ns;
-    }
+  if (c.open_loop && measuring) {
+    const double from = std::max(next_due_ns, static_cast<double>(measure_start));
+    if (from < static_cast<double>(measure_end))
+      behind =
+          static_cast<uint64_t>(std::ceil((static_cast<double>(measure_end) - from) / period_ns));
   }
   // Let outstanding calls finish (each ends by its deadline); those that
   // started in the window are measured too.
@@ -466,7 +472,7 @@ int run_client(const ClientOpts& o) {
   r.inflight = inflight;
   r.sessions = o.sessions;
   r.seconds = static_cast<double>(measure_end - measure_start) / 1e9;
-  r.requests = c.total.count();
+  r.requests = c.completed_in_window;
   r.errors = c.errors;
   r.retransmissions = rpc.stats().retransmissions;
   r.cpu_seconds = cpu_s;
@@ -636,8 +642,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   bclient
       ->add_option("--resp-size", bco.resp_size,
-                   "answer payload bytes (default: the request's, an echo; UDP only)")
-      ->check(CLI::Range(size_t{1}, size_t{65000}));
+                   "answer payload bytes, 0 for a bare 40-byte header (default: the request's, "
+                   "an echo; UDP only)")
+      ->check(CLI::Range(int64_t{0}, int64_t{65000}));
   auto* binflight =
       bclient->add_option("--inflight", bco.inflight, "datagrams in flight (throughput)")
           ->check(CLI::Range(1u, 4096u))
@@ -671,7 +678,7 @@ int main(int argc, char** argv) {
       if (bco.connected && dpdk) {
         throw CLI::ValidationError("--connected", "is for --transport udp");
       }
-      if (bco.resp_size != 0 && dpdk) {
+      if (bco.resp_size >= 0 && dpdk) {
         throw CLI::ValidationError("--resp-size",
                                    "is for --transport udp (the DPDK baseline reflects frames)");
       }
@@ -711,13 +718,16 @@ int main(int argc, char** argv) {
                                  "--req-size >= 4 (the request carries the size)");
     }
     {
-      // Every call context holds a response buffer.
+      // Every call context holds a response buffer; the pool hands out
+      // power-of-two sizes (and whole 2 MiB regions for large ones).
+      const size_t each =
+          std::max<size_t>(std::bit_ceil(std::max<size_t>(co.resp_size, 64)),
+                           co.resp_size >= (size_t{2} << 20) ? (size_t{2} << 20) : 0);
       const double bytes = static_cast<double>(co.sessions) *
-                           (co.mode == "latency" ? 1 : co.inflight) *
-                           static_cast<double>(std::max<size_t>(co.resp_size, 1));
+                           (co.mode == "latency" ? 1 : co.inflight) * static_cast<double>(each);
       if (bytes > static_cast<double>(size_t{2} << 30)) {
-        throw CLI::ValidationError("--inflight",
-                                   "--sessions x --inflight x --resp-size asks for " +
+        throw CLI::ValidationError("--sessions/--inflight/--resp-size",
+                                   "sessions x calls in flight x response buffer is " +
                                        std::to_string(static_cast<uint64_t>(bytes / (1 << 20))) +
                                        " MiB of response buffers; at most 2048 MiB");
       }

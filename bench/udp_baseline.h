@@ -23,10 +23,11 @@ struct BaselineOpts {
   double duration = 10;
   double warmup = 1;
   size_t req_size = 32;  // payload: the datagram is 40 bytes more
-  // Client, UDP: the answer's payload (its datagram 40 bytes more); 0: the
-  // request's size (an echo). Carried in each datagram (after its send
-  // time) for the server, which answers that many bytes of it.
-  size_t resp_size = 0;
+  // Client, UDP: the answer's payload (its datagram 40 bytes more; 0: a
+  // bare 40-byte header, as a flit credit return); -1: the request's size
+  // (an echo). Carried in each datagram (after its send time) for the
+  // server, which answers that many bytes of it.
+  int64_t resp_size = -1;
   uint32_t inflight = 32;  // throughput mode
   int cpu = -1;
   bool connected = false;  // client: connect() the socket (1:1) instead of addressing each send

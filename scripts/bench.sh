@@ -60,7 +60,7 @@ matrix=(
   "udp|latency-4KiB|--mtu 4200|--mode latency --req-size 4096 --resp-size 4096 --mtu 4200|--mode latency --req-size 4096"
   "udp|throughput-32B||--mode throughput --sessions 4 --inflight 8 --req-size 32 --resp-size 32|--mode throughput --inflight 32 --req-size 32"
   "udp|throughput-4KiB|--mtu 4200|--mode throughput --sessions 4 --inflight 8 --req-size 4096 --resp-size 4096 --mtu 4200|--mode throughput --inflight 32 --req-size 4096"
-  "udp|bandwidth-1MiB||--mode bandwidth --sessions 2 --inflight 4 --req-size 1048576 --resp-size 32|--mode throughput --inflight 32 --req-size 1432 --resp-size 32"
+  "udp|bandwidth-1MiB||--mode bandwidth --sessions 2 --inflight 4 --req-size 1048576 --resp-size 32|--mode throughput --inflight 32 --req-size 1432 --resp-size 0"
   # memif: 1472-byte packets (the DPDK default); a 4 KiB message is 3 frames
   # for flit and for the raw baseline alike.
   "memif|latency-32B||--mode latency --req-size 32 --resp-size 32|--mode latency --req-size 32"
