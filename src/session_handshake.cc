@@ -328,11 +328,15 @@ void Rpc::handle_disconnect(const PktHdr& h, Session* s) {
   PktHdr ack = make_hdr(PktType::kDisconnectAck, s->remote_num, s->remote_token, s->local_num);
   // The ack must not point into the session we are about to free.
   transport::Route route = s->route;
+  // Free first: the session's requests still queued for a worker are
+  // detached (never started) before the client can learn that the
+  // disconnect is done. Acked first, a worker freed meanwhile could start
+  // one for a client that had already moved on.
+  free_session(s);
   uint8_t* hdr = tx_hdr_scratch();
   ack.store(hdr);
   tx_enqueue(&route, hdr, nullptr, 0);
   tx_flush();
-  free_session(s);
 }
 
 void Rpc::handle_disconnect_ack(Session* s) { free_session(s); }

@@ -507,26 +507,6 @@ inline constexpr uint16_t kWorkerSized = 21;
 inline constexpr uint16_t kWorkerGate = 22;   // waits for the test to open the gate, then echoes
 inline constexpr uint16_t kWorkerThrow = 23;  // throws
 
-// A gate the test opens; worker handlers block on it (no sleeps).
-struct Gate {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool open = false;
-  std::atomic<int> entered{0};
-  void pass() {
-    entered.fetch_add(1);
-    std::unique_lock<std::mutex> lk(mu);
-    cv.wait(lk, [this] { return open; });
-  }
-  void release() {
-    {
-      std::lock_guard<std::mutex> lk(mu);
-      open = true;
-    }
-    cv.notify_all();
-  }
-};
-
 class WorkerTest : public RpcTest {
  protected:
   void SetUp() override {

@@ -136,6 +136,26 @@ class ServerThread {
   std::string uri_;
 };
 
+// A gate the test opens; worker handlers block on it (no sleeps).
+struct Gate {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool open = false;
+  std::atomic<int> entered{0};
+  void pass() {
+    entered.fetch_add(1);
+    std::unique_lock<std::mutex> lk(mu);
+    cv.wait(lk, [this] { return open; });
+  }
+  void release() {
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      open = true;
+    }
+    cv.notify_all();
+  }
+};
+
 // Polls rpc until done() or a generous bound (a failing test ends instead of
 // hanging); returns done().
 template <typename Pred>

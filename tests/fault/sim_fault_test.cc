@@ -7,10 +7,18 @@
 #include <malloc.h>
 
 #include <array>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdlib>
+#include <cstring>
+#include <mutex>
 #include <string>
+#include <thread>
 
+#include "pkthdr.h"
 #include "sim_harness.h"
+#include "test_util.h"
 
 namespace flit::testing {
 namespace {
@@ -283,6 +291,96 @@ TEST(Fault, ResentConnectFromAnotherSourceIsAnsweredThere) {
   calls_succeed(h, s);
   EXPECT_EQ(h.net().stats().partitioned, cut) << "no answer went the broken way";
   h.check_server_baseline({s});
+}
+
+// A request waiting for a worker when its client disconnects never starts,
+// even if the worker frees up the moment the disconnect is acknowledged:
+// the server detaches the session's requests before it sends the ack. (It
+// used to ack first; a worker freed in between started the request for a
+// client that had been told it was cancelled.) The network's tap opens the
+// gate as the ack leaves, and waits for a marker request queued behind.
+TEST(Fault, RequestQueuedForAWorkerNeverStartsAfterItsDisconnectIsAcked) {
+  constexpr uint16_t kGate = 1, kMark = 2;
+  sim::Network net(seed_for(5800));
+  sim::Driver d(net);
+  NexusConfig sc = net.server_config("server", 100);
+  sc.num_worker_threads = 1;
+  Nexus sn(sc);
+  Gate gate;
+  std::atomic<bool> marked{false};
+  auto answer = [](ReqHandle* h) {
+    h->init_response(0);
+    h->rpc()->enqueue_response(h);
+  };
+  sn.register_handler(
+      kGate,
+      [&](ReqHandle* h) {
+        gate.pass();
+        answer(h);
+      },
+      HandlerMode::kWorker);
+  sn.register_handler(
+      kMark,
+      [&](ReqHandle* h) {
+        marked.store(true);
+        answer(h);
+      },
+      HandlerMode::kWorker);
+  Rpc server(sn, 0);
+  Nexus cn(net.client_config("client", 200));
+  Rpc client(cn, 0);
+  d.add(&server);
+  d.add(&client);
+  const uint64_t kBound = 60'000'000'000ULL;  // virtual; the workers run in real time
+  auto connect = [&] {
+    bool up = false;
+    SessionId s = client.create_session("sim://server:100",
+                                        [&](SessionId, Status st) { up = st == Status::kOk; });
+    EXPECT_TRUE(d.run_until([&] { return up; }, kBound));
+    return s;
+  };
+  SessionId a = connect(), b = connect();
+  MsgBuffer req = client.alloc_msg_buffer(8);
+  std::memset(req.data(), 1, 8);
+  MsgBuffer r1 = client.alloc_msg_buffer(8), r2 = client.alloc_msg_buffer(8),
+            r3 = client.alloc_msg_buffer(8);
+  int done = 0;
+  Status st_b = Status::kInternal;
+  auto count = [&](Status) { done++; };
+  ASSERT_EQ(client.enqueue_request(a, kGate, &req, &r1, count), Status::kOk);
+  ASSERT_TRUE(d.run_until([&] { return gate.entered.load() == 1; }, kBound));  // the one worker
+  ASSERT_EQ(client.enqueue_request(b, kGate, &req, &r2,
+                                   [&](Status st) {
+                                     st_b = st;
+                                     done++;
+                                   }),
+            Status::kOk);
+  ASSERT_EQ(client.enqueue_request(a, kMark, &req, &r3, count), Status::kOk);
+  ASSERT_TRUE(
+      d.run_until([&] { return server.stats().requests_to_workers == 3; }, kBound));  // queued
+  int entered_at_ack = -1;
+  bool marker_ran = false;
+  net.set_tap([&](const uint8_t* bytes, size_t len) {
+    if (len < kPktHdrSize || bytes[3] != static_cast<uint8_t>(PktType::kDisconnectAck)) return;
+    // The worker frees up now; the marker, queued behind b's request, shows
+    // that the worker has dealt with that request.
+    gate.release();
+    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!marked.load() && std::chrono::steady_clock::now() < end) std::this_thread::yield();
+    marker_ran = marked.load();
+    entered_at_ack = gate.entered.load();
+  });
+  client.disconnect(b);
+  ASSERT_TRUE(d.run_until([&] { return client.session_state(b) == SessionState::kFree; }, kBound));
+  net.set_tap(nullptr);
+  EXPECT_TRUE(marker_ran);
+  EXPECT_EQ(entered_at_ack, 1) << "b's request started after its disconnect was acknowledged";
+  EXPECT_EQ(st_b, Status::kCancelled);
+  ASSERT_TRUE(d.run_until([&] { return done == 3; }, kBound));
+  EXPECT_EQ(gate.entered.load(), 1);
+  EXPECT_GE(server.stats().responses_orphaned, 1u);
+  d.remove(&client);
+  d.remove(&server);
 }
 
 // One of a name's addresses refuses (a server with another packet size):

@@ -167,6 +167,7 @@ void Network::send(uint32_t from, uint32_t to, const uint8_t* hdr, size_t hdr_le
   std::vector<uint8_t> bytes(hdr_len + len);
   std::memcpy(bytes.data(), hdr, hdr_len);
   if (len != 0) std::memcpy(bytes.data() + hdr_len, payload, len);
+  if (tap_) tap_(bytes.data(), bytes.size());
 
   // Stale packets: now and then, an old packet arrives again.
   if (faults_.replay > 0 && !history_.empty() && uniform() < faults_.replay) {

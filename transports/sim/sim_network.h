@@ -92,6 +92,11 @@ class Network {
   void add_source_for(const std::string& host, const std::string& to_host,
                       const std::string& as_host);
 
+  // Called with every packet sent (its bytes: header, then payload) before
+  // the fault model sees it, on the sending Rpc's thread: a test can act at
+  // the moment a given packet leaves. Null: none.
+  void set_tap(std::function<void(const uint8_t* bytes, size_t len)> tap) { tap_ = std::move(tap); }
+
   // NexusConfigs whose Rpc k lives at sim://host:port+k, on this network's
   // clock. Timeouts are scaled for a fast network (rto 1 ms).
   NexusConfig server_config(const std::string& host, uint16_t port);
@@ -154,6 +159,7 @@ class Network {
     bool one_way;  // a to b only
   };
   std::map<std::pair<std::string, std::string>, std::string> sources_;  // add_source_for
+  std::function<void(const uint8_t*, size_t)> tap_;                     // set_tap
   uint32_t source_for(uint32_t from, uint32_t to);
   std::vector<Partition> partitions_;
   std::deque<std::pair<std::pair<uint32_t, uint32_t>, std::vector<uint8_t>>> history_;
