@@ -70,6 +70,29 @@ std::string fresh_ip() {
   return "198.18.3." + std::to_string(next++);
 }
 
+// Sends a bare flit header from t to ip's port 31850; returns what
+// tx_burst accepted.
+uint32_t send_header_to(DpdkTransport& t, const std::string& ip) {
+  transport::Route r = t.resolve("dpdk://" + ip + ":31850");
+  uint8_t hdr[kPktHdrSize] = {};
+  TxPacket p{&r, hdr, nullptr, 0};
+  return t.tx_burst(&p, 1);
+}
+
+// Polls b (and t, which takes b's ARP answers and sends what it held) until
+// b receives frames or 5 s pass; returns how many the first burst brought.
+uint32_t first_frames_at(DpdkTransport& b, DpdkTransport& t) {
+  RxPacket q[8];
+  uint32_t got = 0;
+  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (got == 0 && std::chrono::steady_clock::now() < end) {
+    got = b.rx_burst(q, 8);
+    b.rx_release(q, got);
+    t.rx_release(q, t.rx_burst(q, 8));
+  }
+  return got;
+}
+
 // Polls t until it yields a packet or 5 s pass; returns the count (0 or 1+).
 // Polls `also` meanwhile (dropping what it gets), as its Rpc's event loop
 // would: that is where it takes ARP replies and sends frames held for them.
@@ -838,12 +861,7 @@ TEST(DpdkArp, DeadHopsCannotTakeEverySlot) {
   const std::string b_ip = fresh_ip();
   auto b = spare_port_endpoint(b_ip, 1);
   auto t = spare_port_endpoint(fresh_ip(), 0);
-  uint8_t hdr[kPktHdrSize] = {};
-  auto send_to = [&](const std::string& ip) {
-    transport::Route r = t->resolve("dpdk://" + ip + ":31850");
-    TxPacket p{&r, hdr, nullptr, 0};
-    return t->tx_burst(&p, 1);
-  };
+  auto send_to = [&](const std::string& ip) { return send_header_to(*t, ip); };
   static_assert(DpdkTransport::kMaxPending == 4 * DpdkTransport::kMaxPendingPerHop);
   for (int h = 0; h < 4; ++h) {
     const std::string dead = fresh_ip();
@@ -854,14 +872,7 @@ TEST(DpdkArp, DeadHopsCannotTakeEverySlot) {
   ASSERT_EQ(send_to(b_ip), 1u);
   EXPECT_EQ(t->dpdk_stats().arp_requests_tx, 5u) << "the fifth hop is asked for";
   EXPECT_EQ(t->dpdk_stats().tx_no_neighbor, 1u) << "one frame of a full hop made room";
-  RxPacket q[8];
-  uint32_t got = 0;
-  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (got == 0 && std::chrono::steady_clock::now() < end) {
-    got = b->rx_burst(q, 8);
-    b->rx_release(q, got);
-    t->rx_release(q, t->rx_burst(q, 8));
-  }
+  const uint32_t got = first_frames_at(*b, *t);
   EXPECT_EQ(got, 1u) << "the fifth hop's frame was held, and sent when it answered";
 }
 
@@ -871,27 +882,15 @@ TEST(DpdkArp, HopAskedWhileFullIsNotAskedTwice) {
   const std::string b_ip = fresh_ip();
   auto b = spare_port_endpoint(b_ip, 1);
   auto t = spare_port_endpoint(fresh_ip(), 0);
-  uint8_t hdr[kPktHdrSize] = {};
-  auto send_to = [&](const std::string& ip) {
-    transport::Route r = t->resolve("dpdk://" + ip + ":31850");
-    TxPacket p{&r, hdr, nullptr, 0};
-    return t->tx_burst(&p, 1);
-  };
+  auto send_to = [&](const std::string& ip) { return send_header_to(*t, ip); };
   ASSERT_EQ(send_to(b_ip), 1u);  // b's frame takes a slot; b will answer
   for (uint32_t i = 1; i < DpdkTransport::kMaxPending; ++i) ASSERT_EQ(send_to(fresh_ip()), 1u);
   const std::string x = fresh_ip();
   ASSERT_EQ(send_to(x), 1u);  // every slot holds a hop of its own: dropped, but asked
   const uint64_t asked = t->dpdk_stats().arp_requests_tx;
   ASSERT_EQ(asked, DpdkTransport::kMaxPending + 1);
-  RxPacket q[8];
-  uint32_t got = 0;
-  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (got == 0 && std::chrono::steady_clock::now() < end) {
-    got = b->rx_burst(q, 8);  // b answers; t sends b's frame, freeing its slot
-    b->rx_release(q, got);
-    t->rx_release(q, t->rx_burst(q, 8));
-  }
-  ASSERT_EQ(got, 1u);
+  // b answers; t sends b's frame, freeing its slot.
+  ASSERT_EQ(first_frames_at(*b, *t), 1u);
   ASSERT_EQ(send_to(x), 1u);  // held now
   EXPECT_EQ(t->dpdk_stats().arp_requests_tx, asked) << "x was asked for a moment ago";
 }
