@@ -26,17 +26,6 @@ namespace {
 // Socket buffer sizes beyond this are refused (the kernel's int).
 constexpr uint64_t kMaxSocketBuf = uint64_t{1} << 30;
 
-// Splits "key=value"; throws naming the transport and the bad option.
-std::pair<std::string, std::string> split_option(std::string_view transport,
-                                                 const std::string& opt) {
-  size_t eq = opt.find('=');
-  if (eq == std::string::npos || eq == 0) {
-    throw Error("flit " + std::string(transport) + ": transport option '" + opt +
-                "' is not key=value");
-  }
-  return {opt.substr(0, eq), opt.substr(eq + 1)};
-}
-
 }  // namespace
 
 std::vector<std::string> Nexus::transports_built() {
@@ -68,7 +57,7 @@ std::unique_ptr<transport::Transport> Nexus::make_transport(uint8_t rpc_id) {
     transport::UdpTransport::Options o;
     o.mtu = cfg_.mtu;
     for (const std::string& opt : cfg_.transport_options) {
-      auto [key, value] = split_option("udp", opt);
+      auto [key, value] = detail::split_option("udp", opt);
       if (key == "rcvbuf") {
         o.rcvbuf = detail::parse_option_num("udp", key, value, 1, kMaxSocketBuf);
       } else if (key == "sndbuf") {
@@ -96,7 +85,7 @@ std::unique_ptr<transport::Transport> Nexus::make_transport(uint8_t rpc_id) {
     transport::RdmaTransport::Options o;
     o.mtu = cfg_.mtu;
     for (const std::string& opt : cfg_.transport_options) {
-      auto [key, value] = split_option("rdma", opt);
+      auto [key, value] = detail::split_option("rdma", opt);
       if (key == "device") {
         o.device = value;
       } else if (key == "port") {

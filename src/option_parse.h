@@ -6,10 +6,23 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "flit/error.h"
 
 namespace flit::detail {
+
+// Splits a transport option "key=value"; throws naming the transport and
+// the bad option.
+inline std::pair<std::string, std::string> split_option(std::string_view transport,
+                                                        const std::string& opt) {
+  const size_t eq = opt.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    throw Error("flit " + std::string(transport) + ": transport option '" + opt +
+                "' is not key=value");
+  }
+  return {opt.substr(0, eq), opt.substr(eq + 1)};
+}
 
 // The number in option key=v, which must lie in [lo, hi]: decimal digits
 // only (no sign, space or suffix: "-1" is not a huge number), or with

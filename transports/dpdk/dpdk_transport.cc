@@ -30,11 +30,6 @@ std::vector<std::string> split_list(const std::string& v) {
   return out;
 }
 
-unsigned long parse_num(const std::string& key, const std::string& v, unsigned long lo,
-                        unsigned long hi) {
-  return detail::parse_option_num("dpdk", key, v, lo, hi);
-}
-
 rte_be32_t parse_ipv4(const std::string& s, const std::string& what) {
   in_addr a{};
   if (inet_pton(AF_INET, s.c_str(), &a) != 1 || a.s_addr == 0) {
@@ -58,11 +53,7 @@ rte_ether_addr parse_mac(const std::string& s, const std::string& what) {
 
 void DpdkTransport::parse_options(const std::vector<std::string>& opts, Options* o) {
   for (const std::string& opt : opts) {
-    size_t eq = opt.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      throw Error("flit dpdk: transport option '" + opt + "' is not key=value");
-    }
-    std::string key = opt.substr(0, eq), value = opt.substr(eq + 1);
+    const auto [key, value] = detail::split_option("dpdk", opt);
     if (key == "eal") {
       o->eal = value;
     } else if (key == "port") {
@@ -74,19 +65,21 @@ void DpdkTransport::parse_options(const std::vector<std::string>& opts, Options*
     } else if (key == "neighbor") {
       for (std::string& n : split_list(value)) o->neighbors.push_back(n);
     } else if (key == "prefix") {
-      o->prefix = static_cast<uint8_t>(parse_num(key, value, 1, 32));
+      o->prefix = static_cast<uint8_t>(detail::parse_option_num("dpdk", key, value, 1, 32));
     } else if (key == "gateway") {
       o->gateway = value;
     } else if (key == "arp_refresh_ms") {
-      o->arp_refresh_ms = static_cast<uint32_t>(parse_num(key, value, 0, 3'600'000));
+      o->arp_refresh_ms =
+          static_cast<uint32_t>(detail::parse_option_num("dpdk", key, value, 0, 3'600'000));
     } else if (key == "queues") {
-      o->queues = static_cast<uint16_t>(parse_num(key, value, 1, RTE_MAX_QUEUES_PER_PORT));
+      o->queues = static_cast<uint16_t>(
+          detail::parse_option_num("dpdk", key, value, 1, RTE_MAX_QUEUES_PER_PORT));
     } else if (key == "rx_desc") {
-      o->rx_desc = static_cast<uint16_t>(parse_num(key, value, 64, 32768));
+      o->rx_desc = static_cast<uint16_t>(detail::parse_option_num("dpdk", key, value, 64, 32768));
     } else if (key == "tx_desc") {
-      o->tx_desc = static_cast<uint16_t>(parse_num(key, value, 64, 32768));
+      o->tx_desc = static_cast<uint16_t>(detail::parse_option_num("dpdk", key, value, 64, 32768));
     } else if (key == "tx_zero_copy") {
-      o->tx_zero_copy = parse_num(key, value, 0, 1) == 1;
+      o->tx_zero_copy = detail::parse_option_num("dpdk", key, value, 0, 1) == 1;
     } else {
       throw Error("flit dpdk: unknown transport option '" + key +
                   "' (dpdk knows: eal=\"EAL ARGS\", port=NAME|INDEX[,...], ip=IPV4[,...], "
