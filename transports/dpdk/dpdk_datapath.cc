@@ -370,11 +370,6 @@ FLIT_COLD void DpdkTransport::send_who_has(rte_be32_t ip) {
 // the most, so a few hops that never answer cannot shut the others out.
 FLIT_COLD void DpdkTransport::hold_for_arp(rte_mbuf* m, rte_be32_t ip) {
   const uint64_t now = rte_get_tsc_cycles();
-  auto drop = [this](rte_mbuf* f) {
-    rte_pktmbuf_free(f);
-    dstats_.tx_no_neighbor++;
-    stats_.tx_dropped++;
-  };
   uint32_t waiting = 0;
   uint64_t asked_tsc = 0;
   for (uint32_t i = 0; i < num_pending_; ++i) {
@@ -386,7 +381,7 @@ FLIT_COLD void DpdkTransport::hold_for_arp(rte_mbuf* m, rte_be32_t ip) {
     if (waiting < kMaxPendingPerHop && num_pending_ < kMaxPending) {
       pending_[num_pending_++] = Pending{ip, m, asked_tsc, now};  // asked already
     } else {
-      drop(m);  // this hop's share or every slot taken; flush_pending asks again on time
+      drop_unresolved(m);  // this hop's share or every slot taken; flush_pending asks again on time
     }
     return;
   }
@@ -395,7 +390,7 @@ FLIT_COLD void DpdkTransport::hold_for_arp(rte_mbuf* m, rte_be32_t ip) {
     // it) but still ask, so that hops beyond these get resolved while those
     // wait: at most once per retry interval per hop, remembered for the
     // last kMaxAsked hops asked this way.
-    drop(m);
+    drop_unresolved(m);
     if (!asked_recently(ip, now)) {
       send_who_has(ip);
       asked_[asked_next_++ % kMaxAsked] = Asked{ip, now};
@@ -411,6 +406,14 @@ FLIT_COLD void DpdkTransport::hold_for_arp(rte_mbuf* m, rte_be32_t ip) {
     send_who_has(ip);
   }
   pending_[num_pending_++] = Pending{ip, m, arp_tsc, now};
+}
+
+// A frame whose destination's MAC is not known, and cannot wait: freed and
+// counted (the engine resends it).
+void DpdkTransport::drop_unresolved(rte_mbuf* m) {
+  rte_pktmbuf_free(m);
+  dstats_.tx_no_neighbor++;
+  stats_.tx_dropped++;
 }
 
 // The asked_ entry of a hop asked for within the retry interval, or null.
@@ -438,9 +441,7 @@ FLIT_COLD bool DpdkTransport::displace_for_new_hop() {
     }
   }
   if (most == 1) return false;
-  rte_pktmbuf_free(pending_[victim].frame);
-  dstats_.tx_no_neighbor++;
-  stats_.tx_dropped++;
+  drop_unresolved(pending_[victim].frame);
   for (uint32_t i = victim + 1; i < num_pending_; ++i) pending_[i - 1] = pending_[i];
   num_pending_--;
   return true;
@@ -507,9 +508,7 @@ FLIT_COLD void DpdkTransport::flush_pending() {
       continue;
     }
     if (now - p.since_tsc >= arp_give_up_tsc_) {
-      rte_pktmbuf_free(p.frame);
-      dstats_.tx_no_neighbor++;
-      stats_.tx_dropped++;
+      drop_unresolved(p.frame);
       continue;
     }
     if (now - p.arp_tsc >= arp_retry_tsc_) {

@@ -157,6 +157,7 @@ class DpdkTransport final : public Transport {
   void handle_arp(rte_mbuf* m);
   void hold_for_arp(rte_mbuf* m, rte_be32_t ip);
   bool displace_for_new_hop();
+  void drop_unresolved(rte_mbuf* m);
   bool holds_frame_for(rte_be32_t ip) const;
   void send_arp(uint16_t op, const rte_ether_addr& dst_mac, rte_be32_t dst_ip);
   void send_who_has(rte_be32_t ip);
