@@ -415,11 +415,9 @@ FLIT_HOT uint32_t RdmaTransport::rx_burst(RxPacket* pkts, uint32_t max) {
     const uint32_t ps = peer_slot(*r, false);
     if (ps != kNoPeer) [[likely]] {
       peers_[ps].used = 1;
-      r->ah = peers_[ps].ah;
       r->peer = ps;
       r->peer_gen = peers_[ps].gen;
     } else {
-      r->ah = nullptr;
       r->peer = kNoPeer;
       r->peer_gen = 0;
     }

@@ -242,7 +242,6 @@ Route RdmaTransport::resolve(std::string_view text) {
                     (errno == EBUSY ? std::string("64 evicted handles still wait for their sends")
                                     : std::string(strerror(errno))));
       }
-      rr->ah = peers_[ps].ah;
       rr->peer = ps;
       rr->peer_gen = peers_[ps].gen;
       return r;

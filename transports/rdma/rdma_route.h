@@ -19,9 +19,8 @@
 namespace flit::transport {
 
 struct RdmaRoute {
-  ibv_ah* ah;         // the peer table's, valid while slot `peer` has generation `peer_gen`
+  uint64_t peer_gen;  // slot `peer`'s generation when the route took it (its address handle)
   uint32_t peer;      // slot in the transport's peer table
-  uint32_t peer_gen;  // that slot's generation when `ah` was taken
   uint32_t qpn;       // remote UD QP number (24 bits)
   uint32_t qkey;      // remote Q_Key
   uint8_t gid[16];    // remote GID when global, else zero
