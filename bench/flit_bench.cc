@@ -26,7 +26,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -225,8 +224,18 @@ struct Client {
   Clock::time_point window_start = Clock::time_point::max();
   Clock::time_point window_end = Clock::time_point::max();
   bool stopping = false;
-  bool open_loop = false;     // --rate: calls start on a schedule
-  std::deque<CallCtx*> idle;  // open loop: contexts free to issue, oldest first
+  bool open_loop = false;  // --rate: calls start on a schedule
+  // Open loop: contexts free to issue, oldest first (a ring as large as
+  // the contexts: no allocation while measuring).
+  std::vector<CallCtx*> idle;
+  size_t idle_head = 0, idle_count = 0;
+  void push_idle(CallCtx* ctx) { idle[(idle_head + idle_count++) % idle.size()] = ctx; }
+  CallCtx* pop_idle() {
+    CallCtx* ctx = idle[idle_head];
+    idle_head = (idle_head + 1) % idle.size();
+    idle_count--;
+    return ctx;
+  }
   uint64_t completed = 0, recorded = 0, errors = 0, outstanding = 0;
   // Calls that completed inside the window, whenever they started: the
   // throughput (the drain's calls are in the percentiles, not the rate).
@@ -274,7 +283,7 @@ struct Client {
       record(ctx->start, Clock::now(), st);
     }
     if (open_loop) {
-      idle.push_back(ctx);
+      push_idle(ctx);
     } else if (!stopping) {
       issue(ctx);
     }
@@ -391,7 +400,8 @@ int run_client(const ClientOpts& o) {
   const uint64_t end_ns = warm_ns + static_cast<uint64_t>(o.duration * 1e9);
   c.window_start = t0 + std::chrono::nanoseconds(warm_ns);
   if (c.open_loop) {
-    for (auto& ctx : c.calls) c.idle.push_back(ctx.get());
+    c.idle.resize(c.calls.size());
+    for (auto& ctx : c.calls) c.push_idle(ctx.get());
   } else {
     for (auto& ctx : c.calls) c.issue(ctx.get());
   }
@@ -410,9 +420,8 @@ int run_client(const ClientOpts& o) {
   for (;;) {
     for (int i = 0; i < (c.open_loop ? 1 : 64); ++i) c.poll();
     uint64_t now = ns_since(t0);
-    while (c.open_loop && next_due_ns <= static_cast<double>(now) && !c.idle.empty()) {
-      CallCtx* ctx = c.idle.front();
-      c.idle.pop_front();
+    while (c.open_loop && next_due_ns <= static_cast<double>(now) && c.idle_count != 0) {
+      CallCtx* ctx = c.pop_idle();
       c.issue_at(ctx, t0 + std::chrono::nanoseconds(static_cast<int64_t>(next_due_ns)));
       next_due_ns += period_ns;
     }
@@ -719,10 +728,8 @@ int main(int argc, char** argv) {
     }
     {
       // Every call context holds a response buffer; the pool hands out
-      // power-of-two sizes (and whole 2 MiB regions for large ones).
-      const size_t each =
-          std::max<size_t>(std::bit_ceil(std::max<size_t>(co.resp_size, 64)),
-                           co.resp_size >= (size_t{2} << 20) ? (size_t{2} << 20) : 0);
+      // power-of-two sizes (at least that: a lower bound).
+      const size_t each = std::bit_ceil(std::max<size_t>(co.resp_size, 64));
       const double bytes = static_cast<double>(co.sessions) *
                            (co.mode == "latency" ? 1 : co.inflight) * static_cast<double>(each);
       if (bytes > static_cast<double>(size_t{2} << 30)) {
