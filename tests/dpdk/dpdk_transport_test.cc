@@ -411,6 +411,82 @@ TEST(DpdkNeighbors, RefreshUpdatesKnownNonStaticEntriesOnly) {
   EXPECT_FALSE(t->lookup(other, &got));
 }
 
+// The generation moves, by two, on every learn or refresh that adds an
+// entry or changes a MAC (evictions included), and on nothing else; adding
+// does not set the sticky any_changed(), which turns on per-frame lookups.
+TEST(DpdkNeighbors, GenerationMovesOnEveryAddOrChange) {
+  using transport::NeighborTable;
+  using L = NeighborTable::Learned;
+  auto t = std::make_unique<NeighborTable>();
+  const rte_ether_addr m1{{2, 0, 0, 0, 0, 1}}, m2{{2, 0, 0, 0, 0, 2}};
+  const rte_be32_t ip = RTE_BE32(0xc6140063), other = RTE_BE32(0xc6140064),
+                   fixed = RTE_BE32(0xc6140001);
+  uint64_t g = t->generation();
+  EXPECT_EQ(g % 2, 0u);
+  auto moved = [&] {
+    const uint64_t now = t->generation();
+    const uint64_t by = now - g;
+    g = now;
+    return by;
+  };
+  ASSERT_EQ(t->learn(ip, m1), L::kNew);
+  EXPECT_EQ(moved(), 2u) << "added";
+  EXPECT_FALSE(t->any_changed()) << "an addition is not a change";
+  ASSERT_EQ(t->learn(ip, m1), L::kSame);
+  EXPECT_EQ(moved(), 0u) << "the same MAC again";
+  ASSERT_TRUE(t->refresh(ip, m2));
+  EXPECT_EQ(moved(), 2u) << "changed by a refresh";
+  EXPECT_TRUE(t->any_changed());
+  ASSERT_EQ(t->learn(ip, m1), L::kChanged);
+  EXPECT_EQ(moved(), 2u) << "changed by a learn";
+  EXPECT_FALSE(t->refresh(other, m1));
+  EXPECT_EQ(moved(), 0u) << "a refresh adds nothing";
+  ASSERT_EQ(t->learn(fixed, m1, true), L::kNew);
+  EXPECT_EQ(moved(), 2u) << "a static entry added";
+  EXPECT_FALSE(t->refresh(fixed, m2));
+  EXPECT_EQ(moved(), 0u) << "a static entry stays";
+  std::vector<rte_be32_t> same;  // a full bucket, then one more
+  const uint32_t bucket = NeighborTable::bucket_of(rte_cpu_to_be_32(0xc6150001));
+  for (uint32_t a = 0xc6150001; same.size() < NeighborTable::kWays + 1; ++a) {
+    if (NeighborTable::bucket_of(rte_cpu_to_be_32(a)) == bucket)
+      same.push_back(rte_cpu_to_be_32(a));
+  }
+  for (uint32_t i = 0; i < NeighborTable::kWays; ++i) ASSERT_EQ(t->learn(same[i], m1), L::kNew);
+  EXPECT_EQ(moved(), 2u * NeighborTable::kWays);
+  ASSERT_EQ(t->learn(same.back(), m1), L::kEvicted);
+  EXPECT_EQ(moved(), 2u) << "added in another's place";
+}
+
+// The generation's contract, which the ARP queue's ordering rests on: a
+// lookup that finds a MAC written after an even generation was loaded is
+// followed by a load of another generation. Two lookups of a peer whose MAC
+// another thread keeps changing, between two loads of the same even
+// generation, find the same MAC.
+TEST(DpdkNeighbors, ChangeSeenByALookupMovesTheGeneration) {
+  using transport::NeighborTable;
+  auto t = std::make_unique<NeighborTable>();
+  const rte_ether_addr m1{{2, 0, 0, 0, 0, 1}}, m2{{2, 0, 0, 0, 0, 2}};
+  const rte_be32_t ip = RTE_BE32(0xc6160001);
+  ASSERT_EQ(t->learn(ip, m1), NeighborTable::Learned::kNew);
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    for (uint32_t i = 0; i < 200'000; ++i) (void)t->learn(ip, i % 2 ? m1 : m2);
+    done.store(true);
+  });
+  uint64_t checked = 0, wrong = 0;
+  while (!done.load()) {
+    const uint64_t g = t->generation();
+    rte_ether_addr a, b;
+    if (!t->lookup(ip, &a) || !t->lookup(ip, &b)) continue;
+    if (t->generation() != g || g % 2 != 0) continue;
+    checked++;
+    if (!rte_is_same_ether_addr(&a, &b)) wrong++;
+  }
+  writer.join();
+  EXPECT_EQ(wrong, 0u) << "of " << checked;
+  EXPECT_GT(checked, 0u);
+}
+
 // Re-verification asks for learned peers a lookup used since the last
 // sweep (a new entry counts as used once), and now and then for every
 // learned one; never for static entries.
@@ -567,6 +643,31 @@ TEST(DpdkArp, PeerBeyondTheWaitingFramesIsStillAsked) {
   EXPECT_EQ(t.dpdk_stats().arp_requests_tx, asked + 1) << "once per retry interval per peer";
   send_to(101);  // another peer is not held back by the first
   EXPECT_EQ(t.dpdk_stats().arp_requests_tx, asked + 2);
+}
+
+// Hops asked for while every slot holds a hop of its own are remembered
+// (not asked again within the retry interval) in the records the held hops
+// leave, at least kMaxPending of them; beyond that the one asked longest
+// ago is forgotten first.
+TEST(DpdkArp, HopsAskedWhileFullAreRememberedInTheFreeRecords) {
+  auto tp = spare_port_endpoint(fresh_ip());
+  DpdkTransport& t = *tp;
+  auto send_to = [&](int host) {
+    return send_header_to(t, "198.18.8." + std::to_string(host));  // nobody
+  };
+  constexpr int kHeld = DpdkTransport::kMaxPending;
+  constexpr int kAsked = DpdkTransport::kMaxHops - DpdkTransport::kMaxPending;
+  static_assert(kHeld + kAsked + 8 <= 254);
+  for (int i = 1; i <= kHeld; ++i) ASSERT_EQ(send_to(i), 1u);
+  // Every slot holds a hop of its own: these are dropped, each asked once.
+  for (int i = kHeld + 1; i <= kHeld + kAsked + 8; ++i) ASSERT_EQ(send_to(i), 1u);
+  const uint64_t asked = t.dpdk_stats().arp_requests_tx;
+  ASSERT_EQ(asked, uint64_t{kHeld + kAsked + 8});
+  ASSERT_EQ(t.dpdk_stats().tx_no_neighbor, uint64_t{kAsked + 8});
+  for (int i = kHeld + 9; i <= kHeld + kAsked + 8; ++i) ASSERT_EQ(send_to(i), 1u);
+  EXPECT_EQ(t.dpdk_stats().arp_requests_tx, asked) << "the last kAsked are remembered";
+  ASSERT_EQ(send_to(kHeld + 1), 1u);
+  EXPECT_EQ(t.dpdk_stats().arp_requests_tx, asked + 1) << "the first was forgotten";
 }
 
 // The NIC's receive checksum verdicts: NONE means the data was verified
@@ -852,6 +953,49 @@ TEST(DpdkArp, HeldFramesGoBeforeLaterOnes) {
   h.send(4);
   h.receive(4, /*also_a=*/false);
   EXPECT_EQ(h.got, (std::vector<uint8_t>{1, 2, 3, 4}));
+}
+
+// b's MAC learned by another queue's thread, and nothing sent to b since:
+// a's next receive poll, which takes no ARP frame, sends the held frames (the
+// table's generation moved).
+TEST(DpdkArp, HeldFramesGoInThePollAfterAnotherQueueLearnsTheirHop) {
+  HeldForB h;
+  rte_ether_addr b_mac;
+  rte_eth_macaddr_get(h.b->port_id(), &b_mac);
+  h.a->neighbors().learn(transport::dpdk_peer(&h.to)->ip, b_mac);
+  RxPacket q[8];
+  h.a->rx_release(q, h.a->rx_burst(q, 8));  // one poll, well within the retry interval
+  ASSERT_EQ(h.b->dpdk_stats().arp_replies_tx, 0u) << "b, not polled yet, has not answered";
+  h.receive(3, /*also_a=*/false);
+  EXPECT_EQ(h.got, (std::vector<uint8_t>{1, 2, 3}));
+}
+
+// A next hop that does not answer is given up one give-up interval (1 s)
+// after its first frame was held, with every frame held for it, later ones
+// too (as a kernel fails a neighbour); meanwhile it is asked once per retry
+// interval (200 ms). Nothing but the clock moves the queue here.
+TEST(DpdkArp, UnansweredHopIsGivenUpWithAllItsFrames) {
+  auto tp = spare_port_endpoint(fresh_ip());
+  DpdkTransport& t = *tp;
+  uint8_t hdr[kPktHdrSize] = {};
+  transport::Route to = t.resolve("dpdk://198.18.1.248:31850");  // nobody
+  TxPacket p{&to, hdr, nullptr, 0};
+  RxPacket q[8];
+  const auto first = std::chrono::steady_clock::now();
+  ASSERT_EQ(t.tx_burst(&p, 1), 1u);
+  while (std::chrono::steady_clock::now() < first + std::chrono::milliseconds(700))
+    t.rx_release(q, t.rx_burst(q, 8));
+  ASSERT_EQ(t.dpdk_stats().tx_no_neighbor, 0u);
+  ASSERT_EQ(t.tx_burst(&p, 1), 1u);  // held with the first
+  while (t.dpdk_stats().tx_no_neighbor == 0 &&
+         std::chrono::steady_clock::now() < first + std::chrono::seconds(5))
+    t.rx_release(q, t.rx_burst(q, 8));
+  const auto waited = std::chrono::steady_clock::now() - first;
+  EXPECT_EQ(t.dpdk_stats().tx_no_neighbor, 2u) << "both frames at once";
+  EXPECT_GE(waited, std::chrono::milliseconds(950));
+  EXPECT_LT(waited, std::chrono::milliseconds(1350)) << "the first frame's clock counts";
+  EXPECT_GE(t.dpdk_stats().arp_requests_tx, 2u) << "asked again";
+  EXPECT_LE(t.dpdk_stats().arp_requests_tx, 5u) << "at most once per 200 ms";
 }
 
 // Four next hops that never answer, eight frames each, take every slot; a

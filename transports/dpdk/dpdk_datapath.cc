@@ -88,6 +88,16 @@ void DpdkTransport::finish_chained_frame(rte_mbuf* m, uint32_t flit_len) {
   }
 }
 
+// Runs flush_pending when it can have work: the neighbour table's
+// generation moved since it last looked, or a held hop's retry or give-up
+// time came. One load, and a clock read only while frames are held.
+FLIT_HOT inline void DpdkTransport::flush_if_due() {
+  const uint64_t gen = port_->neighbors().generation();
+  if (gen != flushed_gen_ || (num_held_ != 0 && rte_get_tsc_cycles() >= next_deadline_tsc_))
+      [[unlikely]]
+    flush_pending(gen);
+}
+
 FLIT_HOT uint32_t DpdkTransport::tx_burst(const TxPacket* pkts, uint32_t n) {
   uint32_t accepted = 0;
   rte_mbuf* m[kMaxBurst];
@@ -117,9 +127,6 @@ FLIT_HOT uint32_t DpdkTransport::tx_burst(const TxPacket* pkts, uint32_t n) {
           port_->neighbors().lookup(peer->next_hop, &dst);
       } else {
         known = port_->neighbors().lookup(peer->next_hop, &dst);
-        // Resolved since frames for this hop were held: those go first.
-        if (known && num_pending_ != 0 && holds_frame_for(peer->next_hop)) [[unlikely]]
-          flush_pending();
       }
       write_frame_hdr(frame, mac_, dst, ip_, udp_port_, peer->ip, peer->udp_port, flit_len);
       std::memcpy(frame + kFrameHdrSize, p.hdr, kPktHdrSize);
@@ -151,6 +158,9 @@ FLIT_HOT uint32_t DpdkTransport::tx_burst(const TxPacket* pkts, uint32_t n) {
       }
     }
     uint32_t held = chunk - nout;
+    // A frame in `out` whose MAC was learned since frames for its hop were
+    // held moved the generation: those go first.
+    flush_if_due();
     uint16_t sent =
         nout == 0 ? 0 : rte_eth_tx_burst(port_id_, queue_, out, static_cast<uint16_t>(nout));
     if (sent < nout) [[unlikely]] {
@@ -167,8 +177,6 @@ FLIT_HOT uint32_t DpdkTransport::tx_burst(const TxPacket* pkts, uint32_t n) {
 }
 
 FLIT_HOT uint32_t DpdkTransport::rx_burst(RxPacket* pkts, uint32_t max) {
-  if (num_pending_ != 0) [[unlikely]]
-    flush_pending();
   if (++polls_ == kPollsPerClockCheck || reverify_slot_ != NeighborTable::kSlots) [[unlikely]]
     reverify_neighbors();
   rte_mbuf* m[kMaxBurst];
@@ -261,6 +269,9 @@ FLIT_HOT uint32_t DpdkTransport::rx_burst(RxPacket* pkts, uint32_t max) {
     p.from = from;
     p.cookie = reinterpret_cast<uintptr_t>(b);
   }
+  // After the burst: frames held for a hop whose ARP answer it brought go
+  // in this poll.
+  flush_if_due();
   return out;
 }
 
@@ -313,8 +324,6 @@ FLIT_COLD void DpdkTransport::handle_arp(rte_mbuf* m) {
     case NeighborTable::Learned::kAbsent:
       break;
   }
-  // Frames held for this peer go now, ahead of anything sent after.
-  if (num_pending_ != 0 && holds_frame_for(a.arp_sip)) flush_pending();
   if (arp->arp_opcode == RTE_BE16(RTE_ARP_OP_REQUEST)) {
     send_arp(RTE_ARP_OP_REPLY, a.arp_sha, a.arp_sip);
     dstats_.arp_replies_tx++;
@@ -362,50 +371,114 @@ FLIT_COLD void DpdkTransport::send_who_has(rte_be32_t ip) {
   dstats_.arp_requests_tx++;
 }
 
-// Keeps a built frame until its destination's MAC is known (up to
-// kMaxPendingPerHop per next hop, like a kernel's ARP queue; the engine
-// retransmits the rest), and asks: one who-has per next hop, however many
-// frames wait for it. Every hop keeps at least one slot: a frame for a new
-// hop, with every slot taken, displaces the newest frame of the hop holding
-// the most, so a few hops that never answer cannot shut the others out.
+// The ARP queue. A frame whose next hop's MAC is unknown waits in that
+// hop's record (up to kMaxPendingPerHop per hop, kMaxPending in all, as a
+// kernel's ARP queue holds a few packets per neighbour; the engine resends
+// the rest) while one who-has per hop goes out, again every arp_retry_tsc_.
+// A hop that has not answered arp_give_up_tsc_ after its first frame was
+// held is given up, all its frames with it (as a kernel fails a neighbour).
+//
+// Held frames leave from one place, flush_pending, and only when it can
+// have work (flush_if_due): the port's neighbour table moved its generation
+// since the last flush looked (a MAC was learned: from an ARP answer this
+// queue took, or by another queue's thread), or the earliest retry or
+// give-up time came. It is checked at the end of every receive poll, so
+// frames go out in the poll that brings their answer, and before each
+// transmit chunk goes to the port, so a frame that found its hop's MAC never
+// overtakes the frames held for that hop: its lookup found the MAC only if
+// the generation moved since those were held (NeighborTable::generation).
+// Nothing is scanned per packet.
+
+// Keeps a built frame until its next hop's MAC is known, and asks: one
+// who-has per hop, however many frames wait for it. Every hop keeps at
+// least one slot: a frame for a new hop, with every slot taken, displaces
+// the newest frame of the hop holding the most, so a few hops that never
+// answer cannot shut the others out. If every slot holds a hop of its own,
+// the frame is dropped (the engine resends it) but its hop is still asked,
+// so that hops beyond these get resolved while those wait: at most once per
+// retry interval, which a record without frames remembers. Takes m. No
+// allocation.
 FLIT_COLD void DpdkTransport::hold_for_arp(rte_mbuf* m, rte_be32_t ip) {
   const uint64_t now = rte_get_tsc_cycles();
-  uint32_t waiting = 0;
-  uint64_t asked_tsc = 0;
-  for (uint32_t i = 0; i < num_pending_; ++i) {
-    if (pending_[i].ip != ip) continue;
-    waiting++;
-    asked_tsc = pending_[i].arp_tsc;  // the same for all of ip's frames
-  }
-  if (waiting != 0) {
-    if (waiting < kMaxPendingPerHop && num_pending_ < kMaxPending) {
-      pending_[num_pending_++] = Pending{ip, m, asked_tsc, now};  // asked already
+  HeldHop* h = find_hop(ip);
+  if (h != nullptr && h->num_frames != 0) {
+    if (h->num_frames < kMaxPendingPerHop && num_held_ < kMaxPending) {
+      h->frames[h->num_frames++] = m;  // asked already; flush_pending asks again on time
+      num_held_++;
     } else {
-      drop_unresolved(m);  // this hop's share or every slot taken; flush_pending asks again on time
+      drop_unresolved(m);  // this hop's share, or every slot, taken
     }
     return;
   }
-  if (num_pending_ == kMaxPending && !displace_for_new_hop()) {
-    // Every slot holds a hop of its own. Drop the frame (the engine resends
-    // it) but still ask, so that hops beyond these get resolved while those
-    // wait: at most once per retry interval per hop, remembered for the
-    // last kMaxAsked hops asked this way.
-    drop_unresolved(m);
-    if (!asked_recently(ip, now)) {
-      send_who_has(ip);
-      asked_[asked_next_++ % kMaxAsked] = Asked{ip, now};
-    }
-    return;
+  if (h == nullptr) {
+    h = add_hop(ip);
+    h->asked_tsc = now - arp_retry_tsc_;  // due now
   }
-  // A hop asked for a moment ago (while the slots were full) is not asked
-  // again before its retry interval.
-  uint64_t arp_tsc = now;
-  if (const Asked* a = asked_recently(ip, now)) {
-    arp_tsc = a->tsc;
-  } else {
+  // A hop asked for a moment ago (while every slot was taken) is not asked
+  // again before its retry interval ends.
+  if (now - h->asked_tsc >= arp_retry_tsc_) {
     send_who_has(ip);
+    h->asked_tsc = now;
   }
-  pending_[num_pending_++] = Pending{ip, m, arp_tsc, now};
+  if (num_held_ == kMaxPending && !displace_for_new_hop()) {
+    drop_unresolved(m);  // h stays, without frames, to remember the ask
+    return;
+  }
+  h->since_tsc = now;
+  h->frames[0] = m;
+  h->num_frames = 1;
+  num_held_++;
+  next_deadline_tsc_ = std::min(
+      {next_deadline_tsc_, h->asked_tsc + arp_retry_tsc_, h->since_tsc + arp_give_up_tsc_});
+}
+
+// The record of next hop ip, or null.
+DpdkTransport::HeldHop* DpdkTransport::find_hop(rte_be32_t ip) {
+  for (uint32_t i = 0; i < num_hops_; ++i) {
+    if (hops_[i].ip == ip) return &hops_[i];
+  }
+  return nullptr;
+}
+
+// A new record for ip, which has none, without frames; the caller sets its
+// clocks. With every record in use it takes the place of the frame-less one
+// asked for longest ago (there is one: kMaxHops > kMaxPending).
+DpdkTransport::HeldHop* DpdkTransport::add_hop(rte_be32_t ip) {
+  HeldHop* h = nullptr;
+  if (num_hops_ < kMaxHops) {
+    h = &hops_[num_hops_++];
+  } else {
+    for (HeldHop& c : hops_) {
+      if (c.num_frames == 0 && (h == nullptr || c.asked_tsc < h->asked_tsc)) h = &c;
+    }
+  }
+  h->ip = ip;
+  h->num_frames = 0;
+  return h;
+}
+
+// Forgets a record (its frames already sent or freed): the last one takes
+// its place, so h then names another record, or none.
+void DpdkTransport::remove_hop(HeldHop* h) {
+  const HeldHop& last = hops_[--num_hops_];
+  if (h != &last) *h = last;
+}
+
+// Frees a frame slot for a new hop: drops the newest frame of the hop
+// holding the most frames, if that is more than one. False if every hop
+// holds one.
+FLIT_COLD bool DpdkTransport::displace_for_new_hop() {
+  HeldHop* victim = nullptr;
+  uint32_t most = 1;
+  for (uint32_t i = 0; i < num_hops_; ++i) {
+    if (hops_[i].num_frames <= most) continue;
+    most = hops_[i].num_frames;
+    victim = &hops_[i];
+  }
+  if (victim == nullptr) return false;
+  drop_unresolved(victim->frames[--victim->num_frames]);
+  num_held_--;
+  return true;
 }
 
 // A frame whose destination's MAC is not known, and cannot wait: freed and
@@ -414,46 +487,6 @@ void DpdkTransport::drop_unresolved(rte_mbuf* m) {
   rte_pktmbuf_free(m);
   dstats_.tx_no_neighbor++;
   stats_.tx_dropped++;
-}
-
-// The asked_ entry of a hop asked for within the retry interval, or null.
-const DpdkTransport::Asked* DpdkTransport::asked_recently(rte_be32_t ip, uint64_t now) const {
-  for (const Asked& a : asked_) {
-    if (a.ip == ip && a.tsc != 0 && now - a.tsc < arp_retry_tsc_) return &a;
-  }
-  return nullptr;
-}
-
-// Frees a slot for a new hop: drops the newest frame of the hop holding the
-// most frames, if that is more than one. False if every hop holds one.
-FLIT_COLD bool DpdkTransport::displace_for_new_hop() {
-  uint32_t most = 1, victim = 0;
-  for (uint32_t i = 0; i < num_pending_; ++i) {
-    uint32_t n = 0, newest = i;
-    for (uint32_t j = 0; j < num_pending_; ++j) {
-      if (pending_[j].ip != pending_[i].ip) continue;
-      n++;
-      newest = j;
-    }
-    if (n > most) {
-      most = n;
-      victim = newest;
-    }
-  }
-  if (most == 1) return false;
-  drop_unresolved(pending_[victim].frame);
-  for (uint32_t i = victim + 1; i < num_pending_; ++i) pending_[i - 1] = pending_[i];
-  num_pending_--;
-  return true;
-}
-
-// True if a frame for next hop ip waits: a frame for ip must not overtake
-// it (tx_burst flushes first).
-bool DpdkTransport::holds_frame_for(rte_be32_t ip) const {
-  for (uint32_t i = 0; i < num_pending_; ++i) {
-    if (pending_[i].ip == ip) return true;
-  }
-  return false;
 }
 
 // A learned MAC can go stale without a gratuitous ARP (a peer's NIC
@@ -486,42 +519,57 @@ FLIT_COLD void DpdkTransport::reverify_neighbors() {
   }
 }
 
-// Sends held frames whose destination became known; drops those that waited
-// too long. Called at the start of rx_burst while any frame waits.
-FLIT_COLD void DpdkTransport::flush_pending() {
+// Sends the frames of every held hop whose MAC is known now, oldest first,
+// in one transmit call per hop; drops those of a hop that has not answered
+// arp_give_up_tsc_ after its first frame was held; asks again for the
+// others whose retry interval ended, and forgets frame-less records whose
+// interval ended. gen: the table's generation, loaded before the lookups
+// here. No allocation.
+FLIT_COLD void DpdkTransport::flush_pending(uint64_t gen) {
+  // Odd: a change was being written, which these lookups may miss. Counted
+  // as the even value before it, so that a lookup that later finds that
+  // change (tx_burst's) finds the generation moved past what is recorded.
+  flushed_gen_ = gen & ~uint64_t{1};
+  next_deadline_tsc_ = UINT64_MAX;
+  if (num_held_ == 0) return;  // a frame-less record is judged when next found
   const uint64_t now = rte_get_tsc_cycles();
-  uint32_t keep = 0;
-  for (uint32_t i = 0; i < num_pending_; ++i) {
-    Pending& p = pending_[i];
-    // A frame kept in this pass holds back the later ones for its hop (the
-    // MAC may arrive, from another queue's thread, between two lookups).
-    bool behind = false;
-    for (uint32_t j = 0; j < keep && !behind; ++j) behind = pending_[j].ip == p.ip;
+  for (uint32_t i = 0; i < num_hops_;) {
+    HeldHop& h = hops_[i];
     rte_ether_addr mac;
-    if (!behind && port_->neighbors().lookup(p.ip, &mac)) {
-      rte_ether_addr_copy(&mac, &rte_pktmbuf_mtod(p.frame, rte_ether_hdr*)->dst_addr);
-      if (rte_eth_tx_burst(port_id_, queue_, &p.frame, 1) != 1) {
-        rte_pktmbuf_free(p.frame);
-        dstats_.tx_queue_full++;
-        stats_.tx_dropped++;
+    if (h.num_frames != 0 && port_->neighbors().lookup(h.ip, &mac)) {
+      for (uint32_t k = 0; k < h.num_frames; ++k)
+        rte_ether_addr_copy(&mac, &rte_pktmbuf_mtod(h.frames[k], rte_ether_hdr*)->dst_addr);
+      const uint16_t sent =
+          rte_eth_tx_burst(port_id_, queue_, h.frames, static_cast<uint16_t>(h.num_frames));
+      if (sent < h.num_frames) {
+        rte_pktmbuf_free_bulk(h.frames + sent, h.num_frames - sent);
+        dstats_.tx_queue_full += h.num_frames - sent;
+        stats_.tx_dropped += h.num_frames - sent;
       }
+      num_held_ -= h.num_frames;
+      remove_hop(&h);  // hops_[i] is the next one to look at
       continue;
     }
-    if (now - p.since_tsc >= arp_give_up_tsc_) {
-      drop_unresolved(p.frame);
+    if (h.num_frames != 0 && now - h.since_tsc >= arp_give_up_tsc_) {
+      for (uint32_t k = 0; k < h.num_frames; ++k) drop_unresolved(h.frames[k]);
+      num_held_ -= h.num_frames;
+      remove_hop(&h);
       continue;
     }
-    if (now - p.arp_tsc >= arp_retry_tsc_) {
-      // Once per next hop: the frames still to come for p.ip are marked
-      // asked too (those already kept were, or were asked with it).
-      send_who_has(p.ip);
-      for (uint32_t j = i; j < num_pending_; ++j) {
-        if (pending_[j].ip == p.ip) pending_[j].arp_tsc = now;
+    if (now - h.asked_tsc >= arp_retry_tsc_) {
+      if (h.num_frames == 0) {
+        remove_hop(&h);
+        continue;
       }
+      send_who_has(h.ip);
+      h.asked_tsc = now;
     }
-    pending_[keep++] = p;
+    if (h.num_frames != 0) {
+      next_deadline_tsc_ = std::min(
+          {next_deadline_tsc_, h.asked_tsc + arp_retry_tsc_, h.since_tsc + arp_give_up_tsc_});
+    }
+    ++i;
   }
-  num_pending_ = keep;
 }
 
 }  // namespace flit::transport

@@ -173,6 +173,7 @@ NeighborTable::Learned NeighborTable::update(rte_be32_t ip, const rte_ether_addr
       const uint64_t now = m | (old & kGen);
       u = Learned::kSame;
       if ((static_entry || (old & kStatic) == 0) && old != now) {
+        begin_change();
         e.mac.store(now, std::memory_order_release);
         changed_.store(1, std::memory_order_relaxed);
         u = Learned::kChanged;
@@ -185,6 +186,7 @@ NeighborTable::Learned NeighborTable::update(rte_be32_t ip, const rte_ether_addr
     if (empty != nullptr) {
       // Marked used (not the next victim before its first lookup); MAC
       // first, then the key: a reader that finds the key finds the MAC.
+      begin_change();
       empty->used.store(1, std::memory_order_relaxed);
       empty->mac.store(m | (empty->mac.load(std::memory_order_relaxed) & kGen),
                        std::memory_order_release);
@@ -193,6 +195,7 @@ NeighborTable::Learned NeighborTable::update(rte_be32_t ip, const rte_ether_addr
     } else if (Slot* victim = clock_victim(bi, static_entry); victim != nullptr) {
       // A new generation, invalid; the new key; the new MAC in that
       // generation. A lookup that straddles this sees the words differ.
+      begin_change();
       const uint64_t gen = (victim->mac.load(std::memory_order_relaxed) + kGenOne) & kGen;
       victim->mac.store(gen, std::memory_order_relaxed);
       victim->used.store(1, std::memory_order_relaxed);
@@ -201,8 +204,17 @@ NeighborTable::Learned NeighborTable::update(rte_be32_t ip, const rte_ether_addr
       u = Learned::kEvicted;
     }
   }
+  // The change is written: an even generation again, released after it.
+  const uint64_t g = generation_.load(std::memory_order_relaxed);
+  if ((g & 1) != 0) generation_.store(g + 1, std::memory_order_release);
   rte_spinlock_unlock(&lock_);
   return u;
+}
+
+// Makes the generation odd before a MAC or key is written (under the lock):
+// the release stores that follow carry it to any lookup that sees them.
+void NeighborTable::begin_change() {
+  generation_.store(generation_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
 // CLOCK over one bucket's learned entries, from its hand: a used one loses

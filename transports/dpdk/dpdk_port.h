@@ -73,6 +73,16 @@ class NeighborTable {
   // server session's) is sent to without a lookup; after, each send looks
   // the peer up, so a changed MAC reaches those routes too.
   bool any_changed() const { return changed_.load(std::memory_order_relaxed) != 0; }
+  // Moves on every learn or refresh that adds an entry or changes a MAC
+  // (not on kSame), by two: odd while the change is being written, even
+  // once it is. Data path, no lock. A reader that loads an even value and
+  // then looks addresses up finds every MAC counted in it; a reader whose
+  // lookup found a MAC loads, afterwards, a value past every even one
+  // loaded before that MAC was written. So a transport that remembers the
+  // last even value it flushed its ARP queue at (DpdkTransport::
+  // flush_pending) knows from one load whether any held frame's next hop
+  // may have become known since, by whatever thread learned it.
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
   // The address in slot i if it holds a learned (not static) entry that a
   // lookup used since the last call for that slot (or any learned entry,
   // with `all`), else 0; clears the mark. For the periodic
@@ -103,13 +113,17 @@ class NeighborTable {
   };
   // Sets ip -> mac if ip is known, or adds it if `add` (kFull: no room).
   Learned update(rte_be32_t ip, const rte_ether_addr& mac, bool static_entry, bool add);
+  void begin_change();
   Slot* clock_victim(uint32_t bucket, bool for_static);
   static_assert(sizeof(Slot) * kWays == 64, "a bucket is one cache line");
   static_assert(kBuckets == 256, "bucket_of takes 8 bits");
   alignas(64) Slot slots_[kSlots];
   uint8_t hand_[kBuckets] = {};  // CLOCK hand per bucket (writers, under the lock)
   rte_spinlock_t lock_ = RTE_SPINLOCK_INITIALIZER;
+  // Not folded into generation_: adding a peer must not turn on the
+  // per-frame lookups that a change does (any_changed).
   std::atomic<uint32_t> changed_{0};
+  std::atomic<uint64_t> generation_{0};  // see generation(); writers, under the lock
 };
 
 // The data room of a receive mbuf for frames of up to max_frame bytes (no

@@ -225,8 +225,9 @@ DpdkTransport::DpdkTransport(const Options& opt) {
 }
 
 DpdkTransport::~DpdkTransport() {
-  for (uint32_t i = 0; i < num_pending_; ++i) rte_pktmbuf_free(pending_[i].frame);
-  num_pending_ = 0;
+  for (uint32_t i = 0; i < num_hops_; ++i)
+    rte_pktmbuf_free_bulk(hops_[i].frames, hops_[i].num_frames);
+  num_hops_ = num_held_ = 0;
   if (port_ != nullptr) port_->release_queue(queue_);
   if (registered_lcore_ && pthread_equal(owner_thread_, pthread_self())) rte_thread_unregister();
 }

@@ -96,6 +96,11 @@ class DpdkTransport final : public Transport {
   static constexpr uint32_t kMaxPending = 32;
   static constexpr uint32_t kMaxPendingPerHop = 8;
   static_assert(kMaxPending <= 64 && kMaxPendingPerHop <= kMaxPending);
+  // Next hops the ARP queue keeps a record of: those holding frames (at most
+  // kMaxPending) and, in the rest, hops asked for while every frame slot was
+  // taken, remembered for their retry interval (hold_for_arp).
+  static constexpr uint32_t kMaxHops = 2 * kMaxPending;
+  static_assert(kMaxHops > kMaxPending, "a record without frames can always be reused");
   // With tx_zero_copy, payloads at least this long go out as an external
   // buffer chained to a header mbuf; shorter ones are copied (a second
   // segment costs more than copying a few cache lines: docs/BENCHMARKS.md (DPDK)).
@@ -146,22 +151,30 @@ class DpdkTransport final : public Transport {
   }
 
  private:
-  struct Pending {
+  // One next hop of the ARP queue: the frames waiting for its MAC, oldest
+  // first, and its clocks. A record with no frames remembers when a hop was
+  // asked for while every frame slot was taken, until its retry interval
+  // ends. 88 bytes.
+  struct HeldHop {
     rte_be32_t ip;
-    rte_mbuf* frame;     // built, waiting for the destination MAC
-    uint64_t arp_tsc;    // when the last who-has went out
-    uint64_t since_tsc;  // when the frame started waiting
+    uint32_t num_frames;                  // <= kMaxPendingPerHop
+    uint64_t asked_tsc;                   // when the last who-has for ip went out
+    uint64_t since_tsc;                   // when its oldest frame was held (the give-up clock)
+    rte_mbuf* frames[kMaxPendingPerHop];  // built, but for the destination MAC
   };
 
   // Data path helpers (dpdk_datapath.cc).
   void handle_arp(rte_mbuf* m);
   void hold_for_arp(rte_mbuf* m, rte_be32_t ip);
+  HeldHop* find_hop(rte_be32_t ip);
+  HeldHop* add_hop(rte_be32_t ip);
+  void remove_hop(HeldHop* h);
   bool displace_for_new_hop();
   void drop_unresolved(rte_mbuf* m);
-  bool holds_frame_for(rte_be32_t ip) const;
   void send_arp(uint16_t op, const rte_ether_addr& dst_mac, rte_be32_t dst_ip);
   void send_who_has(rte_be32_t ip);
-  void flush_pending();
+  void flush_if_due();
+  void flush_pending(uint64_t gen);
   void reverify_neighbors();
   void finish_frame(rte_mbuf* m, const TxPacket& p, const DpdkPeer& peer, uint32_t flit_len);
   void finish_chained_frame(rte_mbuf* m, uint32_t flit_len);
@@ -191,17 +204,13 @@ class DpdkTransport final : public Transport {
   bool registered_lcore_ = false;  // rte_thread_register()ed owner_thread_
   pthread_t owner_thread_{};
   uint64_t arp_retry_tsc_ = 0;    // between who-has for one peer
-  uint64_t arp_give_up_tsc_ = 0;  // a held frame is dropped after this
-  Pending pending_[kMaxPending];
-  // Peers asked for while every pending slot was taken (hold_for_arp).
-  static constexpr uint32_t kMaxAsked = 64;
-  struct Asked {
-    rte_be32_t ip = 0;
-    uint64_t tsc = 0;
-  };
-  Asked asked_[kMaxAsked];
-  uint32_t asked_next_ = 0;
-  const Asked* asked_recently(rte_be32_t ip, uint64_t now) const;
+  uint64_t arp_give_up_tsc_ = 0;  // a hop's frames are dropped this long after the first
+  // The ARP queue (hold_for_arp, flush_pending). Owner thread only.
+  HeldHop hops_[kMaxHops];
+  uint32_t num_hops_ = 0;     // records in use: hops_[0, num_hops_), one per ip
+  uint32_t num_held_ = 0;     // frames in them, <= kMaxPending
+  uint64_t flushed_gen_ = 0;  // NeighborTable::generation() flush_pending last looked up at
+  uint64_t next_deadline_tsc_ = UINT64_MAX;  // earliest retry or give-up of a hop with frames
   // Re-verification of learned neighbours (queue 0's transport of a port):
   // every arp_refresh_ms a who-has goes to the learned peers in use, a few
   // per receive poll, so a MAC that changed without a gratuitous ARP is
@@ -220,7 +229,6 @@ class DpdkTransport final : public Transport {
   static constexpr uint32_t kReverifyAllEvery = 8;
   uint32_t reverify_round_ = 0;
   bool reverify_all_ = false;
-  uint32_t num_pending_ = 0;
   TransportStats stats_;
   DpdkStats dstats_;
 };
