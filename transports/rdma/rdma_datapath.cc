@@ -114,18 +114,6 @@ FLIT_HOT uint32_t RdmaTransport::peer_slot(const RdmaRoute& r, bool may_evict) {
   return last_peer_;
 }
 
-// Records that send `seq` uses `ah` (slot ps, or a parked handle if the
-// slot was given to another host meanwhile), so it is not destroyed first.
-void RdmaTransport::note_send(ibv_ah* ah, uint32_t ps, uint64_t seq) {
-  if (ps < peer_ways_ * peer_buckets_ && peers_[ps].ah == ah) {
-    peers_[ps].last_seq = std::max(peers_[ps].last_seq, seq);
-    return;
-  }
-  for (uint32_t i = 0; i < num_dead_ahs_; ++i) {
-    if (dead_ahs_[i].ah == ah) dead_ahs_[i].seq = std::max(dead_ahs_[i].seq, seq);
-  }
-}
-
 // Destroys the evicted handles no posted send can use any more.
 void RdmaTransport::reap_dead_ahs() {
   uint32_t keep = 0;
@@ -242,8 +230,8 @@ FLIT_HOT uint32_t RdmaTransport::tx_burst(const TxPacket* pkts, uint32_t n) {
       // The route's slot, unless the table gave it to another host since
       // (then the host is looked up, or its handle made, again).
       uint32_t ps = r->peer;
-      if (ps >= peer_ways_ * peer_buckets_ || peers_[ps].gen != r->peer_gen ||
-          peers_[ps].ah == nullptr) [[unlikely]] {
+      if (ps >= num_peer_slots() || peers_[ps].gen != r->peer_gen || peers_[ps].ah == nullptr)
+          [[unlikely]] {
         ps = peer_slot(*r, true);
         if (ps == kNoPeer) [[unlikely]] {
           stats_.tx_dropped++;
@@ -251,12 +239,14 @@ FLIT_HOT uint32_t RdmaTransport::tx_burst(const TxPacket* pkts, uint32_t n) {
         }
       }
       PeerSlot& peer = peers_[ps];
-      peer.used = 1;
-      peer.last_seq = sq_posted_ + k + 1;
-      wr_peer_[k] = ps;
       ibv_send_wr& wr = send_wrs_[k];
       ibv_sge* sge = send_sges_[k];
       wr.wr_id = sq_posted_ + k + 1;
+      peer.used = 1;
+      // One past this WR: a chunk the QP refuses part of may post it once
+      // more, signalled, with the next sequence number (the fence below),
+      // and the handle must outlive that send too.
+      peer.last_seq = wr.wr_id + 1;
       wr.next = nullptr;
       wr.sg_list = sge;
       wr.opcode = IBV_WR_SEND;
@@ -314,7 +304,6 @@ FLIT_HOT uint32_t RdmaTransport::tx_burst(const TxPacket* pkts, uint32_t n) {
         again.send_flags |= IBV_SEND_SIGNALED;
         ibv_send_wr* bad_again = nullptr;
         fence = ibv_post_send(qp_, &again, &bad_again) == 0 ? 1 : 0;
-        if (fence == 1) note_send(again.wr.ud.ah, wr_peer_[posted - 1], again.wr_id);
       }
       signal = signal && (posted == k || fence == 1);
     }

@@ -311,8 +311,8 @@ void RdmaTransport::setup_buffers() {
 
   rx_routes_ = std::make_unique<Route[]>(recv_depth_);
   reposts_ = std::make_unique<uint32_t[]>(recv_depth_);
-  peers_ = std::make_unique<PeerSlot[]>(peer_ways_ * peer_buckets_);
-  std::memset(peers_.get(), 0, sizeof(PeerSlot) * peer_ways_ * peer_buckets_);
+  peers_ = std::make_unique<PeerSlot[]>(num_peer_slots());
+  std::memset(peers_.get(), 0, sizeof(PeerSlot) * num_peer_slots());
   peer_hand_ = std::make_unique<uint8_t[]>(peer_buckets_);
   std::memset(peer_hand_.get(), 0, peer_buckets_);
   regions_.reserve(64);
@@ -347,7 +347,7 @@ void RdmaTransport::destroy() {
   if (qp_ != nullptr) ibv_destroy_qp(qp_);
   qp_ = nullptr;
   if (peers_) {
-    for (uint32_t i = 0; i < peer_ways_ * peer_buckets_; ++i) {
+    for (uint32_t i = 0; i < num_peer_slots(); ++i) {
       if (peers_[i].ah != nullptr) ibv_destroy_ah(peers_[i].ah);
       peers_[i].ah = nullptr;
     }

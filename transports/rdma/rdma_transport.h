@@ -119,7 +119,7 @@ class RdmaTransport final : public Transport {
   // Peer-table slots in use (hosts with an address handle).
   uint32_t peers_held() const {
     uint32_t n = 0;
-    for (uint32_t i = 0; i < peer_ways_ * peer_buckets_; ++i) n += peers_[i].ah != nullptr;
+    for (uint32_t i = 0; i < num_peer_slots(); ++i) n += peers_[i].ah != nullptr;
     return n;
   }
   int gid_index() const { return gid_index_; }
@@ -150,7 +150,7 @@ class RdmaTransport final : public Transport {
     uint8_t global;
     uint8_t used;       // CLOCK mark: set on every send or receive
     uint64_t gen;       // bumped when the slot is given to another host (never wraps)
-    uint64_t last_seq;  // the last send WR using ah (its sequence number)
+    uint64_t last_seq;  // one past the last send WR using ah (its sequence number)
     ibv_ah* ah;         // nullptr: empty slot
   };
   // An evicted address handle, destroyed once no posted WR can use it.
@@ -173,7 +173,6 @@ class RdmaTransport final : public Transport {
   // Data-path helpers (rdma_datapath.cc).
   uint32_t lkey_of(const uint8_t* p, uint32_t len);
   uint32_t peer_slot(const RdmaRoute& r, bool may_evict);
-  void note_send(ibv_ah* ah, uint32_t ps, uint64_t seq);
   bool create_peer_ah(const RdmaRoute& r, PeerSlot* slot);
   void reap_dead_ahs();
   void poll_send_cq();
@@ -225,7 +224,6 @@ class RdmaTransport final : public Transport {
   uint32_t unsignalled_ = 0;  // posted since the last signalled WR
   bool sq_error_ = false;     // an error completion was seen: the SQ needs recovery
   ibv_send_wr send_wrs_[kTxChunk];
-  uint32_t wr_peer_[kTxChunk];  // peer slot of each WR being built
   ibv_sge send_sges_[kTxChunk][2];
 
   std::vector<MemRegion> regions_;  // sorted by begin; control path adds
@@ -236,6 +234,7 @@ class RdmaTransport final : public Transport {
   std::unique_ptr<PeerSlot[]> peers_;
   uint32_t peer_ways_ = 4;
   uint32_t peer_buckets_ = kMaxPeers / 4;
+  uint32_t num_peer_slots() const { return peer_ways_ * peer_buckets_; }
   std::unique_ptr<uint8_t[]> peer_hand_;  // CLOCK hand per bucket
   uint32_t last_peer_ = kNoPeer;          // last lookup hit
   DeadAh dead_ahs_[kMaxDeadAhs];
