@@ -51,6 +51,8 @@ Status Rpc::enqueue_request_with_retry(SessionId s, uint16_t method, const MsgBu
       policy.jitter >= 1 || policy.initial_backoff < Duration::zero()) {
     return Status::kInvalidArgument;
   }
+  if (closing_) [[unlikely]]
+    return Status::kUnavailable;  // from a continuation ~Rpc ran: no attempt would ever run
   RetryState* st = alloc_retry();
   st->session = s;
   st->method = method;

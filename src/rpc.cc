@@ -62,13 +62,48 @@ Rpc::Rpc(Nexus& nexus, uint8_t rpc_id)
 Rpc::~Rpc() {
   // First, so no worker thread touches this Rpc once it is gone.
   wait_for_workers();
-  // Tell servers to free our sessions now rather than after an idle timeout.
-  // Best effort, one burst; continuations of outstanding calls are not run.
-  for (auto& sp : sessions_) {
-    Session* s = sp.get();
-    if (s != nullptr && s->role == SessionRole::kClient && s->state == SessionState::kConnected)
+  // Every accepted call completes once, here too: calls outstanding or in
+  // a backlog, connects under way and retried calls waiting for their next
+  // attempt end with kCancelled. Their continuations cannot start new work:
+  // no session is connected any more, create_session and
+  // enqueue_request_with_retry refuse, and the event loop cannot be entered.
+  // A continuation that throws does not stop the others.
+  closing_ = true;
+  in_event_loop_ = true;
+  auto run_all = [](auto&& step) {
+    for (;;) {
+      try {
+        step();
+        return;
+      } catch (...) {  // from a continuation: carry on with the rest
+      }
+    }
+  };
+  for (SessionId n = 0; n < max_session_num_; ++n) {
+    Session* s = sessions_[n].get();
+    if (s == nullptr || s->role != SessionRole::kClient) continue;
+    if (s->state == SessionState::kConnecting) {
+      try {
+        finish_connect(s, Status::kCancelled);
+      } catch (...) {
+      }
+      continue;
+    }
+    if (s->state == SessionState::kConnected) {
+      // Tell the server to free its side now rather than after an idle
+      // timeout (best effort, one packet).
+      s->state = SessionState::kDisconnecting;
       send_disconnect(s);
+    }
+    run_all([&] { fail_all_calls(s, Status::kCancelled); });
   }
+  run_all([&] {
+    for (auto& st : retries_) {
+      if (!st->cont) continue;  // free, or already completed
+      Continuation cont = std::move(st->cont);
+      cont(Status::kCancelled);
+    }
+  });
   tx_flush();
   // Sessions hold MsgBuffers from the pool: destroy them before it.
   sessions_.clear();

@@ -152,15 +152,29 @@ FLIT_HOT void Rpc::handle_request_pkt(const PktHdr& h, const uint8_t* payload, u
     }
   } else {
     // A new request in this slot: the client has the previous response, or
-    // gave up on it. Any packet may come first (packet 0 may be lost).
+    // gave up on it. Any packet within the window may come first (packet 0
+    // may be lost); one beyond it cannot come from a correct client, and
+    // would not fit the receive mask.
+    if (h.pkt_num >= kWindow) [[unlikely]] {
+      stats_.drop_out_of_order++;
+      return;
+    }
     // (Net of what the request this one replaces holds: that goes now.)
     const uint64_t held = slot->reassembly_held;
     if (req_pkts > 1 && (s->reassembly_bytes - held + h.msg_size > cfg_.session_reassembly_budget ||
                          reassembly_bytes_ - held + h.msg_size > cfg_.reassembly_budget))
         [[unlikely]] {
-      stats_.drop_budget++;  // no room now: the client resends it later
+      // No room now: the client resends it later. The ping tells it the
+      // server is alive, as for a slow handler, so that the wait ends by
+      // the call's deadline and does not fail the whole session as
+      // unreachable after max_retries resends.
+      stats_.drop_budget++;
+      send_ping(s, h.req_num);
       return;
     }
+    // The request's buffer first: if it cannot be had (the pool throws),
+    // the slot is left as it was.
+    MsgBuffer buf = req_pkts > 1 ? pool_->alloc(h.msg_size) : MsgBuffer();
     if (slot->state == ServerSlotState::kInHandler) detach_handle(slot);
     release_reassembly(s, slot);
     slot->req_buf.release();
@@ -180,7 +194,7 @@ FLIT_HOT void Rpc::handle_request_pkt(const PktHdr& h, const uint8_t* payload, u
     const uint16_t budget = h.budget_ms();
     slot->deadline_ns = budget == 0 ? 0 : now_cache_ns_ + uint64_t{budget} * 1'000'000;
     if (req_pkts > 1) {
-      slot->req_buf = pool_->alloc(h.msg_size);
+      slot->req_buf = std::move(buf);
       slot->reassembly_held = h.msg_size;
       s->reassembly_bytes += h.msg_size;
       reassembly_bytes_ += h.msg_size;

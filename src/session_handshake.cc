@@ -25,6 +25,7 @@ SessionId Rpc::alloc_session_num() {
   }
   if (max_session_num_ >= cfg_.max_sessions) return kInvalidSession;
   sessions_.emplace_back();
+  next_call_seq_.push_back(1);
   return max_session_num_++;
 }
 
@@ -42,6 +43,7 @@ void Rpc::free_session(Session* s) {
     num_server_sessions_--;
   } else {
     num_client_sessions_--;
+    next_call_seq_[n] = s->next_call_seq;
   }
   sessions_[n].reset();
   free_session_nums_.push_back(n);
@@ -74,6 +76,9 @@ PktHdr make_hdr(PktType type, uint32_t dest, uint64_t token, uint32_t src) {
 SessionId Rpc::create_session(std::string_view uri, ConnectCallback cb) {
   check_owner("create_session");
   // Throws on a malformed URI or an unknown name.
+  if (closing_) [[unlikely]]
+    throw Error(
+        "flit: create_session while the Rpc is being destroyed (from a continuation ~Rpc ran)");
   std::vector<transport::Route> routes = transport_->resolve_all(uri);
   if (routes.empty()) throw Error("flit: " + std::string(uri) + " names no address");
   SessionId n = alloc_session_num();
@@ -86,6 +91,7 @@ SessionId Rpc::create_session(std::string_view uri, ConnectCallback cb) {
   s->role = SessionRole::kClient;
   s->state = SessionState::kConnecting;
   s->local_num = n;
+  s->next_call_seq = next_call_seq_[n];
   s->local_token = secure_random_u64();
   s->route = routes.front();
   if (routes.size() > 1) s->connect_routes = std::move(routes);
@@ -153,7 +159,12 @@ void Rpc::handle_connect(const PktHdr& h, const uint8_t* payload, uint32_t len,
   ConnectPayload cp = load_payload<ConnectPayload>(payload);
   PktHdr ack = make_hdr(PktType::kConnectAck, cp.client_session, h.token, kNoSession);
   ConnectAckPayload ap{};
-  ap.max_msg_size = static_cast<uint32_t>(cfg_.max_msg_size);
+  // The largest request this server can ever take: a multi-packet one must
+  // fit the reassembly budgets too (one that cannot is refused at the
+  // caller's enqueue_request instead of being resent until it times out).
+  const size_t budget = std::min(cfg_.session_reassembly_budget, cfg_.reassembly_budget);
+  ap.max_msg_size =
+      static_cast<uint32_t>(std::min(cfg_.max_msg_size, std::max(budget, data_per_pkt_)));
   ap.slots = kSessionSlots;
   ap.credits = kSessionCredits;
   ap.data_per_pkt = static_cast<uint32_t>(data_per_pkt_);

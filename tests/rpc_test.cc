@@ -332,6 +332,114 @@ TEST_F(RpcTest, RequestLargerThanServerAcceptsIsRejected) {
   EXPECT_EQ(client_->call(s, kEcho, big, &resp), Status::kOk);
 }
 
+// A server whose reassembly budget is below its maximum message size says
+// so at the handshake: a request it could never take is refused at the
+// caller (before, its packets were dropped until the session failed).
+TEST_F(RpcTest, RequestLargerThanTheServersReassemblyBudgetIsRejected) {
+  NexusConfig small = test_env().server_config();
+  small.session_reassembly_budget = 64 << 10;
+  ServerThread tight(small, [](Nexus& n) { n.register_handler(kEcho, echo); });
+  SessionId s = kInvalidSession;
+  ASSERT_EQ(client_->connect(tight.uri(), &s), Status::kOk);
+  MsgBuffer big = client_->alloc_msg_buffer((64 << 10) + 1), resp = client_->alloc_msg_buffer(8);
+  EXPECT_EQ(client_->enqueue_request(s, kEcho, &big, &resp, [](Status) {}),
+            Status::kInvalidArgument);
+  big.resize(64 << 10);
+  EXPECT_EQ(client_->call(s, kEcho, big, &resp), Status::kOk);
+}
+
+// A CallId names one call: once its session is freed and the number given
+// to a new session, cancel() of the old id finds nothing, and the new
+// session's call goes on.
+TEST_F(RpcTest, CancelOfACallIdFromAFreedSessionCancelsNothing) {
+  SessionId s = connect();
+  MsgBuffer req = client_->alloc_msg_buffer(4), resp = client_->alloc_msg_buffer(4),
+            resp2 = client_->alloc_msg_buffer(4);
+  CallId old_id = kInvalidCall;
+  bool done = false;
+  ASSERT_EQ(client_->enqueue_request(
+                s, kEcho, &req, &resp, [&](Status) { done = true; }, Duration::zero(), &old_id),
+            Status::kOk);
+  ASSERT_TRUE(poll_until(*client_, [&] { return done; }));
+  client_->disconnect(s);
+  ASSERT_TRUE(
+      poll_until(*client_, [&] { return client_->session_state(s) == SessionState::kFree; }));
+  SessionId s2 = connect();
+  ASSERT_EQ(s2, s);  // the number is reused
+  CallId new_id = kInvalidCall;
+  int runs = 0;
+  Status got = Status::kOk;
+  ASSERT_EQ(client_->enqueue_request(
+                s2, kBlackhole, &req, &resp2,
+                [&](Status r) {
+                  runs++;
+                  got = r;
+                },
+                Duration::zero(), &new_id),
+            Status::kOk);
+  EXPECT_NE(new_id, old_id);
+  EXPECT_FALSE(client_->cancel(old_id));
+  EXPECT_EQ(runs, 0);
+  EXPECT_TRUE(client_->cancel(new_id));
+  EXPECT_EQ(runs, 1);
+  EXPECT_EQ(got, Status::kCancelled);
+}
+
+// Destroying a client Rpc completes what it owes, once each, with
+// kCancelled: calls in the slots and in the backlog, a retried call waiting
+// for its next attempt, and a connect under way.
+TEST_F(RpcTest, DestroyingTheClientCompletesEveryOutstandingCall) {
+  NexusConfig cc = test_env().client_config();
+  cc.backlog = 1;
+  client_.reset();  // the same transport endpoint, with a one-call backlog
+  client_nexus_ = std::make_unique<Nexus>(cc);
+  client_ = std::make_unique<Rpc>(*client_nexus_, 0);
+  SessionId s = connect();
+  constexpr int kCalls = kSessionSlots + 2;  // the slots, the backlog, a retried call
+  MsgBuffer req = client_->alloc_msg_buffer(4);
+  std::vector<MsgBuffer> resp;
+  for (int i = 0; i < kCalls; ++i) resp.push_back(client_->alloc_msg_buffer(4));
+  int runs[kCalls] = {};
+  Status got[kCalls] = {};
+  int completed = 0;
+  // Each continuation gives its buffers back, as an application would
+  // before the Rpc (and its pool) is gone.
+  auto cont = [&](int i) {
+    return [&, i](Status st) {
+      runs[i]++;
+      got[i] = st;
+      resp[static_cast<size_t>(i)].release();
+      if (++completed == kCalls) req.release();
+    };
+  };
+  for (int i = 0; i < kCalls - 1; ++i) {
+    ASSERT_EQ(client_->enqueue_request(s, kBlackhole, &req, &resp[static_cast<size_t>(i)], cont(i)),
+              Status::kOk)
+        << i;
+  }
+  RetryPolicy p;
+  p.max_attempts = 3;
+  p.initial_backoff = std::chrono::seconds(30);  // refused now (backlog full): waits
+  ASSERT_EQ(client_->enqueue_request_with_retry(s, kBlackhole, &req, &resp[kCalls - 1],
+                                                cont(kCalls - 1), p),
+            Status::kOk);
+  int connect_runs = 0;
+  Status connect_st = Status::kOk;
+  client_->create_session(server_->uri(), [&](SessionId, Status st) {
+    connect_runs++;
+    connect_st = st;
+  });  // its answer is never read: the loop is not polled again
+  EXPECT_EQ(completed, 0);
+  client_.reset();
+  for (int i = 0; i < kCalls; ++i) {
+    EXPECT_EQ(runs[i], 1) << i;
+    EXPECT_EQ(got[i], Status::kCancelled) << i;
+  }
+  EXPECT_EQ(connect_runs, 1);
+  EXPECT_EQ(connect_st, Status::kCancelled);
+  EXPECT_FALSE(req.valid());
+}
+
 TEST_F(RpcTest, ResponseLargerThanClientAcceptsIsResponseTooLarge) {
   NexusConfig cc = test_env().client_config();
   cc.max_msg_size = 10'000;

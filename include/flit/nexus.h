@@ -93,8 +93,11 @@ struct NexusConfig {
   // silence.
   Duration idle_timeout = std::chrono::seconds(10);
   // Bytes of partly received multi-packet requests one session, and the
-  // whole Rpc, may hold; a request beyond either waits (its first packet is
-  // dropped, the client resends).
+  // whole Rpc, may hold. A request beyond what either has left waits (its
+  // packets are dropped, the client is told the server is alive and
+  // resends until the call's deadline); one larger than either budget is
+  // refused by the caller's enqueue_request (kInvalidArgument), as one
+  // beyond max_msg_size is.
   size_t session_reassembly_budget = size_t{64} << 20;
   size_t reassembly_budget = size_t{512} << 20;
   // Time source, nanoseconds (tests and simulators): nullptr means

@@ -119,8 +119,9 @@ class ReqHandle {
   // heap allocation. Worker handler: the handle's own heap buffer (at least
   // 16 KiB, kept with the handle and reused, so it allocates only on the
   // handle's first worker response or one larger than any before through
-  // it); the owner copies it into a pool buffer when the response arrives
-  // back. Do not move the buffer out.
+  // it; a buffer over 1 MiB is not kept, so each worker response that large
+  // allocates); the owner copies it into a pool buffer when the response
+  // arrives back. Do not move the buffer out.
   MsgBuffer& init_response(size_t size);
   // False once the client has given up on this request (or the Rpc is being
   // destroyed): a response would be dropped, so a long handler may stop
@@ -180,6 +181,15 @@ class Rpc {
   // the Nexus's listen port + rpc_id). The calling thread becomes the owner.
   // Throws flit::Error if the transport cannot be created.
   Rpc(Nexus& nexus, uint8_t rpc_id);
+  // Completes what is still outstanding, on the calling thread: every
+  // accepted call's continuation (slots, backlogs, retried calls waiting
+  // for their next attempt) and every pending ConnectCallback runs once
+  // with kCancelled, and the servers of connected sessions are told to free
+  // their side. Those continuations may not start new work: sessions are no
+  // longer connected (enqueue_request says kUnavailable), create_session
+  // throws, and an exception from a continuation is swallowed here.
+  // Functions in the post ring and schedule() timers are destroyed without
+  // running.
   ~Rpc();
   Rpc(const Rpc&) = delete;
   Rpc& operator=(const Rpc&) = delete;
@@ -210,7 +220,8 @@ class Rpc {
   // Starts connecting to the Rpc at `uri` (e.g. "udp://127.0.0.1:31850").
   // cb runs once: kOk when connected, kUnavailable when the server did not
   // answer within NexusConfig::connect_timeout, kResourceExhausted when it
-  // refused (session table full). Throws flit::Error for a malformed URI or a
+  // refused (session table full), kCancelled when disconnect() or ~Rpc came
+  // first. Throws flit::Error for a malformed URI or a
   // full local session table.
   SessionId create_session(std::string_view uri, ConnectCallback cb);
   // Connects and waits (polling this Rpc) until done. timeout zero: the
@@ -234,7 +245,8 @@ class Rpc {
   // calls at once; each call needs its own resp.
   // deadline zero: NexusConfig::call_deadline.
   //
-  // Returns kOk when the call was accepted (cont will run exactly once), or,
+  // Returns kOk when the call was accepted (cont will run exactly once, at
+  // the latest from ~Rpc, with kCancelled), or,
   // with cont never run: kInvalidArgument (no such client session, req larger
   // than the server accepts), kUnavailable (session not connected),
   // kResourceExhausted (slots and backlog full).
@@ -425,6 +437,7 @@ class Rpc {
   uint64_t last_scan_ns_ = 0;
   uint64_t now_cache_ns_ = 0;  // refreshed once per event-loop iteration
   bool in_event_loop_ = false;
+  bool closing_ = false;  // in ~Rpc: no new sessions or retried calls
   uint32_t idle_polls_ = 0;
   FaultInjection fault_;
   bool fault_on_ = false;
@@ -433,6 +446,11 @@ class Rpc {
 
   std::vector<std::unique_ptr<Session>> sessions_;  // indexed by session number
   std::vector<SessionId> free_session_nums_;
+  // Per session number, where the next client session with that number
+  // starts counting its calls: a CallId names one call even after its
+  // session is freed and the number reused (cancel() of an old id must
+  // not cancel the new session's call).
+  std::vector<uint32_t> next_call_seq_;
   // Server sessions by the connecting client's token, so a retransmitted
   // connect gets the same session (control path).
   std::unordered_map<uint64_t, SessionId> connect_index_;

@@ -852,6 +852,106 @@ TEST(Fault, ARequestReplacingAnAbandonedOneFitsTheBudgetItFrees) {
   h.check_server_baseline({s});
 }
 
+// The server's reassembly room is taken (here: the whole Rpc's budget, by
+// a request on another session whose client gave up on it halfway, held
+// until its deadline). A request that does not fit waits: the server drops
+// its packets but answers each with a ping, so its client resends it later
+// instead of counting the drops as loss and failing the session as
+// unreachable after max_retries resends (1 ms apart here).
+TEST(Fault, RequestWaitingForReassemblyRoomDoesNotFailItsSession) {
+  SimHarness h(seed_for(9096));
+  const size_t size = 40 * kDpp;  // more packets than credits: sent in two goes
+  h.reassembly_budget = size;
+  h.restart_server();
+  SessionId s1 = h.connect(), s2 = h.connect();
+  MsgBuffer req_a = work_request(h.client(), 700, 8, size);
+  MsgBuffer resp_a = h.client().alloc_msg_buffer(8);
+  CallId cid_a = kInvalidCall;
+  Status st_a = Status::kInternal;
+  ASSERT_EQ(h.client().enqueue_request(
+                s1, kWork, &req_a, &resp_a, [&](Status st) { st_a = st; },
+                std::chrono::milliseconds(300), &cid_a),
+            Status::kOk);
+  ASSERT_TRUE(
+      h.driver().run_until([&] { return h.server().reassembly_bytes() == size; }, 1'000'000'000));
+  ASSERT_TRUE(h.client().cancel(cid_a));  // the rest of A is never sent
+  MsgBuffer req_b = work_request(h.client(), 701, 8, size);
+  MsgBuffer resp_b = h.client().alloc_msg_buffer(8);
+  int done_b = 0;
+  Status st_b = Status::kInternal;
+  ASSERT_EQ(h.client().enqueue_request(
+                s2, kWork, &req_b, &resp_b,
+                [&](Status st) {
+                  done_b++;
+                  st_b = st;
+                },
+                std::chrono::seconds(2)),
+            Status::kOk);
+  ASSERT_TRUE(h.driver().run_until([&] { return done_b != 0; }, 3'000'000'000));
+  EXPECT_EQ(st_b, Status::kOk) << to_string(st_b);
+  EXPECT_EQ(st_a, Status::kCancelled);
+  EXPECT_GT(h.server().stats().drop_budget, 0u);  // B did wait
+  EXPECT_EQ(h.client().session_state(s2), SessionState::kConnected);
+  EXPECT_EQ(h.client().stats().sessions_failed, 0u);
+  EXPECT_EQ(h.server_side().runs.count(700), 0u);
+  EXPECT_EQ(h.server_side().runs.count(701), 1u);
+  h.check_server_baseline({s1, s2});
+}
+
+// A request packet far ahead of a new request's window (packet 64, before
+// any other; a correct client never sends it, as it waits for credits) is
+// dropped and starts nothing. It must not open the request: its bit does
+// not fit the receive mask (on x86 the shift wrapped onto packet 0, so the
+// real packet 0 was then dropped as a duplicate and the handler read
+// whatever the buffer held there).
+TEST(Fault, RequestPacketBeyondTheWindowCannotStartARequest) {
+  SimHarness h(seed_for(9097));
+  SessionId s = h.connect();
+  const size_t size = kMaxMsg;  // 67 packets
+  std::vector<uint8_t> first;   // the first request packet sent, as sent
+  h.net().set_tap([&](const uint8_t* b, size_t len) {
+    if (first.empty() && len >= kPktHdrSize && b[3] == static_cast<uint8_t>(PktType::kRequest))
+      first.assign(b, b + len);
+  });
+  auto call = [&](uint64_t id) {
+    MsgBuffer req = work_request(h.client(), id, 8, size, 0x11);
+    MsgBuffer resp = h.client().alloc_msg_buffer(8);
+    int done = 0;
+    Status got = Status::kInternal;
+    EXPECT_EQ(h.client().enqueue_request(s, kWork, &req, &resp,
+                                         [&](Status st) {
+                                           done++;
+                                           got = st;
+                                         }),
+              Status::kOk);
+    EXPECT_TRUE(h.driver().run_until([&] { return done != 0; }, 1'000'000'000));
+    EXPECT_EQ(done, 1);
+    bool bytes_ok = resp.size() == 8;
+    for (size_t i = 0; bytes_ok && i < 8; ++i) bytes_ok = resp.data()[i] == response_byte(id, i);
+    EXPECT_TRUE(bytes_ok) << "call " << id;
+    return got;
+  };
+  ASSERT_EQ(call(1), Status::kOk);
+  h.net().set_tap(nullptr);
+  ASSERT_GE(first.size(), kPktHdrSize);
+  // Packet 64 of the slot's next request, with the session's token.
+  PktHdr f = PktHdr::load(first.data());
+  ASSERT_EQ(f.pkt_num, 0u);
+  f.req_num += kSessionSlots;
+  f.pkt_num = 64;
+  std::vector<uint8_t> forged(kPktHdrSize + kDpp, 0xEE);
+  f.store(forged.data());
+  const uint64_t out_of_order = h.server().stats().drop_out_of_order;
+  h.net().inject("client:200", "server:100", std::move(forged));
+  h.driver().run_for(1'000'000);
+  EXPECT_EQ(h.server().stats().drop_out_of_order, out_of_order + 1);
+  EXPECT_EQ(h.server().reassembly_bytes(), 0u);
+  // The real request in that slot is whole.
+  EXPECT_EQ(call(2), Status::kOk);
+  EXPECT_EQ(h.server_side().runs.count(2), 1u);
+  h.check_server_baseline({s});
+}
+
 TEST(Fault, CancelCompletesOnceAndDropsTheLateResponse) {
   SimHarness h(seed_for(9100));
   h.server_side().slow_ns = 5'000'000;

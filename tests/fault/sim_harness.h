@@ -126,11 +126,13 @@ class SimHarness {
 
   // Applied to the server's configuration at its next (re)start.
   size_t session_reassembly_budget = 0;  // 0: the default
+  size_t reassembly_budget = 0;          // the whole Rpc's; 0: the default
 
   void start_server() {
     NexusConfig sc = net_.server_config("server", 100);
     sc.max_msg_size = max_msg_;
     if (session_reassembly_budget != 0) sc.session_reassembly_budget = session_reassembly_budget;
+    if (reassembly_budget != 0) sc.reassembly_budget = reassembly_budget;
     server_nexus_ = std::make_unique<Nexus>(sc);
     server_.register_handlers(*server_nexus_);
     server_rpc_ = std::make_unique<Rpc>(*server_nexus_, 0);

@@ -97,6 +97,16 @@ class Network {
   // the moment a given packet leaves. Null: none.
   void set_tap(std::function<void(const uint8_t* bytes, size_t len)> tap) { tap_ = std::move(tap); }
 
+  // Delivers `bytes` to to_host_port ("host:port") as if from_host_port had
+  // sent them, after the one-way latency, never lost, duplicated or delayed
+  // (only FaultModel::corrupt applies): a hand-built packet, as a peer that
+  // breaks the protocol would send.
+  void inject(const std::string& from_host_port, const std::string& to_host_port,
+              std::vector<uint8_t> bytes) {
+    enqueue(address_id(from_host_port), address_id(to_host_port), std::move(bytes),
+            faults_.latency_ns);
+  }
+
   // NexusConfigs whose Rpc k lives at sim://host:port+k, on this network's
   // clock. Timeouts are scaled for a fast network (rto 1 ms).
   NexusConfig server_config(const std::string& host, uint16_t port);
