@@ -98,6 +98,24 @@ FLIT_HOT inline void DpdkTransport::flush_if_due() {
     flush_pending(gen);
 }
 
+// Sends n built frames (n may be 0), after any held frames now due; frees
+// those the port does not take. Returns how many it took.
+FLIT_HOT uint32_t DpdkTransport::send_built(rte_mbuf** out, uint32_t n) {
+  // A frame in `out` whose MAC was learned since frames for its hop were
+  // held moved the generation: those go first.
+  flush_if_due();
+  if (n == 0) return 0;
+  const uint16_t sent = rte_eth_tx_burst(port_id_, queue_, out, static_cast<uint16_t>(n));
+  if (sent < n) [[unlikely]] {
+    // The ring is full: drop like a wire would; the engine's
+    // retransmission recovers. Retrying here would only spin.
+    rte_pktmbuf_free_bulk(out + sent, n - sent);
+    dstats_.tx_queue_full += n - sent;
+    stats_.tx_dropped += n - sent;
+  }
+  return sent;
+}
+
 FLIT_HOT uint32_t DpdkTransport::tx_burst(const TxPacket* pkts, uint32_t n) {
   uint32_t accepted = 0;
   rte_mbuf* m[kMaxBurst];
@@ -154,23 +172,18 @@ FLIT_HOT uint32_t DpdkTransport::tx_burst(const TxPacket* pkts, uint32_t n) {
       if (known) [[likely]] {
         out[nout++] = m[i];
       } else {
+        // The frames built before this one go first: one may be for this
+        // hop, its MAC found by a lookup that an update of the table
+        // (another queue's, or a re-verification's) then hid from this one.
+        if (nout != 0) [[unlikely]] {
+          accepted += send_built(out, nout);
+          nout = 0;
+        }
         hold_for_arp(m[i], peer->next_hop);  // takes m[i]: sent or freed later
+        accepted++;
       }
     }
-    uint32_t held = chunk - nout;
-    // A frame in `out` whose MAC was learned since frames for its hop were
-    // held moved the generation: those go first.
-    flush_if_due();
-    uint16_t sent =
-        nout == 0 ? 0 : rte_eth_tx_burst(port_id_, queue_, out, static_cast<uint16_t>(nout));
-    if (sent < nout) [[unlikely]] {
-      // The ring is full: drop like a wire would; the engine's
-      // retransmission recovers. Retrying here would only spin.
-      rte_pktmbuf_free_bulk(out + sent, nout - sent);
-      dstats_.tx_queue_full += nout - sent;
-      stats_.tx_dropped += nout - sent;
-    }
-    accepted += sent + held;
+    accepted += send_built(out, nout);
     done += chunk;
   }
   return accepted;

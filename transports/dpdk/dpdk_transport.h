@@ -174,6 +174,7 @@ class DpdkTransport final : public Transport {
   void send_arp(uint16_t op, const rte_ether_addr& dst_mac, rte_be32_t dst_ip);
   void send_who_has(rte_be32_t ip);
   void flush_if_due();
+  uint32_t send_built(rte_mbuf** out, uint32_t n);
   void flush_pending(uint64_t gen);
   void reverify_neighbors();
   void finish_frame(rte_mbuf* m, const TxPacket& p, const DpdkPeer& peer, uint32_t flit_len);
