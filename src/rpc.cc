@@ -79,6 +79,17 @@ Rpc::~Rpc() {
       }
     }
   };
+  // First, before any continuation runs (one might disconnect another
+  // session and throw before telling its server): tell the servers of the
+  // connected sessions to free their side now rather than after an idle
+  // timeout (best effort, one packet each).
+  for (SessionId n = 0; n < max_session_num_; ++n) {
+    Session* s = sessions_[n].get();
+    if (s == nullptr || s->role != SessionRole::kClient || s->state != SessionState::kConnected)
+      continue;
+    s->state = SessionState::kDisconnecting;
+    send_disconnect(s);
+  }
   for (SessionId n = 0; n < max_session_num_; ++n) {
     Session* s = sessions_[n].get();
     if (s == nullptr || s->role != SessionRole::kClient) continue;
@@ -88,12 +99,6 @@ Rpc::~Rpc() {
       } catch (...) {
       }
       continue;
-    }
-    if (s->state == SessionState::kConnected) {
-      // Tell the server to free its side now rather than after an idle
-      // timeout (best effort, one packet).
-      s->state = SessionState::kDisconnecting;
-      send_disconnect(s);
     }
     run_all([&] { fail_all_calls(s, Status::kCancelled); });
   }

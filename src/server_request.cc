@@ -167,9 +167,10 @@ FLIT_HOT void Rpc::handle_request_pkt(const PktHdr& h, const uint8_t* payload, u
       // No room now: the client resends it later. The ping tells it the
       // server is alive, as for a slow handler, so that the wait ends by
       // the call's deadline and does not fail the whole session as
-      // unreachable after max_retries resends.
+      // unreachable after max_retries resends. One per round of resends:
+      // none of the request was taken, so every round starts with packet 0.
       stats_.drop_budget++;
-      send_ping(s, h.req_num);
+      if (h.pkt_num == 0) send_ping(s, h.req_num);
       return;
     }
     // The request's buffer first: if it cannot be had (the pool throws),
