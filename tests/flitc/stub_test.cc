@@ -34,9 +34,24 @@ class CalcServer : public calc::CalcService {
  public:
   std::atomic<int> add_calls{0};
 
-  // Answers deferred add_later requests (server thread).
+  // add_later requests are answered once this many wait (set by a test
+  // before its calls).
+  std::atomic<size_t> answer_when{1};
+  std::atomic<int> later_calls{0};
+
+  // Answers deferred add_later requests (server thread), from the
+  // Responder's copy of each request: by now the receive buffers their
+  // views were read from have gone back to the transport, and been reused
+  // for the requests that came after.
   void answer_later() {
-    for (auto& p : later_) p.resp.respond(p.value);
+    if (later_.size() < answer_when.load()) return;
+    for (auto& resp : later_) {
+      const auto req = resp.request<calc::AddRequestView>();
+      calc::AddResponse r;
+      r.sum = sum_of(req);
+      r.label = "later: " + std::string(req.label());
+      resp.respond(r);
+    }
     later_.clear();
   }
 
@@ -44,6 +59,7 @@ class CalcServer : public calc::CalcService {
   void add(const calc::AddRequestView& req,
            flit::wire::Responder<calc::AddResponse> resp) override {
     add_calls.fetch_add(1);
+    if (req.label() == "drop") return;  // the dropped Responder answers kInternal
     if (req.label() == "in place") {
       // Zero-copy response: built straight into the response buffer.
       flit::MsgBuffer& out = resp.buffer(128);
@@ -62,22 +78,14 @@ class CalcServer : public calc::CalcService {
     resp.respond(r);
   }
 
-  void add_later(const calc::AddRequestView& req,
+  void add_later(const calc::AddRequestView&,
                  flit::wire::Responder<calc::AddResponse> resp) override {
-    // The request view is valid until the response is sent; the response is
-    // computed now and sent on a later loop iteration.
-    calc::AddResponse r;
-    r.sum = sum_of(req);
-    r.label = "later";
-    later_.push_back({std::move(resp), std::move(r)});
+    later_calls.fetch_add(1);
+    later_.push_back(std::move(resp));  // answered on a later loop iteration
   }
 
  private:
-  struct Pending {
-    flit::wire::Responder<calc::AddResponse> resp;
-    calc::AddResponse value;
-  };
-  std::vector<Pending> later_;
+  std::vector<flit::wire::Responder<calc::AddResponse>> later_;
 };
 
 class StubTest : public ::testing::Test {
@@ -232,7 +240,52 @@ TEST_F(StubTest, DeferredResponse) {
   wait(done);
   ASSERT_EQ(result, flit::Status::kOk);
   EXPECT_EQ(call.reply().sum(), 11);
-  EXPECT_EQ(call.reply().label(), "later");
+  EXPECT_EQ(call.reply().label(), "later: ");
+}
+
+// Two deferred requests, the first answered only after the second arrived:
+// each answer is computed from its own request, read again through the
+// Responder (the view the method got read a receive buffer the second
+// request then took).
+TEST_F(StubTest, DeferredResponseReadsItsOwnRequestLater) {
+  service_.answer_when.store(2);
+  calc::CalcClient calc(*client_, session_);
+  flit::wire::ClientCall<calc::AddResponseView> first, second;
+  int done = 0;
+  flit::Status st1 = flit::Status::kInternal, st2 = flit::Status::kInternal;
+  ASSERT_EQ(calc.add_later(calc::AddRequest{{1, 2}, "first"}, &first,
+                           [&](flit::Status st) {
+                             st1 = st;
+                             done++;
+                           }),
+            flit::Status::kOk);
+  ASSERT_TRUE(client_->run_event_loop_until([&] { return service_.later_calls.load() == 1; }, 10s));
+  ASSERT_EQ(calc.add_later(calc::AddRequest{{10, 20, 30}, "second one"}, &second,
+                           [&](flit::Status st) {
+                             st2 = st;
+                             done++;
+                           }),
+            flit::Status::kOk);
+  ASSERT_TRUE(client_->run_event_loop_until([&] { return done == 2; }, 10s));
+  ASSERT_EQ(st1, flit::Status::kOk);
+  ASSERT_EQ(st2, flit::Status::kOk);
+  EXPECT_EQ(first.reply().sum(), 3);
+  EXPECT_EQ(first.reply().label(), "later: first");
+  EXPECT_EQ(second.reply().sum(), 60);
+  EXPECT_EQ(second.reply().label(), "later: second one");
+}
+
+// A method that returns without responding: its Responder, destroyed,
+// answers kInternal, so the client hears at once (before, each call waited
+// for its deadline, and the server kept its request handle for good).
+TEST_F(StubTest, DroppedResponderAnswersInternal) {
+  calc::CalcClient calc(*client_, session_);
+  calc::AddResponse resp;
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_EQ(calc.add(calc::AddRequest{{}, "drop"}, &resp, 5s), flit::Status::kInternal) << i;
+  }
+  ASSERT_EQ(calc.add(calc::AddRequest{{4}, "kept"}, &resp), flit::Status::kOk);
+  EXPECT_EQ(resp.sum, 4);
 }
 
 TEST_F(StubTest, MethodNotOverriddenIsUnimplemented) {

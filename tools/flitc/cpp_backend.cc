@@ -735,8 +735,12 @@ class Gen {
         << " protected:\n";
     for (const auto& m : sv.methods) {
       emit_doc(out, m.doc, "  ");
-      out << "  // " << m.name << " @" << m.number << ": req is valid until the response is sent.\n"
-          << "  // Respond exactly once through `resp`, now or later.\n"
+      out << "  // " << m.name << " @" << m.number
+          << ": req is valid until this method returns (to respond later,\n"
+          << "  // read it again then with resp.request<" << named(m.request, "View")
+          << ">()). Respond exactly once\n"
+          << "  // through `resp`, now or later; a Responder dropped unanswered answers "
+             "kInternal.\n"
           << "  virtual void " << m.name << "(const " << named(m.request, "View") << "& req,\n"
           << "      flit::wire::Responder<" << named(m.response) << "> resp) {\n"
           << "    (void)req;\n"

@@ -130,19 +130,38 @@ class ClientCall {
 // (the generated owning struct). Handed to the service method; respond
 // exactly once, now or later (move the Responder somewhere), from the Rpc's
 // owner thread. Move-only, so a request has one responder; responding twice
-// through it is a bug and aborts (FLIT_CHECK). A Responder destroyed without
-// responding leaves the request unanswered: the client's deadline ends it.
+// through it is a bug and aborts (FLIT_CHECK). A Responder destroyed (or
+// assigned over) without having responded answers kInternal, so the
+// request's engine state is freed and the client hears at once.
 template <typename Resp>
 class Responder {
  public:
   explicit Responder(ReqHandle* h) : h_(h) {}
   Responder(Responder&& o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
   Responder& operator=(Responder&& o) noexcept {
-    h_ = std::exchange(o.h_, nullptr);
+    if (this != &o) {
+      abandon();
+      h_ = std::exchange(o.h_, nullptr);
+    }
     return *this;
   }
   Responder(const Responder&) = delete;
   Responder& operator=(const Responder&) = delete;
+  ~Responder() { abandon(); }
+
+  // The request again, as V (the method's request view type), read from
+  // the engine's copy: valid until this Responder responds. The view the
+  // method was called with may read the receive buffer, which goes back to
+  // the transport when the method returns; a method that responds later
+  // reads its request through this.
+  template <typename V>
+  V request() const {
+    FLIT_CHECK(h_ != nullptr, "Responder used after responding");
+    V v;
+    FLIT_CHECK(V::parse(h_->request(), &v) == Status::kOk,
+               "a request validated once no longer parses");
+    return v;
+  }
 
   // Encodes r into the response buffer and sends it with kOk (or
   // kResourceExhausted, without a body, if r exceeds max_msg_size).
@@ -183,6 +202,17 @@ class Responder {
   ReqHandle* take() {
     FLIT_CHECK(h_ != nullptr, "Responder: responded twice");
     return std::exchange(h_, nullptr);
+  }
+  // Never responded: answer kInternal. (From a thread that may not respond
+  // the engine refuses with an exception, which must not leave a
+  // destructor: the request is then left to the client's deadline.)
+  void abandon() noexcept {
+    if (h_ == nullptr) return;
+    ReqHandle* h = std::exchange(h_, nullptr);
+    try {
+      h->rpc()->enqueue_response(h, Status::kInternal);
+    } catch (...) {
+    }
   }
 
   ReqHandle* h_;

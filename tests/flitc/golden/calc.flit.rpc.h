@@ -159,24 +159,27 @@ class CalcService {
   }
 
  protected:
-  // add @1: req is valid until the response is sent.
-  // Respond exactly once through `resp`, now or later.
+  // add @1: req is valid until this method returns (to respond later,
+  // read it again then with resp.request<AddRequestView>()). Respond exactly once
+  // through `resp`, now or later; a Responder dropped unanswered answers kInternal.
   virtual void add(const AddRequestView& req,
       flit::wire::Responder<AddResponse> resp) {
     (void)req;
     resp.fail(flit::Status::kUnimplemented);
   }
   // Responds later, from outside the handler.
-  // add_later @2: req is valid until the response is sent.
-  // Respond exactly once through `resp`, now or later.
+  // add_later @2: req is valid until this method returns (to respond later,
+  // read it again then with resp.request<AddRequestView>()). Respond exactly once
+  // through `resp`, now or later; a Responder dropped unanswered answers kInternal.
   virtual void add_later(const AddRequestView& req,
       flit::wire::Responder<AddResponse> resp) {
     (void)req;
     resp.fail(flit::Status::kUnimplemented);
   }
   // Not overridden by the test server: answers Unimplemented.
-  // unused @3: req is valid until the response is sent.
-  // Respond exactly once through `resp`, now or later.
+  // unused @3: req is valid until this method returns (to respond later,
+  // read it again then with resp.request<AddRequestView>()). Respond exactly once
+  // through `resp`, now or later; a Responder dropped unanswered answers kInternal.
   virtual void unused(const AddRequestView& req,
       flit::wire::Responder<AddResponse> resp) {
     (void)req;
