@@ -160,5 +160,52 @@ TEST_F(ImportTest, TypesOfAFileNotImportedAreNotVisible) {
   EXPECT_EQ(d.error_count(), 1);
 }
 
+// Files of one package share a C++ namespace, and a generated header
+// includes those it imports: a name declared in two of them is an error
+// flitc reports, with both positions, not one the C++ compiler finds later.
+TEST_F(ImportTest, ANameTheSamePackageImportsDeclaresIsTaken) {
+  write("src/common.flit", "package kv;\nstruct Point { x @0 : i32; }\nservice Kv {}\n");
+  write("src/other.flit", "package kv;\nstruct Shape { x @0 : i32; }\n");
+  write("src/twin.flit", "package kv;\nstruct Point { z @0 : i32; }\n");
+  write("src/mid.flit", "package kv;\nimport \"common.flit\";\nstruct Mid { p @0 : Point; }\n");
+  struct Case {
+    const char* text;
+    const char* message;
+  } cases[] = {
+      {"package kv;\nimport \"common.flit\";\nstruct Point { y @0 : i32; }\n",
+       "'Point' is already declared (at "},
+      {"package kv;\nimport \"mid.flit\";\nstruct PointView { y @0 : i32; }\n",
+       "'PointView' generates the C++ name 'PointView', which 'Point' (at "},
+      {"package kv;\nimport \"common.flit\";\nstruct KvClient {}\n", "which 'Kv' (at "},
+      {"package kv;\nimport \"common.flit\";\nimport \"twin.flit\";\nstruct Ok {}\n",
+       "'Point' is already declared (at "},
+      {"package kv;\nimport \"mid.flit\";\nimport \"other.flit\";\nstruct Ok {}\n", nullptr},
+  };
+  int i = 0;
+  for (const Case& k : cases) {
+    const std::string top = "src/top" + std::to_string(i++) + ".flit";
+    write(top, k.text);
+    Diagnostics d;
+    Compilation c({}, d);
+    ::testing::internal::CaptureStderr();
+    const Schema* s = c.load((dir_ / top).string());
+    const std::string err = ::testing::internal::GetCapturedStderr();
+    if (k.message == nullptr) {
+      EXPECT_NE(s, nullptr) << err;
+      continue;
+    }
+    EXPECT_EQ(s, nullptr) << k.text;
+    EXPECT_EQ(d.error_count(), 1) << err;
+    EXPECT_NE(err.find(k.message), std::string::npos) << err;
+    EXPECT_NE(err.find("common.flit:"), std::string::npos) << err;
+  }
+  // Another package may use the same names: its own namespace.
+  write("src/elsewhere.flit",
+        "package geo;\nimport \"common.flit\";\nstruct Point { p @0 : kv.Point; }\n");
+  Diagnostics d;
+  Compilation c({}, d);
+  EXPECT_NE(c.load((dir_ / "src/elsewhere.flit").string()), nullptr);
+}
+
 }  // namespace
 }  // namespace flitc

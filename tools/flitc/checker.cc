@@ -255,17 +255,38 @@ class Checker {
       }
       return false;
     };
-    for (auto& e : s_.enums) {
-      if (check_name(e->name, e->loc, "enum name")) claim(e->name, e->name, e->loc);
+    // The names the files of this package that this one imports (directly
+    // or through others) generate come first: a generated header includes
+    // those it imports, so a name declared again here, or by two of them in
+    // different files, would not compile. (Each was checked on its own.)
+    std::set<const Schema*> seen{&s_};
+    std::function<void(const Schema&)> claim_imported = [&](const Schema& sc) {
+      for (const auto& imp : sc.imports) {
+        const Schema* is = imp.schema;
+        if (is == nullptr || !seen.insert(is).second) continue;
+        claim_imported(*is);
+        if (is->package_name() == s_.package_name()) claim_names(*is, claim, false);
+      }
+    };
+    claim_imported(s_);
+    claim_names(s_, claim, true);
+  }
+
+  // Claims every C++ name sc's declarations generate; with check, first
+  // checks each declared name.
+  template <typename Claim>
+  void claim_names(const Schema& sc, Claim& claim, bool check) {
+    for (auto& e : sc.enums) {
+      if (!check || check_name(e->name, e->loc, "enum name")) claim(e->name, e->name, e->loc);
     }
-    for (auto& st : s_.structs) {
-      if (!check_name(st->name, st->loc, "struct name")) continue;
+    for (auto& st : sc.structs) {
+      if (check && !check_name(st->name, st->loc, "struct name")) continue;
       if (!claim(st->name, st->name, st->loc)) continue;
       if (!claim(st->name + "View", st->name, st->loc)) continue;
       claim(st->name + "Builder", st->name, st->loc);
     }
-    for (auto& sv : s_.services) {
-      if (!check_name(sv->name, sv->loc, "service name")) continue;
+    for (auto& sv : sc.services) {
+      if (check && !check_name(sv->name, sv->loc, "service name")) continue;
       if (!claim(sv->name, sv->name, sv->loc)) continue;
       for (const char* suffix : {"Client", "Service", "Methods"}) {
         if (!claim(sv->name + suffix, sv->name, sv->loc)) break;
