@@ -160,14 +160,35 @@ const std::set<std::string>& reserved_words() {
       "RAND_MAX",
       "EXIT_SUCCESS",
       "EXIT_FAILURE",
+      // Predefined by GCC and Clang outside strict ISO modes (-std=gnu++20,
+      // the default when a build does not ask for c++20).
+      "unix",
+      "linux",
+      // Function-like macros of glibc's <stdlib.h> (and <endian.h>, which it
+      // includes) with _GNU_SOURCE, which g++ always defines: they replace an
+      // accessor call `alloca()` or `htole32()`.
+      "alloca",
+      "htobe16",
+      "htole16",
+      "be16toh",
+      "le16toh",
+      "htobe32",
+      "htole32",
+      "be32toh",
+      "le32toh",
+      "htobe64",
+      "htole64",
+      "be64toh",
+      "le64toh",
   };
   return s;
 }
 
 // Macro-style names (capitals, digits, '_') that C and POSIX reserve for
 // the standard headers the generated code includes: E followed by a digit
-// or capital (<cerrno>: EINTR, EAGAIN, ...), INT..._MAX/_MIN/_C and
-// UINT..._MAX/_C, PTRDIFF_... (<cstdint>). Returns the header, or nullptr.
+// or capital (<cerrno>: EINTR, EAGAIN, ...), INT..._MAX/_MIN/_C/_WIDTH and
+// UINT..._MAX/_C/_WIDTH, PTRDIFF_..., SIZE_..., WCHAR_..., WINT_...,
+// SIG_ATOMIC_... (<cstdint>). Returns the header, or nullptr.
 // Mixed-case names (ETag, Int32Max) are never macros.
 const char* reserved_macro_header(const std::string& n) {
   for (char c : n) {
@@ -182,10 +203,14 @@ const char* reserved_macro_header(const std::string& n) {
     return n.size() >= q.size() && n.compare(n.size() - q.size(), q.size(), q) == 0;
   };
   if (n.size() >= 2 && n[0] == 'E' && n[1] != '_') return "<cerrno>";
-  if ((starts("INT") || starts("UINT")) && (ends("_MAX") || ends("_MIN") || ends("_C"))) {
+  if ((starts("INT") || starts("UINT")) &&
+      (ends("_MAX") || ends("_MIN") || ends("_C") || ends("_WIDTH"))) {
     return "<cstdint>";
   }
-  if (starts("PTRDIFF_")) return "<cstdint>";
+  if (starts("PTRDIFF_") || starts("SIZE_") || starts("WCHAR_") || starts("WINT_") ||
+      starts("SIG_ATOMIC_")) {
+    return "<cstdint>";
+  }
   return nullptr;
 }
 
