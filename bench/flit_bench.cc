@@ -209,8 +209,22 @@ struct CallCtx {
 };
 
 struct Client {
+  // Calls still out when the client goes (a run ended by an error, or a
+  // server that stopped answering past the drain) are cancelled while
+  // their contexts exist: ~Rpc would otherwise complete them later, into
+  // freed contexts.
+  ~Client() {
+    stopping = true;
+    for (flit::SessionId s : sessions) {
+      try {
+        if (rpc->session_state(s) == flit::SessionState::kConnected) rpc->disconnect(s);
+      } catch (...) {  // a continuation's failure to reissue: nothing to do now
+      }
+    }
+  }
   flit::Rpc* rpc;
   const ClientOpts* o;
+  std::vector<flit::SessionId> sessions;  // connected, for the destructor
   uint16_t method;
   flit::MsgBuffer req;
   std::vector<std::unique_ptr<CallCtx>> calls;
@@ -371,6 +385,7 @@ int run_client(const ClientOpts& o) {
             : (std::string(flit::to_string(failure)) + " (is the server running?)").c_str());
     return 1;
   }
+  c.sessions = sessions;
   std::printf(
       "flit-bench client: %s, %s, %u session(s) x %u in flight, request %zu B, "
       "response %zu B, %.0f s (+%.0f s warm-up)\n",

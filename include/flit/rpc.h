@@ -187,7 +187,9 @@ class Rpc {
   // with kCancelled, and the servers of connected sessions are told to free
   // their side. Those continuations may not start new work: sessions are no
   // longer connected (enqueue_request says kUnavailable), create_session
-  // throws, and an exception from a continuation is swallowed here.
+  // throws, and an exception from a continuation is swallowed here. So
+  // whatever an outstanding call's continuation uses must outlive the Rpc,
+  // or the calls be ended first (disconnect() or cancel() run them now).
   // Functions in the post ring and schedule() timers are destroyed without
   // running.
   ~Rpc();
