@@ -1,6 +1,7 @@
 // tests/rpc_udp_test.cc: tests only the UDP transport can run: raw sockets
 // that send what no engine would, IPv6, ports with nobody listening.
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -19,7 +20,56 @@
 #include "rpc_fixture.h"
 
 namespace flit::testing {
+
+// sendmmsg as this process sees it, libflit's included: the real one,
+// counted, unless a test asks it to fail with an errno.
+std::atomic<int> g_sendmmsg_errno{0};
+std::atomic<int> g_sendmmsg_calls{0};
+
+}  // namespace flit::testing
+
+extern "C" int sendmmsg(int fd, struct mmsghdr* msgs, unsigned int n, int flags) {
+  using Real = int (*)(int, struct mmsghdr*, unsigned int, int);
+  static const Real real = reinterpret_cast<Real>(dlsym(RTLD_NEXT, "sendmmsg"));
+  flit::testing::g_sendmmsg_calls.fetch_add(1);
+  if (int e = flit::testing::g_sendmmsg_errno.load(); e != 0) {
+    errno = e;
+    return -1;
+  }
+  return real(fd, msgs, n, flags);
+}
+
+namespace flit::testing {
 namespace {
+
+// A full socket send buffer (EAGAIN, ENOBUFS) ends the burst: the rest of
+// it is dropped and counted with no more system calls. Before, each
+// remaining packet cost one more failing sendmmsg, when the machine was
+// already overloaded.
+TEST(RpcUdpTransport, FullSendBufferEndsTheBurstInOneSystemCall) {
+  Nexus nexus(NexusConfig{});
+  std::unique_ptr<transport::Transport> t = nexus.make_transport(0);
+  uint16_t port = 0;
+  int fd = bind_loopback_udp(SOCK_NONBLOCK, &port);
+  ASSERT_GE(fd, 0);
+  const transport::Route to = t->resolve("udp://127.0.0.1:" + std::to_string(port));
+  uint8_t hdr[kPktHdrSize] = {};
+  std::vector<transport::TxPacket> pkts(64, transport::TxPacket{&to, hdr, nullptr, 0});
+  for (int e : {EAGAIN, ENOBUFS}) {
+    const uint64_t dropped = t->stats().tx_dropped;
+    g_sendmmsg_calls.store(0);
+    g_sendmmsg_errno.store(e);
+    EXPECT_EQ(t->tx_burst(pkts.data(), static_cast<uint32_t>(pkts.size())), 0u);
+    g_sendmmsg_errno.store(0);
+    EXPECT_EQ(g_sendmmsg_calls.load(), 1) << std::strerror(e);
+    EXPECT_EQ(t->stats().tx_dropped - dropped, pkts.size());
+  }
+  // Then sends go out again, all in one call.
+  g_sendmmsg_calls.store(0);
+  EXPECT_EQ(t->tx_burst(pkts.data(), 8), 8u);
+  EXPECT_EQ(g_sendmmsg_calls.load(), 1);
+  close(fd);
+}
 
 TEST(RpcUdpNoServer, ConnectToPortWithNoServerIsUnavailableWithinDeadline) {
   // Find a port nobody listens on: bind one, note it, close it.

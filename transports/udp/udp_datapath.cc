@@ -37,8 +37,15 @@ uint32_t UdpTransport::tx_burst(const TxPacket* pkts, uint32_t n) {
         continue;
       }
       if (r < 0 && errno == EINTR) continue;
-      // The first remaining packet failed (socket buffer full, unreachable
-      // destination): drop it like the wire would, and go on.
+      if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
+        // The socket buffer is full: so is it for the rest of this burst.
+        // Drop them like the wire would, with no more system calls until
+        // the next burst (the engine's retransmission recovers them).
+        stats_.tx_dropped += n - done - off;
+        return sent;
+      }
+      // The first remaining packet failed on its own (its destination
+      // unreachable, too large for the route): drop it, and go on.
       off++;
       stats_.tx_dropped++;
     }
