@@ -8,6 +8,18 @@
 # the four measurements and prints flit / baseline ratios at the end.
 # (scripts/bench.sh runs the full matrix, medians of several runs.)
 set -euo pipefail
+# Runs a build step with its output kept back unless it fails.
+quiet() {
+  local log
+  log=$(mktemp)
+  if ! "$@" >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    echo "run-bench: failed: $*" >&2
+    exit 1
+  fi
+  rm -f "$log"
+}
 cd "$(dirname "$0")/.."
 secs=${1:-5}
 
@@ -16,9 +28,9 @@ bash scripts/hugepages.sh 1024 || true
 
 builddir=${FLIT_BUILDDIR:-build-release}
 if [[ ! -f "$builddir/build.ninja" ]]; then
-  meson setup "$builddir" -Dbuildtype=release -Dtests=false >/dev/null
+  quiet meson setup "$builddir" -Dbuildtype=release -Dtests=false
 fi
-ninja -C "$builddir" bench/flit-bench >/dev/null
+quiet ninja -C "$builddir" bench/flit-bench
 
 ncpu=$(nproc)
 server_cpu=0
