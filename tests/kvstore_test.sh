@@ -52,6 +52,27 @@ expect "5678" "$client" "$uri" get b
 expect "9" "$client" "$uri" get c
 kill $pid; wait $pid 2>/dev/null || true
 
+# Overwriting a large value with a small one gives its memory back: 200
+# keys, each stored with 60 KB and then with one byte. If each kept its
+# 60 KB (12 MB in all) while counting one byte against --max-bytes, the
+# limit would mean nothing.
+"$server" "$uri" >/dev/null &
+pid=$!
+big=$(head -c 60000 /dev/zero | tr '\0' v)
+expect "ok version 1" "$client" "$uri" put warm "$big"
+expect "ok version 2" "$client" "$uri" put warm x
+rss0=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status")
+for ((i = 0; i < 200; i++)); do
+  "$client" "$uri" put "k$i" "$big" >/dev/null
+  "$client" "$uri" put "k$i" x >/dev/null
+done
+expect "x" "$client" "$uri" get k199
+rss1=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status")
+if ((rss1 - rss0 > 4096)); then
+  echo "FAIL: the server grew by $((rss1 - rss0)) kB holding 200 one-byte values"; exit 1
+fi
+kill $pid; wait $pid 2>/dev/null || true
+
 for bad in "--max-items 0" "--max-items abc" "--max-bytes -5" "--max-items 3x" "--max-bytes +7"; do
   # shellcheck disable=SC2086
   if "$server" "$uri" $bad >/dev/null 2>"$tmp_err"; then

@@ -67,7 +67,11 @@ class KvServer : public kv::KvService {
       order_.push_back(&it->first);
       it->second.pos = std::prev(order_.end());
     }
+    // assign() keeps the old value's capacity (so does move-assigning a
+    // short string): a large value overwritten by a small one would hold its
+    // memory while counting only the new size against --max-bytes.
     it->second.value.assign(reinterpret_cast<const char*>(v.data()), v.size());
+    it->second.value.shrink_to_fit();
     it->second.version = ++version_;
     bytes_ += bytes;
     while (items_.size() > max_items_ || bytes_ > max_bytes_) evict_oldest();
