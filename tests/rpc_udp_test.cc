@@ -368,6 +368,25 @@ TEST(RpcUdpIpv6, EchoOverIpv6Loopback) {
   EXPECT_EQ(std::memcmp(req.data(), resp.data(), 3000), 0);
 }
 
+// A link-local address names a host only together with its interface:
+// the same address on two interfaces is two peers, and a route prints the
+// interface, so a URI made from it (a server's local_uri) reaches it again.
+TEST(RpcUdpIpv6, LinkLocalAddressesKeepTheirInterface) {
+  NexusConfig c;
+  c.client_bind_host = "::";
+  Nexus nexus(c);
+  std::unique_ptr<transport::Transport> t = nexus.make_transport(0);
+  const transport::Route on_lo = t->resolve("udp://[fe80::1%lo]:4000");
+  const transport::Route on_1 = t->resolve("udp://[fe80::1%1]:4000");  // lo's index
+  const transport::Route on_9 = t->resolve("udp://[fe80::1%9]:4000");
+  EXPECT_TRUE(t->same_peer(on_lo, on_1));
+  EXPECT_FALSE(t->same_peer(on_lo, on_9));
+  EXPECT_EQ(t->route_to_string(on_lo), "udp://[fe80::1%lo]:4000");
+  EXPECT_EQ(t->route_to_string(on_9), "udp://[fe80::1%9]:4000");
+  // A global address has no interface to compare or print.
+  EXPECT_EQ(t->route_to_string(t->resolve("udp://[2001:db8::1]:4000")), "udp://[2001:db8::1]:4000");
+}
+
 // --- Names with several addresses -----------------------------------------
 
 // This thread's own /etc/hosts, in a private mount namespace (root only):

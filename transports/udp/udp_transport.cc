@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <netdb.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -194,7 +195,17 @@ std::string UdpTransport::route_to_string(const Route& r) const {
     return std::string("udp://") + buf + ":" + std::to_string(ntohs(a->in.sin_port));
   }
   inet_ntop(AF_INET6, &a->in6.sin6_addr, buf, sizeof buf);
-  return std::string("udp://[") + buf + "]:" + std::to_string(ntohs(a->in6.sin6_port));
+  std::string host = buf;
+  if (a->in6.sin6_scope_id != 0) {
+    // A link-local address names a host only with its interface:
+    // fe80::1%eth0 (or the interface's number if it has no name).
+    char ifname[IF_NAMESIZE] = {};
+    host += '%';
+    host += if_indextoname(a->in6.sin6_scope_id, ifname) != nullptr
+                ? std::string(ifname)
+                : std::to_string(a->in6.sin6_scope_id);
+  }
+  return "udp://[" + host + "]:" + std::to_string(ntohs(a->in6.sin6_port));
 }
 
 Route UdpTransport::resolve(std::string_view text) { return resolve_all(text).front(); }
@@ -254,8 +265,11 @@ bool UdpTransport::same_peer(const Route& ra, const Route& rb) const {
   if (a->sa.sa_family == AF_INET) {
     return a->in.sin_port == b->in.sin_port && a->in.sin_addr.s_addr == b->in.sin_addr.s_addr;
   }
+  // A link-local address on two interfaces is two hosts.
   return a->in6.sin6_port == b->in6.sin6_port &&
-         std::memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, sizeof(in6_addr)) == 0;
+         std::memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, sizeof(in6_addr)) == 0 &&
+         (!IN6_IS_ADDR_LINKLOCAL(&a->in6.sin6_addr) ||
+          a->in6.sin6_scope_id == b->in6.sin6_scope_id);
 }
 
 }  // namespace flit::transport
