@@ -9,6 +9,13 @@
 // put would exceed either, the least recently stored keys are evicted. A
 // key and value larger than --max-bytes, or too large for a get response
 // to carry, is refused with code too_large.
+//
+// Keys are hashed with SipHash (libsodium's crypto_shorthash) under a key
+// drawn at startup, so a client cannot choose keys that all land in one
+// bucket and turn every lookup into a scan (hash flooding); lookups take
+// the request's key in place, without copying it.
+#include <sodium.h>
+
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -16,6 +23,7 @@
 #include <cstring>
 #include <list>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "flit/flit.h"
@@ -24,6 +32,25 @@
 namespace {
 
 std::sig_atomic_t volatile g_stop = 0;
+
+// SipHash-2-4 of a key under a secret drawn per process. Transparent, so
+// the map is searched with a string_view into the request.
+class KeyHash {
+ public:
+  using is_transparent = void;
+  KeyHash() { crypto_shorthash_keygen(secret_); }
+  size_t operator()(std::string_view k) const {
+    unsigned char h[crypto_shorthash_BYTES];
+    crypto_shorthash(h, reinterpret_cast<const unsigned char*>(k.data()), k.size(), secret_);
+    uint64_t v;
+    static_assert(sizeof h == sizeof v);
+    std::memcpy(&v, h, sizeof v);
+    return static_cast<size_t>(v);
+  }
+
+ private:
+  unsigned char secret_[crypto_shorthash_KEYBYTES];
+};
 
 class KvServer : public kv::KvService {
  public:
@@ -57,13 +84,13 @@ class KvServer : public kv::KvService {
       resp.respond(r);
       return;
     }
-    std::string key = key_of(req.key());
+    const std::string_view key = key_of(req.key());
     auto it = items_.find(key);
     if (it != items_.end()) {  // an overwrite: now the most recently stored
       bytes_ -= it->first.size() + it->second.value.size();
       order_.splice(order_.end(), order_, it->second.pos);
     } else {
-      it = items_.emplace(std::move(key), Item{}).first;
+      it = items_.emplace(std::string(key), Item{}).first;
       order_.push_back(&it->first);
       it->second.pos = std::prev(order_.end());
     }
@@ -95,9 +122,9 @@ class KvServer : public kv::KvService {
     uint64_t version = 0;
     std::list<const std::string*>::iterator pos;  // in order_
   };
-  using Map = std::unordered_map<std::string, Item>;
+  using Map = std::unordered_map<std::string, Item, KeyHash, std::equal_to<>>;
 
-  static std::string key_of(std::span<const uint8_t> k) {
+  static std::string_view key_of(std::span<const uint8_t> k) {
     return {reinterpret_cast<const char*>(k.data()), k.size()};
   }
   // The encoded size of a GetResponse carrying value_size bytes.
@@ -134,6 +161,10 @@ size_t parse_count(const char* s) {
 
 int main(int argc, char** argv) {
   const char* usage = "usage: kv_server [URI] [--max-items N] [--max-bytes N]\n";
+  if (sodium_init() < 0) {
+    std::fprintf(stderr, "kv_server: libsodium failed to initialise (no entropy source?)\n");
+    return 1;
+  }
   std::string uri = "udp://127.0.0.1:31900";
   size_t max_items = 1'000'000;
   size_t max_bytes = size_t{1} << 30;
