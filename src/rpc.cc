@@ -110,6 +110,23 @@ Rpc::~Rpc() {
     }
   });
   tx_flush();
+  // Requests the application still holds (a deferred response's ReqHandle
+  // or generated Responder) are detached: answering one now, or dropping a
+  // Responder, frees its handle and sends nothing. Then the posted
+  // functions and timers go, while the handles they may capture still
+  // exist (their members are destroyed only after this body).
+  for (auto& h : handles_) {
+    if (!h->in_use_) continue;
+    h->slot_ = nullptr;
+    h->sess_ = nullptr;
+    h->waiting_.store(false, std::memory_order_relaxed);
+  }
+  try {
+    PostedFn fn;
+    while (posted_->try_pop(fn)) fn = PostedFn();
+    timers_.clear();
+  } catch (...) {  // from a captured object's destructor: the rest go below
+  }
   // Sessions hold MsgBuffers from the pool: destroy them before it.
   sessions_.clear();
 }

@@ -34,6 +34,8 @@ class CalcServer : public calc::CalcService {
  public:
   std::atomic<int> add_calls{0};
 
+  void drop_later() { later_.clear(); }
+
   // add_later requests are answered once this many wait (set by a test
   // before its calls).
   std::atomic<size_t> answer_when{1};
@@ -78,8 +80,14 @@ class CalcServer : public calc::CalcService {
     resp.respond(r);
   }
 
-  void add_later(const calc::AddRequestView&,
+  void add_later(const calc::AddRequestView& req,
                  flit::wire::Responder<calc::AddResponse> resp) override {
+    if (req.label() == "never") {
+      // Kept by a timer that outlasts the server: ~Rpc destroys it, and
+      // with it the Responder, while the request's handle still exists.
+      resp.handle()->rpc()->schedule(std::chrono::hours(1), [r = std::move(resp)] {});
+      return;
+    }
     later_calls.fetch_add(1);
     later_.push_back(std::move(resp));  // answered on a later loop iteration
   }
@@ -108,6 +116,7 @@ class StubTest : public ::testing::Test {
           rpc.run_event_loop_once();
           service_.answer_later();
         }
+        service_.drop_later();  // Responders go before their Rpc
       } catch (const std::exception& e) {
         std::fprintf(stderr, "server: %s\n", e.what());
         ready_.store(2);
@@ -273,6 +282,18 @@ TEST_F(StubTest, DeferredResponseReadsItsOwnRequestLater) {
   EXPECT_EQ(first.reply().label(), "later: first");
   EXPECT_EQ(second.reply().sum(), 60);
   EXPECT_EQ(second.reply().label(), "later: second one");
+}
+
+// A Responder still held (here by a timer) when the server's Rpc is
+// destroyed is dropped inside ~Rpc, as an orphan: no answer, and no use of
+// the freed session or handle (an ASan build checks the latter).
+TEST_F(StubTest, ResponderHeldPastTheServersEndIsDroppedSafely) {
+  calc::CalcClient calc(*client_, session_);
+  calc::AddResponse resp;
+  EXPECT_EQ(calc.add_later(calc::AddRequest{{1}, "never"}, &resp, 200ms),
+            flit::Status::kDeadlineExceeded);
+  TearDown();  // the server's Rpc goes with the timer and its Responder
+  EXPECT_FALSE(server_thread_.joinable());
 }
 
 // A method that returns without responding: its Responder, destroyed,

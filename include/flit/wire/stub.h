@@ -132,7 +132,11 @@ class ClientCall {
 // owner thread. Move-only, so a request has one responder; responding twice
 // through it is a bug and aborts (FLIT_CHECK). A Responder destroyed (or
 // assigned over) without having responded answers kInternal, so the
-// request's engine state is freed and the client hears at once.
+// request's engine state is freed and the client hears at once. Like the
+// ReqHandle it wraps, it must not outlive its Rpc: one still held by a
+// posted function or a timer when the Rpc is destroyed is dropped there,
+// answering nothing; one kept elsewhere must be answered or destroyed
+// first.
 template <typename Resp>
 class Responder {
  public:
