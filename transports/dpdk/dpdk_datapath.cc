@@ -178,6 +178,9 @@ FLIT_HOT uint32_t DpdkTransport::tx_burst(const TxPacket* pkts, uint32_t n) {
         if (nout != 0) [[unlikely]] {
           accepted += send_built(out, nout);
           nout = 0;
+          // That send's flush may have taken in a MAC learned after this
+          // frame's lookup: the chunk's end looks at the held frames again.
+          flushed_gen_ = kNoGeneration;
         }
         hold_for_arp(m[i], peer->next_hop);  // takes m[i]: sent or freed later
         accepted++;

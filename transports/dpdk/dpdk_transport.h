@@ -211,6 +211,8 @@ class DpdkTransport final : public Transport {
   uint32_t num_hops_ = 0;     // records in use: hops_[0, num_hops_), one per ip
   uint32_t num_held_ = 0;     // frames in them, <= kMaxPending
   uint64_t flushed_gen_ = 0;  // NeighborTable::generation() flush_pending last looked up at
+  static constexpr uint64_t kNoGeneration =
+      UINT64_MAX;                            // never a generation: the next check flushes
   uint64_t next_deadline_tsc_ = UINT64_MAX;  // earliest retry or give-up of a hop with frames
   // Re-verification of learned neighbours (queue 0's transport of a port):
   // every arp_refresh_ms a who-has goes to the learned peers in use, a few
