@@ -270,7 +270,7 @@ FLIT_HOT uint32_t RdmaTransport::tx_burst(const TxPacket* pkts, uint32_t n) {
         } else {
           // Payload outside registered memory (a control packet's payload
           // on the engine's stack): stage it with the header.
-          std::memcpy(slot + kPktHdrSize, p.payload, p.payload_len);
+          if (p.payload_len != 0) std::memcpy(slot + kPktHdrSize, p.payload, p.payload_len);
           sge[0] = {reinterpret_cast<uintptr_t>(slot), total, tx_mr_->lkey};
           wr.num_sge = 1;
         }
