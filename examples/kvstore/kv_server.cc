@@ -97,8 +97,9 @@ class KvServer : public kv::KvService {
     // assign() keeps the old value's capacity (so does move-assigning a
     // short string): a large value overwritten by a small one would hold its
     // memory while counting only the new size against --max-bytes.
-    it->second.value.assign(reinterpret_cast<const char*>(v.data()), v.size());
-    it->second.value.shrink_to_fit();
+    std::string& value = it->second.value;
+    value.assign(reinterpret_cast<const char*>(v.data()), v.size());
+    if (value.capacity() > 2 * value.size() + 32) value.shrink_to_fit();
     it->second.version = ++version_;
     bytes_ += bytes;
     while (items_.size() > max_items_ || bytes_ > max_bytes_) evict_oldest();
