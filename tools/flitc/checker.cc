@@ -180,6 +180,20 @@ const std::set<std::string>& reserved_words() {
       "htole64",
       "be64toh",
       "le64toh",
+      // Object-like macros the same headers define (<endian.h>, <cstdlib>,
+      // <cstdio>).
+      "BYTE_ORDER",
+      "LITTLE_ENDIAN",
+      "BIG_ENDIAN",
+      "PDP_ENDIAN",
+      "MB_CUR_MAX",
+      "SEEK_SET",
+      "SEEK_CUR",
+      "SEEK_END",
+      "FILENAME_MAX",
+      "FOPEN_MAX",
+      "TMP_MAX",
+      "L_tmpnam",
   };
   return s;
 }
