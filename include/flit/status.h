@@ -22,8 +22,9 @@ enum class Status : uint8_t {
   // The call's deadline passed before a response arrived. The request may or
   // may not have run. Retry only if the method is idempotent.
   kDeadlineExceeded = 1,
-  // The caller cancelled the call (or disconnected its session). The request
-  // may or may not have run; nothing further will be delivered for it.
+  // The caller cancelled the call (or disconnected its session, or destroyed
+  // its Rpc). The request may or may not have run; nothing further will be
+  // delivered for it.
   kCancelled = 2,
   // The request provably did not run (no server, session never established,
   // rejected before dispatch). Safe to retry, with backoff.
