@@ -340,8 +340,7 @@ FLIT_HOT void Rpc::enqueue_response(ReqHandle* hd, Status st) {
   if (hd->at_worker_) [[unlikely]] {
     // A worker handler's request answered on the owner (the handler handed
     // it over, with post() say): complete it here, not through the ring.
-    hd->worker_status_ = st;
-    finish_worker(hd);
+    if (give_worker_answer(hd, st)) finish_worker(hd);  // else its worker sends it on return
     return;
   }
   ServerSlot* slot = hd->slot_;

@@ -31,11 +31,6 @@
 namespace flit {
 
 namespace {
-// The request whose handler runs on this worker thread, and whether it has
-// responded yet (so an exception after the response does not answer twice).
-thread_local ReqHandle* tl_worker_handle = nullptr;
-thread_local bool tl_worker_responded = false;
-
 // Smallest heap block for a worker handler's response (see init_response).
 constexpr size_t kMinWorkerBlock = size_t{16} << 10;
 }  // namespace
@@ -72,6 +67,7 @@ void Rpc::to_worker(ReqHandle* hd) {
     hd->in_place_ = false;
   }
   hd->at_worker_ = true;
+  hd->worker_state_.store(0, std::memory_order_relaxed);  // published by the submit
   worker_outstanding_++;
   stats_.requests_to_workers++;
   workers_running_.fetch_add(1, std::memory_order_relaxed);
@@ -87,41 +83,70 @@ void Rpc::to_worker(ReqHandle* hd) {
   // hd belongs to the worker now: not touched again here.
 }
 
-// On a worker thread: the handler threw before answering. (After its answer
-// the handle is the owner's again: a throw then is only reported.)
-void Rpc::worker_threw(ReqHandle* h) {
-  h->worker_threw_ = true;  // published with the response, for the owner to count
-  h->rpc_->worker_response(h, Status::kInternal);
-}
-
 // On a worker thread.
 void Rpc::run_on_worker(ReqHandle* h) {
   Rpc* rpc = h->rpc_;
   if (!h->waiting_.load(std::memory_order_relaxed)) {
     // The client gave up (or the Rpc is shutting down) before a worker got
     // to it: do not start work whose answer would be dropped.
-    rpc->worker_response(h, Status::kCancelled);
+    h->worker_status_ = Status::kCancelled;
+    h->worker_state_.store(
+        ReqHandle::kAnswerClaimed | ReqHandle::kAnswerReady | ReqHandle::kWorkerExited,
+        std::memory_order_relaxed);
+    rpc->push_worker_response(h);
   } else {
-    tl_worker_handle = h;
-    tl_worker_responded = false;
     const uint16_t method = h->method_;
+    bool threw = false;
     try {
       (*rpc->nexus_.handler(method))(h);
     } catch (...) {
       report_handler_exception("worker handler", method, std::current_exception());
-      if (!tl_worker_responded) worker_threw(h);
+      threw = true;
     }
-    tl_worker_handle = nullptr;
+    // A handler that threw before its request was answered (here, or on a
+    // thread it passed the handle to) has it answered kInternal; one
+    // answered already only reports the throw. Counted either way.
+    if (threw) {
+      h->worker_threw_ = true;  // published with the response, for the owner to count
+      uint8_t unanswered = 0;
+      if (h->worker_state_.compare_exchange_strong(unanswered, ReqHandle::kAnswerClaimed,
+                                                   std::memory_order_acq_rel)) {
+        h->worker_status_ = Status::kInternal;
+        h->worker_state_.fetch_or(ReqHandle::kAnswerReady, std::memory_order_acq_rel);
+      }
+    }
+    // The answer goes now if it is ready; else its giver sends it.
+    if (h->worker_state_.fetch_or(ReqHandle::kWorkerExited, std::memory_order_acq_rel) &
+        ReqHandle::kAnswerReady)
+      rpc->push_worker_response(h);  // the last touch of h: the owner may free it
   }
   // Last touch of the Rpc: ~Rpc may proceed once this reaches zero.
   rpc->workers_running_.fetch_sub(1, std::memory_order_release);
 }
 
+// Gives the answer of a request at a worker, from any thread. True if its
+// worker has left the handler, so the answer goes now; else the worker
+// sends it when it does. The handle is never freed while its worker runs.
+bool Rpc::give_worker_answer(ReqHandle* h, Status st) {
+  const uint8_t before =
+      h->worker_state_.fetch_or(ReqHandle::kAnswerClaimed, std::memory_order_acq_rel);
+  FLIT_CHECK((before & ReqHandle::kAnswerClaimed) == 0,
+             "enqueue_response on a worker request that was already answered (a ReqHandle is "
+             "spent after its response; a worker handler that throws before its handle is "
+             "answered elsewhere has it answered kInternal)");
+  h->worker_status_ = st;
+  return (h->worker_state_.fetch_or(ReqHandle::kAnswerReady, std::memory_order_acq_rel) &
+          ReqHandle::kWorkerExited) != 0;
+}
+
 // Off the owner thread (a worker, or any thread the handler passed h to):
 // the response goes to the owner through the ring. No lock, no allocation.
 void Rpc::worker_response(ReqHandle* h, Status st) {
-  h->worker_status_ = st;
-  if (h == tl_worker_handle) tl_worker_responded = true;
+  if (give_worker_answer(h, st)) push_worker_response(h);
+}
+
+// A worker request's answer, given and ready, to the owner through the ring.
+void Rpc::push_worker_response(ReqHandle* h) {
   // Never full: at most max_worker_requests_ handles are away at once, and
   // the ring holds at least that many.
   const bool pushed = worker_done_->try_push(std::move(h));

@@ -614,6 +614,8 @@ inline constexpr uint16_t kWorkerEcho = 20;
 inline constexpr uint16_t kWorkerSized = 21;
 inline constexpr uint16_t kWorkerGate = 22;   // waits for the test to open the gate, then echoes
 inline constexpr uint16_t kWorkerThrow = 23;  // throws
+// Answers from another thread it starts and joins, then throws.
+inline constexpr uint16_t kWorkerHandOffThenThrow = 24;
 
 class WorkerTest : public RpcTest {
  protected:
@@ -635,6 +637,13 @@ class WorkerTest : public RpcTest {
               HandlerMode::kWorker);
           n.register_handler(
               kWorkerThrow, [](ReqHandle*) { throw std::runtime_error("handler failed"); },
+              HandlerMode::kWorker);
+          n.register_handler(
+              kWorkerHandOffThenThrow,
+              [](ReqHandle* h) {
+                std::thread([h] { echo(h); }).join();
+                throw std::runtime_error("failed after its answer was given elsewhere");
+              },
               HandlerMode::kWorker);
         },
         [this](Rpc& r) { answer_deferred(&state_, r); });
@@ -690,6 +699,28 @@ TEST_F(WorkerTest, WorkerHandlerResponseIsByteExact) {
   EXPECT_EQ(ss.requests_handled, sizes.size() + 3);
   EXPECT_EQ(ss.handler_exceptions, 1u);
   expect_echo(s, 100, 1);  // the session is fine
+}
+
+// A worker handler that passes its handle to another thread, which
+// answers, and then throws: the answer stands and the throw is only
+// reported. Before, the throw answered a second time, which freed the
+// handle twice and wrapped the count of requests at workers, so every
+// later worker request was refused.
+TEST_F(WorkerTest, ThrowAfterTheHandleWasAnsweredElsewhereAnswersOnce) {
+  SessionId s = connect();
+  MsgBuffer req = client_->alloc_msg_buffer(64), resp = client_->alloc_msg_buffer(64);
+  fill_random(req, 9);
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_EQ(client_->call(s, kWorkerHandOffThenThrow, req, &resp), Status::kOk) << i;
+    ASSERT_EQ(resp.size(), req.size());
+    EXPECT_EQ(std::memcmp(resp.data(), req.data(), req.size()), 0);
+  }
+  expect_echo(s, 100, 1);
+  MsgBuffer wreq = client_->alloc_msg_buffer(10), wresp = client_->alloc_msg_buffer(10);
+  EXPECT_EQ(client_->call(s, kWorkerEcho, wreq, &wresp), Status::kOk);
+  RpcStats ss = server_->stats();
+  EXPECT_EQ(ss.handler_exceptions, 20u);
+  EXPECT_EQ(ss.worker_rejected, 0u);
 }
 
 TEST_F(WorkerTest, InlineHandlersServedWhileWorkerHandlerBlocks) {

@@ -142,9 +142,17 @@ class ReqHandle {
   bool at_worker_ = false;              // handed to a worker; back when its response is
   Status worker_status_ = Status::kOk;  // written by the worker with the response
   bool worker_threw_ = false;           // likewise: the handler threw before answering
-  std::atomic<bool> waiting_{false};    // client_waiting()
-  MsgBuffer req_buf_;                   // the request, when not read in place
-  MsgBuffer resp_;                      // from init_response(), inline
+  // A request at a worker: its answer claimed (kAnswerClaimed), its status
+  // written (kAnswerReady), and its worker out of the handler
+  // (kWorkerExited). The answer, from whichever thread gives it, goes to the
+  // owner once, when the last of those is set: a second answer is refused,
+  // a throw after an answer given elsewhere is only reported, and the handle
+  // is not freed while its worker still runs.
+  static constexpr uint8_t kAnswerClaimed = 1, kAnswerReady = 2, kWorkerExited = 4;
+  std::atomic<uint8_t> worker_state_{0};
+  std::atomic<bool> waiting_{false};  // client_waiting()
+  MsgBuffer req_buf_;                 // the request, when not read in place
+  MsgBuffer resp_;                    // from init_response(), inline
   // A worker handler's response: a heap block (kBufHeadroom + capacity
   // bytes) and a MsgBuffer view of it that owns nothing.
   std::unique_ptr<uint8_t[]> worker_block_;
@@ -407,9 +415,10 @@ class Rpc {
   void drain_worker_responses();
   void finish_worker(ReqHandle* h);
   void worker_response(ReqHandle* h, Status st);
+  static bool give_worker_answer(ReqHandle* h, Status st);
+  void push_worker_response(ReqHandle* h);
   void wait_for_workers();
   static void run_on_worker(ReqHandle* h);  // on a worker thread
-  static void worker_threw(ReqHandle* h);   // likewise
   static MsgBuffer& worker_init_response(ReqHandle* h, size_t size);
   void respond(ReqHandle* h, Session* s, ServerSlot* slot, Status st);
 
