@@ -37,6 +37,46 @@ TEST(Clock, AgreesWithSteadyClock) {
   EXPECT_LT(mn > sn ? mn - sn : sn - mn, 10'000'000u);
 }
 
+// A TSC at 2.5 ticks per ns against a reference clock whose reads take
+// 30 ns; the read numbered stall_at is descheduled for 5 ms between its
+// two TSC reads (before or after reading the clock).
+struct FakeClock {
+  uint64_t ns = 1'000'000'000;
+  int calls = 0;
+  int stall_at = -1;
+  bool stall_after_clock = false;
+  static uint64_t tsc(uint64_t t) { return t * 5 / 2; }
+};
+ClockSample fake_sample(void* p) {
+  auto* f = static_cast<FakeClock*>(p);
+  const bool stall = f->calls++ == f->stall_at;
+  const uint64_t before = FakeClock::tsc(f->ns);
+  if (stall && !f->stall_after_clock) f->ns += 5'000'000;
+  f->ns += 30;
+  const uint64_t ns = f->ns;
+  if (stall && f->stall_after_clock) f->ns += 5'000'000;
+  f->ns += 30;
+  return {before, ns, FakeClock::tsc(f->ns)};
+}
+
+// The calibration ignores a reading descheduled between its TSC reads,
+// wherever it falls (at an end of an interval, in either half of the
+// reading). Taking such a reading at its word made the clock run at 2x or
+// 0.5x for the whole process: every timeout half or twice as long.
+TEST(Clock, CalibrationIgnoresADescheduledReading) {
+  const double want = 0.4 * 4294967296.0;  // 0.4 ns per tick, 32.32
+  for (bool after : {false, true}) {
+    for (int at : {0, 83'335, 166'670}) {  // the readings that end the intervals
+      FakeClock f;
+      f.stall_at = at;
+      f.stall_after_clock = after;
+      const uint64_t mult = calibrate_tsc(fake_sample, &f, 5'000'000);
+      ASSERT_NE(mult, 0u) << at;
+      EXPECT_NEAR(static_cast<double>(mult) / want, 1.0, 0.001) << "stall at read " << at;
+    }
+  }
+}
+
 TEST(Clock, SourceIsNamed) {
   const char* s = mono_clock_source();
   EXPECT_TRUE(std::strcmp(s, "tsc") == 0 || std::strcmp(s, "steady") == 0) << s;
