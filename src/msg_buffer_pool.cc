@@ -57,10 +57,20 @@ uint8_t* MsgBufferPool::map_region(size_t bytes) {
     }
     madvise(p, bytes, MADV_HUGEPAGE);
   }
-  if (regions_.size() == regions_.capacity()) regions_.reserve(regions_.size() * 2);
+  // Registered with the transport before it is kept: a registration that
+  // fails (an RDMA memory-lock limit, say) unmaps the region and throws,
+  // rather than leaving a counted region no buffer will ever come from.
+  if (on_new_memory_) {
+    try {
+      on_new_memory_(p, bytes);
+    } catch (...) {
+      munmap(p, bytes);
+      throw;
+    }
+  }
+  if (regions_.size() == regions_.capacity()) regions_.reserve(regions_.size() * 2 + 4);
   regions_.push_back({p, bytes});
   bytes_mapped_ += bytes;
-  if (on_new_memory_) on_new_memory_(p, bytes);
   return static_cast<uint8_t*>(p);
 }
 

@@ -6,6 +6,8 @@
 #include <set>
 #include <vector>
 
+#include "flit/error.h"
+
 namespace flit {
 namespace {
 
@@ -91,6 +93,30 @@ TEST(MsgBufferPool, UsesHugepagesWhenReserved) {
   MsgBuffer b = pool.alloc(1000);
   EXPECT_TRUE(pool.hugepage_backed());
   EXPECT_LT(meminfo("HugePages_Free:"), free_pages);
+}
+
+// The transport refuses to register new memory (an RDMA memory-lock
+// limit, say): the allocation fails with its error, and the region is not
+// kept. Before, each failed refill left a counted, unusable region mapped,
+// and every later allocation mapped another.
+TEST(MsgBufferPool, MemoryTheTransportRefusesIsNotKept) {
+  int calls = 0;
+  bool refuse = false;
+  MsgBufferPool pool(1432, 1 << 20, [&](void*, size_t) {
+    calls++;
+    if (refuse) throw Error("cannot register: locked-memory limit");
+  });
+  MsgBuffer first = pool.alloc(100);
+  const size_t mapped = pool.bytes_mapped();
+  ASSERT_GT(mapped, 0u);
+  refuse = true;
+  for (int i = 0; i < 50; ++i) EXPECT_THROW(pool.alloc(1 << 20), Error);
+  EXPECT_EQ(pool.bytes_mapped(), mapped);
+  EXPECT_EQ(calls, 51);
+  refuse = false;  // registration works again: so does the pool
+  MsgBuffer big = pool.alloc(1 << 20);
+  EXPECT_TRUE(big.valid());
+  EXPECT_GT(pool.bytes_mapped(), mapped);
 }
 
 TEST(MsgBufferPool, NumPkts) {
