@@ -121,12 +121,9 @@ Rpc::~Rpc() {
     h->sess_ = nullptr;
     h->waiting_.store(false, std::memory_order_relaxed);
   }
-  try {
-    PostedFn fn;
-    while (posted_->try_pop(fn)) fn = PostedFn();
-    timers_.clear();
-  } catch (...) {  // from a captured object's destructor: the rest go below
-  }
+  PostedFn fn;
+  while (posted_->try_pop(fn)) fn = PostedFn();
+  timers_.clear();
   // Sessions hold MsgBuffers from the pool: destroy them before it.
   sessions_.clear();
 }
