@@ -45,6 +45,11 @@ Nexus::Nexus(NexusConfig cfg) : cfg_(std::move(cfg)), epoch_(secure_random_u64()
         "flit: NexusConfig timeouts (rto, call_deadline, connect_timeout, "
         "connect_retry) must be positive");
   }
+  if (cfg_.num_worker_threads > NexusConfig::kMaxWorkerThreads) {
+    throw Error("flit: NexusConfig::num_worker_threads must be at most " +
+                std::to_string(NexusConfig::kMaxWorkerThreads) + ", got " +
+                std::to_string(cfg_.num_worker_threads));
+  }
   if (cfg_.post_ring_capacity == 0 || cfg_.post_ring_capacity > (1u << 24) ||
       cfg_.max_worker_requests == 0 || cfg_.max_worker_requests > (1u << 24) ||
       cfg_.worker_queue_capacity == 0 || cfg_.worker_queue_capacity > (1u << 24)) {

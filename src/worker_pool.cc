@@ -1,6 +1,9 @@
 // src/worker_pool.cc: the Nexus's worker threads.
 #include "worker_pool.h"
 
+#include <string>
+
+#include "flit/error.h"
 #include "flit/rpc.h"
 
 namespace flit::detail {
@@ -22,14 +25,27 @@ inline void cpu_relax() {
 
 WorkerPool::WorkerPool(uint32_t threads, uint32_t queue_capacity) : queue_(queue_capacity) {
   threads_.reserve(threads);
-  for (uint32_t i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
+  for (uint32_t i = 0; i < threads; ++i) {
+    try {
+      threads_.emplace_back([this] { run(); });
+    } catch (const std::exception& e) {
+      // The system refused a thread (a thread or process limit): stop the
+      // ones started, then say so, rather than terminate on their handles.
+      stop_all();
+      throw Error("flit: cannot start worker thread " + std::to_string(i + 1) + " of " +
+                  std::to_string(threads) + " (NexusConfig::num_worker_threads): " + e.what());
+    }
+  }
 }
 
-WorkerPool::~WorkerPool() {
+WorkerPool::~WorkerPool() { stop_all(); }
+
+void WorkerPool::stop_all() {
   stop_.store(true, std::memory_order_seq_cst);
   wake_seq_.fetch_add(1, std::memory_order_seq_cst);
   wake_seq_.notify_all();
   for (auto& t : threads_) t.join();
+  threads_.clear();
 }
 
 bool WorkerPool::submit(ReqHandle* h) {

@@ -43,6 +43,7 @@ class WorkerPool {
 
  private:
   void run();
+  void stop_all();  // wakes and joins every thread started
 
   Ring<ReqHandle*> queue_;
   alignas(kCacheLine) std::atomic<uint32_t> sleepers_{0};

@@ -477,6 +477,23 @@ TEST_F(RpcTest, ResponseLargerThanClientAcceptsIsResponseTooLarge) {
   EXPECT_EQ(resp.size(), 10'000u);
 }
 
+// More worker threads than a Nexus may have is refused when it is
+// configured, with the limit, not when the system runs out of threads.
+TEST(NexusConfigTest, TooManyWorkerThreadsIsAClearError) {
+  NexusConfig c = test_env().client_config();
+  c.num_worker_threads = 1'000'000;
+  try {
+    Nexus n(c);
+    FAIL() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("num_worker_threads must be at most 4096"),
+              std::string::npos)
+        << e.what();
+  }
+  c.num_worker_threads = NexusConfig::kMaxWorkerThreads;
+  EXPECT_NO_THROW(Nexus{c});
+}
+
 TEST_F(RpcTest, MessageBeyondConfiguredMaximumIsAClearError) {
   try {
     (void)client_->alloc_msg_buffer(kDefaultMaxMsgSize + 1);

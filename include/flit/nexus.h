@@ -113,9 +113,11 @@ struct NexusConfig {
   // before it runs them (its ring; rounded up to a power of two). post()
   // returns false when the ring is full.
   uint32_t post_ring_capacity = 1024;
-  // Worker threads for handlers registered with HandlerMode::kWorker; started
-  // with the first Rpc if any such handler exists, joined by ~Nexus. Workers
-  // spin briefly when idle, then sleep on a futex.
+  // Worker threads for handlers registered with HandlerMode::kWorker
+  // (at most kMaxWorkerThreads); started with the first Rpc if any such
+  // handler exists, joined by ~Nexus. Workers spin briefly when idle, then
+  // sleep on a futex.
+  static constexpr uint32_t kMaxWorkerThreads = 4096;
   uint32_t num_worker_threads = 2;
   // Requests one Rpc may have handed to workers and not yet answered; a
   // worker-mode request beyond it is answered kResourceExhausted without
