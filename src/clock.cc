@@ -125,15 +125,16 @@ uint64_t calibrate_tsc(ClockSample (*sample)(void* ctx), void* ctx, uint64_t int
     return static_cast<uint64_t>((static_cast<unsigned __int128>(b.ns - a.ns) << 32) /
                                  (mid(b) - mid(a)));
   };
+  // Between the readings, only time passes: a preemption there is harmless.
+  auto wait_past = [&](const ClockSample& from) {
+    for (ClockSample w = from; w.ns - from.ns < interval_ns;) w = sample(ctx);
+  };
   for (int attempt = 0; attempt < 5; ++attempt) {
     ClockSample s0, s1, s2;
     if (!take(&s0)) continue;
-    // Between the readings, only time passes: a preemption here is harmless.
-    ClockSample w = s0;
-    while (w.ns - s0.ns < interval_ns) w = sample(ctx);
+    wait_past(s0);
     if (!take(&s1)) continue;
-    w = s1;
-    while (w.ns - s1.ns < interval_ns) w = sample(ctx);
+    wait_past(s1);
     if (!take(&s2)) continue;
     const uint64_t r1 = rate(s0, s1), r2 = rate(s1, s2);
     if (r1 == 0 || r2 == 0) continue;

@@ -75,10 +75,10 @@ PktHdr make_hdr(PktType type, uint32_t dest, uint64_t token, uint32_t src) {
 
 SessionId Rpc::create_session(std::string_view uri, ConnectCallback cb) {
   check_owner("create_session");
-  // Throws on a malformed URI or an unknown name.
   if (closing_) [[unlikely]]
     throw Error(
         "flit: create_session while the Rpc is being destroyed (from a continuation ~Rpc ran)");
+  // Throws on a malformed URI or an unknown name.
   std::vector<transport::Route> routes = transport_->resolve_all(uri);
   if (routes.empty()) throw Error("flit: " + std::string(uri) + " names no address");
   SessionId n = alloc_session_num();

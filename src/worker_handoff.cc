@@ -108,12 +108,8 @@ void Rpc::run_on_worker(ReqHandle* h) {
     // answered already only reports the throw. Counted either way.
     if (threw) {
       h->worker_threw_ = true;  // published with the response, for the owner to count
-      uint8_t unanswered = 0;
-      if (h->worker_state_.compare_exchange_strong(unanswered, ReqHandle::kAnswerClaimed,
-                                                   std::memory_order_acq_rel)) {
-        h->worker_status_ = Status::kInternal;
-        h->worker_state_.fetch_or(ReqHandle::kAnswerReady, std::memory_order_acq_rel);
-      }
+      bool worker_gone;         // false: this worker is still here
+      (void)answer_at_worker(h, Status::kInternal, &worker_gone);
     }
     // The answer goes now if it is ready; else its giver sends it.
     if (h->worker_state_.fetch_or(ReqHandle::kWorkerExited, std::memory_order_acq_rel) &
@@ -124,19 +120,30 @@ void Rpc::run_on_worker(ReqHandle* h) {
   rpc->workers_running_.fetch_sub(1, std::memory_order_release);
 }
 
-// Gives the answer of a request at a worker, from any thread. True if its
-// worker has left the handler, so the answer goes now; else the worker
-// sends it when it does. The handle is never freed while its worker runs.
+// Gives the one answer of a request at a worker, from any thread: false if
+// it was given already. *worker_gone says whether its worker has left the
+// handler, so the answer goes now; else the worker sends it when it does.
+// The handle is never freed while its worker runs.
+bool Rpc::answer_at_worker(ReqHandle* h, Status st, bool* worker_gone) {
+  if (h->worker_state_.fetch_or(ReqHandle::kAnswerClaimed, std::memory_order_acq_rel) &
+      ReqHandle::kAnswerClaimed)
+    return false;
+  h->worker_status_ = st;
+  *worker_gone = (h->worker_state_.fetch_or(ReqHandle::kAnswerReady, std::memory_order_acq_rel) &
+                  ReqHandle::kWorkerExited) != 0;
+  return true;
+}
+
+// The answer of a request at a worker given by the application (from the
+// worker, any thread the handler passed it to, or the owner): true if it
+// goes now.
 bool Rpc::give_worker_answer(ReqHandle* h, Status st) {
-  const uint8_t before =
-      h->worker_state_.fetch_or(ReqHandle::kAnswerClaimed, std::memory_order_acq_rel);
-  FLIT_CHECK((before & ReqHandle::kAnswerClaimed) == 0,
+  bool worker_gone = false;
+  FLIT_CHECK(answer_at_worker(h, st, &worker_gone),
              "enqueue_response on a worker request that was already answered (a ReqHandle is "
              "spent after its response; a worker handler that throws before its handle is "
              "answered elsewhere has it answered kInternal)");
-  h->worker_status_ = st;
-  return (h->worker_state_.fetch_or(ReqHandle::kAnswerReady, std::memory_order_acq_rel) &
-          ReqHandle::kWorkerExited) != 0;
+  return worker_gone;
 }
 
 // Off the owner thread (a worker, or any thread the handler passed h to):

@@ -415,6 +415,7 @@ class Rpc {
   void drain_worker_responses();
   void finish_worker(ReqHandle* h);
   void worker_response(ReqHandle* h, Status st);
+  static bool answer_at_worker(ReqHandle* h, Status st, bool* worker_gone);
   static bool give_worker_answer(ReqHandle* h, Status st);
   void push_worker_response(ReqHandle* h);
   void wait_for_workers();
