@@ -62,25 +62,38 @@ class Ring {
   // Moves v into the ring and returns true, or returns false (v untouched)
   // when the ring is full. Any thread. Never blocks or allocates.
   bool try_push(T&& v) {
-    static_assert(std::is_nothrow_move_assignable_v<T>);
-    Cell* c;
-    size_t pos = tail_.load(std::memory_order_relaxed);
+    size_t pos;
+    if (!try_claim(pos)) return false;
+    publish(pos, std::move(v));
+    return true;
+  }
+
+  // try_push in its two steps. try_claim reserves the next cell and sets
+  // pos to it, or returns false when the ring is full; publish(pos, v) fills
+  // that cell and makes it visible to consumers. Between the two, consumers
+  // stop at the claimed cell (try_pop returns false even if later cells are
+  // published), so every claim must be published, soon. Tests use the gap
+  // to reproduce a producer preempted mid-push.
+  bool try_claim(size_t& pos) {
+    pos = tail_.load(std::memory_order_relaxed);
     for (;;) {
-      c = &cells_[pos & mask_];
-      const size_t seq = c->seq.load(std::memory_order_acquire);
+      const size_t seq = cells_[pos & mask_].seq.load(std::memory_order_acquire);
       const intptr_t diff = static_cast<intptr_t>(seq) - static_cast<intptr_t>(pos);
       if (diff == 0) {
         // The cell is free for this lap: claim it.
-        if (tail_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) break;
+        if (tail_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) return true;
       } else if (diff < 0) {
         return false;  // the consumer has not freed this cell yet: full
       } else {
         pos = tail_.load(std::memory_order_relaxed);  // another producer took it
       }
     }
-    c->value = std::move(v);
-    c->seq.store(pos + 1, std::memory_order_release);
-    return true;
+  }
+  void publish(size_t pos, T&& v) {
+    static_assert(std::is_nothrow_move_assignable_v<T>);
+    Cell& c = cells_[pos & mask_];
+    c.value = std::move(v);
+    c.seq.store(pos + 1, std::memory_order_release);
   }
 
   // Moves the oldest item into out and returns true, or returns false when

@@ -23,7 +23,10 @@ inline void cpu_relax() {
 }
 }  // namespace
 
-WorkerPool::WorkerPool(uint32_t threads, uint32_t queue_capacity) : queue_(queue_capacity) {
+void WorkerPool::run_request(ReqHandle* h) { Rpc::run_on_worker(h); }
+
+WorkerPool::WorkerPool(uint32_t threads, uint32_t queue_capacity, RunFn run_fn)
+    : queue_(queue_capacity), run_(run_fn) {
   threads_.reserve(threads);
   for (uint32_t i = 0; i < threads; ++i) {
     try {
@@ -50,12 +53,19 @@ void WorkerPool::stop_all() {
 
 bool WorkerPool::submit(ReqHandle* h) {
   if (!queue_.try_push(std::move(h))) return false;
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (sleepers_.load(std::memory_order_relaxed) != 0) [[unlikely]] {
-    wake_seq_.fetch_add(1, std::memory_order_release);
-    wake_seq_.notify_one();
-  }
+  wake_sleeper();
   return true;
+}
+
+void WorkerPool::wake_sleeper() {
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (sleepers_.load(std::memory_order_relaxed) != 0) [[unlikely]]
+    wake_one();
+}
+
+void WorkerPool::wake_one() {
+  wake_seq_.fetch_add(1, std::memory_order_release);
+  wake_seq_.notify_one();
 }
 
 void WorkerPool::run() {
@@ -81,7 +91,13 @@ void WorkerPool::run() {
       sleepers_.fetch_sub(1, std::memory_order_relaxed);
       if (!got) continue;
     }
-    Rpc::run_on_worker(h);
+    // Chain wake-up (see the header): requests left behind this one, and a
+    // worker asleep, may mean their owner's wake-up was skipped. The fence
+    // pairs with a sleeper's: either it sees the pop just made and takes the
+    // next request itself, or this load sees it asleep.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (sleepers_.load(std::memory_order_relaxed) != 0 && queue_.size_approx() != 0) wake_one();
+    run_(h);
   }
 }
 

@@ -12,6 +12,15 @@
 // announces itself (sleepers_++), fences, and checks the ring again; the
 // owner pushes, fences, and checks sleepers_: at least one side sees the
 // other, so no request waits for a worker that sleeps.
+//
+// A push is two steps (claim a cell, publish it), and workers stop at a
+// claimed cell that is not yet published. So an owner preempted between the
+// two can hold back a later owner's published request; that later owner saw
+// the workers spinning and woke nobody, and the workers then go to sleep at
+// the unpublished cell. When the first owner publishes, it wakes one worker;
+// that worker, seeing requests left behind its own and workers asleep, wakes
+// another (chain wake-up), so the held-back request does not wait for the
+// first one's handler to finish.
 #pragma once
 
 #include <atomic>
@@ -29,8 +38,11 @@ namespace detail {
 
 class WorkerPool {
  public:
+  // What a worker does with a request: Rpc::run_on_worker, except in tests.
+  using RunFn = void (*)(ReqHandle*);
+
   // Starts `threads` workers. Control path.
-  WorkerPool(uint32_t threads, uint32_t queue_capacity);
+  WorkerPool(uint32_t threads, uint32_t queue_capacity, RunFn run_fn = run_request);
   // Lets the workers finish what is queued, then joins them. Every Rpc of
   // the Nexus is gone by then, so the queue is empty.
   ~WorkerPool();
@@ -42,13 +54,19 @@ class WorkerPool {
   bool submit(ReqHandle* h);
 
  private:
+  friend struct WorkerPoolTestPeer;
+
+  static void run_request(ReqHandle* h);
   void run();
-  void stop_all();  // wakes and joins every thread started
+  void stop_all();      // wakes and joins every thread started
+  void wake_sleeper();  // after a push: wake_one() if a worker sleeps
+  void wake_one();      // one futex wake
 
   Ring<ReqHandle*> queue_;
   alignas(kCacheLine) std::atomic<uint32_t> sleepers_{0};
   std::atomic<uint32_t> wake_seq_{0};  // the futex word
   std::atomic<bool> stop_{false};
+  RunFn run_;
   std::vector<std::thread> threads_;
 };
 

@@ -61,6 +61,28 @@ TEST(Ring, FullAndEmptyEdges) {
   EXPECT_EQ(r.size_approx(), 0u);
 }
 
+// A claimed cell holds back everything behind it until it is published,
+// and keeps its place in the order; a claim counts against the capacity.
+TEST(Ring, AClaimedCellHoldsBackLaterItemsUntilPublished) {
+  Ring<int> r(4);
+  size_t pos;
+  ASSERT_TRUE(r.try_claim(pos));
+  ASSERT_TRUE(r.try_push(2));
+  ASSERT_TRUE(r.try_push(3));
+  ASSERT_TRUE(r.try_push(4));
+  EXPECT_FALSE(r.try_push(5));  // the claim took the fourth cell
+  EXPECT_EQ(r.size_approx(), 4u);
+  int v = 0;
+  EXPECT_TRUE(r.empty_now());
+  EXPECT_FALSE(r.try_pop(v));  // stops at the claimed cell
+  r.publish(pos, 1);
+  for (int want = 1; want <= 4; ++want) {
+    ASSERT_TRUE(r.try_pop(v));
+    EXPECT_EQ(v, want);
+  }
+  EXPECT_FALSE(r.try_pop(v));
+}
+
 TEST(Ring, RefusedPushLeavesTheValueToTheCaller) {
   Ring<Function<int(), 16>> r(2);
   ASSERT_TRUE(r.try_push([] { return 1; }));
