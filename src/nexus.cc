@@ -98,4 +98,8 @@ void Nexus::register_handler(uint16_t method, Handler handler, HandlerMode mode)
   if (mode == HandlerMode::kWorker) num_worker_handlers_++;
 }
 
+bool Nexus::is_registered(uint16_t method) const {
+  return method < handlers_.size() && static_cast<bool>(handlers_[method]);
+}
+
 }  // namespace flit

@@ -171,6 +171,10 @@ class Nexus {
   // kInternal (unless it had answered it), the exception reported on stderr
   // and counted (RpcStats::handler_exceptions); the server goes on serving.
   void register_handler(uint16_t method, Handler handler, HandlerMode mode = HandlerMode::kInline);
+  // Whether a handler is registered for the method id. Lets a caller that
+  // registers several (a generated service's register_with) check them all
+  // first, so that a taken id registers none.
+  bool is_registered(uint16_t method) const;
 
   const NexusConfig& config() const { return cfg_; }
   // Random per process start: a client seeing a new epoch knows the server

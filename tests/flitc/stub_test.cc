@@ -149,6 +149,36 @@ class StubTest : public ::testing::Test {
   flit::SessionId session_ = flit::kInvalidSession;
 };
 
+// A service whose method id is taken registers none of its methods (not
+// those before the taken one), and says which id.
+TEST(StubRegistration, ATakenMethodIdRegistersNothingOfTheService) {
+  flit::NexusConfig cfg;
+  cfg.listen_uri = kServerUri;
+  flit::Nexus nexus(cfg);
+  nexus.register_handler(calc::CalcMethods::kAddLater,
+                         [](flit::ReqHandle* h) { h->rpc()->enqueue_response(h); });
+  CalcServer service;
+  try {
+    service.register_with(nexus);
+    FAIL() << "register_with accepted a taken method id";
+  } catch (const flit::Error& e) {
+    EXPECT_STREQ(e.what(),
+                 "CalcService::register_with: method id 2 is already registered; no method of "
+                 "CalcService was registered");
+  }
+  EXPECT_FALSE(nexus.is_registered(calc::CalcMethods::kAdd));
+  EXPECT_FALSE(nexus.is_registered(calc::CalcMethods::kUnused));
+  EXPECT_TRUE(nexus.is_registered(calc::CalcMethods::kAddLater));
+  EXPECT_FALSE(nexus.is_registered(60000));  // beyond the table
+  // The id freed, the service registers whole on another Nexus.
+  flit::Nexus other(cfg);
+  service.register_with(other);
+  for (uint16_t id :
+       {calc::CalcMethods::kAdd, calc::CalcMethods::kAddLater, calc::CalcMethods::kUnused}) {
+    EXPECT_TRUE(other.is_registered(id)) << id;
+  }
+}
+
 TEST_F(StubTest, BlockingCallReturnsDecodedResponse) {
   calc::CalcClient calc(*client_, session_);
   calc::AddRequest req{{1, 2, 3, -10}, "blocking"};

@@ -716,8 +716,26 @@ class Gen {
         << " public:\n"
         << "  virtual ~" << n << "Service() = default;\n\n"
         << "  // Registers one handler per method. *this must outlive the Nexus's Rpcs.\n"
-        << "  // Throws flit::Error if a method id is taken (see " << n << "Methods).\n"
+        << "  // Throws flit::Error if a method id is taken (see " << n << "Methods); then\n"
+        << "  // no method of the service is registered.\n"
         << "  void register_with(flit::Nexus& nexus) {\n";
+    if (sv.methods.empty()) {
+      out << "    (void)nexus;\n";
+    } else {
+      out << "    for (uint16_t id : {";
+      for (size_t i = 0; i < sv.methods.size(); ++i) {
+        out << (i == 0 ? "" : ", ") << n << "Methods::" << enumerator_cpp_name(sv.methods[i].name);
+      }
+      out << "}) {\n"
+          << "      if (nexus.is_registered(id)) {\n"
+          << "        throw flit::Error(\"" << n
+          << "Service::register_with: method id \" + "
+             "std::to_string(id) +\n"
+          << "                          \" is already registered; no method of " << n
+          << "Service was registered\");\n"
+          << "      }\n"
+          << "    }\n";
+    }
     for (const auto& m : sv.methods) {
       std::string view = named(m.request, "View");
       out << "    nexus.register_handler(" << n << "Methods::" << enumerator_cpp_name(m.name)

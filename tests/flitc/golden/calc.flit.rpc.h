@@ -130,8 +130,15 @@ class CalcService {
   virtual ~CalcService() = default;
 
   // Registers one handler per method. *this must outlive the Nexus's Rpcs.
-  // Throws flit::Error if a method id is taken (see CalcMethods).
+  // Throws flit::Error if a method id is taken (see CalcMethods); then
+  // no method of the service is registered.
   void register_with(flit::Nexus& nexus) {
+    for (uint16_t id : {CalcMethods::kAdd, CalcMethods::kAddLater, CalcMethods::kUnused}) {
+      if (nexus.is_registered(id)) {
+        throw flit::Error("CalcService::register_with: method id " + std::to_string(id) +
+                          " is already registered; no method of CalcService was registered");
+      }
+    }
     nexus.register_handler(CalcMethods::kAdd, [this](flit::ReqHandle* h) {
       AddRequestView req;
       if (AddRequestView::parse(h->request(), &req) != flit::Status::kOk) {
