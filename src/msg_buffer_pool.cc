@@ -14,10 +14,10 @@ size_t round_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
 }  // namespace
 
 void MsgBuffer::release() {
-  if (block_ == nullptr) return;
+  if (data_ == nullptr) return;
   // No pool: a view of memory owned elsewhere (a worker handler's response).
-  if (pool_ != nullptr) pool_->free(block_, class_);
-  block_ = nullptr;
+  if (pool_ != nullptr) pool_->free(data_, class_);
+  data_ = nullptr;
   size_ = capacity_ = 0;
 }
 
@@ -35,7 +35,7 @@ MsgBufferPool::~MsgBufferPool() {
 }
 
 size_t MsgBufferPool::block_bytes(uint32_t c) const {
-  return round_up(kBufHeadroom + (kMinBufferClass << c), 64);
+  return round_up(headroom(c) + (kMinBufferClass << c), 64);
 }
 
 uint8_t* MsgBufferPool::map_region(size_t bytes) {
@@ -99,13 +99,14 @@ MsgBuffer MsgBufferPool::alloc(size_t size) {
   FreeBlock* fb = free_[c];
   free_[c] = fb->next;
   ++in_use_;
-  MsgBuffer b(this, reinterpret_cast<uint8_t*>(fb), static_cast<uint32_t>(kMinBufferClass << c), c);
+  MsgBuffer b(this, reinterpret_cast<uint8_t*>(fb) + headroom(c),
+              static_cast<uint32_t>(kMinBufferClass << c), c);
   b.size_ = static_cast<uint32_t>(size);
   return b;
 }
 
-void MsgBufferPool::free(uint8_t* block, uint32_t c) {
-  auto* fb = reinterpret_cast<FreeBlock*>(block);
+void MsgBufferPool::free(uint8_t* data, uint32_t c) {
+  auto* fb = reinterpret_cast<FreeBlock*>(data - headroom(c));
   fb->next = free_[c];
   free_[c] = fb;
   --in_use_;

@@ -31,8 +31,11 @@ class MsgBufferPool {
   // size exceeds the maximum message size or memory cannot be mapped.
   MsgBuffer alloc(size_t size);
 
-  // Header room of packet 0, just before the payload.
-  static uint8_t* hdr0(const MsgBuffer& b) { return b.block_ + kBufHeadroom - kPktHdrSize; }
+  // Room for packet 0's header just before the payload, or null for a
+  // buffer without headroom (capacity kBareBufferBytes or more).
+  static uint8_t* hdr0(const MsgBuffer& b) {
+    return b.capacity_ < kBareBufferBytes ? b.data_ - kPktHdrSize : nullptr;
+  }
   size_t data_per_pkt() const { return data_per_pkt_; }
   uint32_t num_pkts(size_t msg_size) const {
     return msg_size <= data_per_pkt_
@@ -52,7 +55,10 @@ class MsgBufferPool {
   };
   static constexpr int kNumClasses = 32;
 
-  void free(uint8_t* block, uint32_t size_class);
+  void free(uint8_t* data, uint32_t size_class);
+  static size_t headroom(uint32_t size_class) {
+    return (kMinBufferClass << size_class) < kBareBufferBytes ? kBufHeadroom : 0;
+  }
   size_t block_bytes(uint32_t size_class) const;
   uint8_t* map_region(size_t bytes);
   void refill(uint32_t size_class);

@@ -389,7 +389,8 @@ FLIT_HOT void Rpc::send_response_pkt(Session* s, ServerSlot* slot, uint32_t k) {
   h.pkt_num = k;
   size_t off = size_t{k} * data_per_pkt_;
   uint32_t len = static_cast<uint32_t>(std::min(data_per_pkt_, r.size() - off));
-  uint8_t* hdr = k == 0 ? MsgBufferPool::hdr0(r) : tx_hdr_scratch();
+  uint8_t* hdr = k == 0 ? MsgBufferPool::hdr0(r) : nullptr;
+  if (hdr == nullptr) hdr = tx_hdr_scratch();
   h.store(hdr);
   tx_enqueue(&s->route, hdr, r.data() + off, len);
   slot->tx_gen = tx_gen_;

@@ -176,8 +176,8 @@ MsgBuffer& Rpc::worker_init_response(ReqHandle* h, size_t size) {
     h->worker_cap_ = cap;
   }
   // A view that owns nothing (no pool): releasing it frees nothing.
-  h->worker_resp_ =
-      MsgBuffer(nullptr, h->worker_block_.get(), static_cast<uint32_t>(h->worker_cap_), 0);
+  h->worker_resp_ = MsgBuffer(nullptr, h->worker_block_.get() + kBufHeadroom,
+                              static_cast<uint32_t>(h->worker_cap_), 0);
   h->worker_resp_.resize(size);
   return h->worker_resp_;
 }

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <set>
 #include <vector>
@@ -31,6 +32,38 @@ TEST(MsgBufferPool, HeaderRoomSitsJustBeforeData) {
   EXPECT_EQ(MsgBufferPool::hdr0(b) + kPktHdrSize, b.data());
 }
 
+// Buffers of kBareBufferBytes and more have no header room: their blocks
+// are their capacity, so they tile the 2 MiB regions the pool maps, with
+// nothing left over, and never overlap.
+TEST(MsgBufferPool, LargeBuffersTileTheirRegionsWithoutHeaderRoom) {
+  MsgBufferPool pool(1432, 8 << 20);
+  struct Case {
+    size_t size, per_2mib;  // buffers of `size` that fit in 2 MiB
+  };
+  size_t mapped = 0;
+  for (Case c : {Case{kBareBufferBytes, 8}, Case{1 << 20, 2}, Case{2 << 20, 1}}) {
+    std::vector<MsgBuffer> live;
+    const size_t n = std::max<size_t>(c.per_2mib, 2) * 2;
+    for (size_t i = 0; i < n; ++i) {
+      live.push_back(pool.alloc(c.size));
+      EXPECT_EQ(MsgBufferPool::hdr0(live.back()), nullptr);
+      std::memset(live.back().data(), static_cast<int>(i), c.size);
+    }
+    mapped += n * c.size;
+    EXPECT_EQ(pool.bytes_mapped(), mapped) << c.size << "-byte buffers";
+    for (size_t i = 0; i < n; ++i) {
+      EXPECT_EQ(live[i].data()[0], static_cast<uint8_t>(i));
+      EXPECT_EQ(live[i].data()[c.size - 1], static_cast<uint8_t>(i));
+    }
+  }
+  // 8 MiB: one 8 MiB region, not 10.
+  MsgBuffer big = pool.alloc(8 << 20);
+  EXPECT_EQ(pool.bytes_mapped(), mapped + (8 << 20));
+  // Just below the bare classes, the header room is there.
+  MsgBuffer below = pool.alloc(kBareBufferBytes / 2);
+  EXPECT_EQ(MsgBufferPool::hdr0(below) + kPktHdrSize, below.data());
+}
+
 TEST(MsgBufferPool, FreedBuffersAreReused) {
   MsgBufferPool pool(1432, 1 << 20);
   uint8_t* first;
@@ -52,7 +85,7 @@ TEST(MsgBufferPool, LiveBuffersNeverOverlap) {
   for (int i = 0; i < 3000; ++i) live.push_back(pool.alloc(static_cast<size_t>(i % 5000)));
   std::vector<std::pair<uintptr_t, uintptr_t>> ranges;
   for (auto& b : live) {
-    uintptr_t lo = reinterpret_cast<uintptr_t>(MsgBufferPool::hdr0(b));
+    uintptr_t lo = reinterpret_cast<uintptr_t>(b.data()) - kPktHdrSize;
     ranges.push_back({lo, reinterpret_cast<uintptr_t>(b.data()) + b.capacity()});
   }
   std::sort(ranges.begin(), ranges.end());

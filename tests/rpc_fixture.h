@@ -22,10 +22,21 @@ inline constexpr uint16_t kBlackhole = 4;
 inline constexpr uint16_t kSized = 5;  // responds with as many bytes as the u64 request says
 // Throws; a request whose first byte is 1 is answered (echo) first.
 inline constexpr uint16_t kThrows = 6;
+// Echoes from a response buffer allocated large (kBareBufferBytes, no header
+// room) and shrunk to the request's size.
+inline constexpr uint16_t kShrunk = 7;
 
 inline void echo(ReqHandle* h) {
   auto req = h->request();
   MsgBuffer& out = h->init_response(req.size());
+  if (!req.empty()) std::memcpy(out.data(), req.data(), req.size());
+  h->rpc()->enqueue_response(h);
+}
+
+inline void echo_from_shrunk(ReqHandle* h) {
+  auto req = h->request();
+  MsgBuffer& out = h->init_response(kBareBufferBytes);
+  out.resize(req.size());
   if (!req.empty()) std::memcpy(out.data(), req.data(), req.size());
   h->rpc()->enqueue_response(h);
 }
@@ -51,6 +62,7 @@ struct ServerState {
 inline void register_all(Nexus& n, ServerState* st) {
   n.register_handler(kEcho, echo);
   n.register_handler(kSized, sized);
+  n.register_handler(kShrunk, echo_from_shrunk);
   n.register_handler(kThrows, [](ReqHandle* h) {
     if (!h->request().empty() && h->request()[0] == 1) echo(h);
     throw std::runtime_error("the handler's own failure");

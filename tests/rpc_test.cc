@@ -159,6 +159,22 @@ TEST_F(RpcTest, HandlerStatusReachesCaller) {
   EXPECT_EQ(client_->call(s, kSized, req, &resp), Status::kInvalidArgument);
 }
 
+// A one-packet response in a buffer without header room (allocated large,
+// then shrunk): packet 0's header goes in the send batch.
+TEST_F(RpcTest, OnePacketResponseFromALargeBufferShrunk) {
+  SessionId s = connect();
+  for (size_t size : {size_t{0}, size_t{32}, size_t{1000}}) {
+    for (uint64_t seed = 1; seed <= 3; ++seed) {
+      MsgBuffer req = client_->alloc_msg_buffer(size);
+      fill_random(req, seed);
+      MsgBuffer resp = client_->alloc_msg_buffer(16);
+      ASSERT_EQ(client_->call(s, kShrunk, req, &resp), Status::kOk) << size;
+      ASSERT_EQ(resp.size(), size);
+      EXPECT_EQ(std::memcmp(resp.data(), req.data(), size), 0) << size;
+    }
+  }
+}
+
 TEST_F(RpcTest, ResponseGrowsTheCallersBuffer) {
   SessionId s = connect();
   MsgBuffer req = client_->alloc_msg_buffer(8), resp = client_->alloc_msg_buffer(1);

@@ -14,6 +14,11 @@
 //
 //   block: [pad][hdr 0: kPktHdrSize][payload: capacity bytes]
 //          ^ 64-byte aligned        ^ 64-byte aligned (kBufHeadroom)
+//
+// Buffers of kBareBufferBytes or more have no headroom: their blocks are
+// exactly their capacity, so they tile 2 MiB hugepages (64 bytes more would
+// leave one 1 MiB block per 2 MiB page). Their messages are many packets,
+// whose headers all go in the send batch.
 #pragma once
 
 #include <cstddef>
@@ -31,6 +36,8 @@ class MsgBufferPool;
 // Bytes before a buffer's payload; packet 0's header ends there.
 inline constexpr size_t kBufHeadroom = 64;
 static_assert(kBufHeadroom >= kPktHdrSize);
+// Capacity from which buffers have no headroom (see above).
+inline constexpr size_t kBareBufferBytes = size_t{256} << 10;
 
 class MsgBuffer {
  public:
@@ -48,10 +55,10 @@ class MsgBuffer {
   ~MsgBuffer() { release(); }
 
   // False for a default-constructed or moved-from buffer.
-  bool valid() const { return block_ != nullptr; }
+  bool valid() const { return data_ != nullptr; }
 
-  uint8_t* data() { return block_ + kBufHeadroom; }
-  const uint8_t* data() const { return block_ + kBufHeadroom; }
+  uint8_t* data() { return data_; }
+  const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
   size_t capacity() const { return capacity_; }
   std::span<uint8_t> span() { return {data(), size_}; }
@@ -71,21 +78,23 @@ class MsgBuffer {
   friend class MsgBufferPool;
   friend class Rpc;
 
-  MsgBuffer(MsgBufferPool* pool, uint8_t* block, uint32_t capacity, uint32_t size_class)
-      : pool_(pool), block_(block), capacity_(capacity), size_(capacity), class_(size_class) {}
+  // data: the payload's start, kBufHeadroom into its block unless the
+  // capacity is kBareBufferBytes or more.
+  MsgBuffer(MsgBufferPool* pool, uint8_t* data, uint32_t capacity, uint32_t size_class)
+      : pool_(pool), data_(data), capacity_(capacity), size_(capacity), class_(size_class) {}
 
   void steal(MsgBuffer& o) {
     pool_ = o.pool_;
-    block_ = o.block_;
+    data_ = o.data_;
     capacity_ = o.capacity_;
     size_ = o.size_;
     class_ = o.class_;
-    o.block_ = nullptr;
+    o.data_ = nullptr;
     o.size_ = o.capacity_ = 0;
   }
 
   MsgBufferPool* pool_ = nullptr;
-  uint8_t* block_ = nullptr;
+  uint8_t* data_ = nullptr;
   uint32_t capacity_ = 0;
   uint32_t size_ = 0;
   uint32_t class_ = 0;
