@@ -74,14 +74,12 @@ FLIT_HOT void Rpc::handle_response_pkt(const PktHdr& h, const uint8_t* payload, 
   if (k == 0) {
     const Status st = status_from_wire(h.status);
     const size_t expect = std::min<size_t>(data_per_pkt_, h.msg_size);
-    if ((st != Status::kOk && h.msg_size != 0) || len != expect) [[unlikely]] {
-      if (len < expect) {
-        stats_.drop_truncated++;
-      } else {
-        stats_.drop_malformed++;
-      }
+    if (st != Status::kOk && h.msg_size != 0) [[unlikely]] {  // a failure carries no data
+      stats_.drop_malformed++;
       return;
     }
+    if (!payload_len_ok(len, expect)) [[unlikely]]
+      return;
     if (!client_rx_ok(s, i, rx_idx)) return;
     // Response packet 0 means the server has every request packet: credit
     // returns still missing are moot.
@@ -129,14 +127,8 @@ FLIT_HOT void Rpc::handle_response_pkt(const PktHdr& h, const uint8_t* payload, 
     }
     const size_t off = size_t{k} * data_per_pkt_;
     const size_t expect = std::min<size_t>(data_per_pkt_, c.resp->size() - off);
-    if (len != expect) [[unlikely]] {
-      if (len < expect) {
-        stats_.drop_truncated++;
-      } else {
-        stats_.drop_malformed++;
-      }
+    if (!payload_len_ok(len, expect)) [[unlikely]]
       return;
-    }
     if (!client_rx_ok(s, i, rx_idx)) return;
     std::memcpy(c.resp->data() + off, payload, len);
   }

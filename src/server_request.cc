@@ -95,14 +95,8 @@ FLIT_HOT void Rpc::handle_request_pkt(const PktHdr& h, const uint8_t* payload, u
   }
   const size_t off = size_t{h.pkt_num} * data_per_pkt_;
   const uint32_t expect = static_cast<uint32_t>(std::min<size_t>(data_per_pkt_, h.msg_size - off));
-  if (len != expect) [[unlikely]] {
-    if (len < expect) {
-      stats_.drop_truncated++;
-    } else {
-      stats_.drop_malformed++;
-    }
+  if (!payload_len_ok(len, expect)) [[unlikely]]
     return;
-  }
 
   ServerSlot* slot = &s->sslots[h.req_num % kSessionSlots];
   const bool have = slot->state != ServerSlotState::kIdle;

@@ -158,4 +158,16 @@ struct Session {
   uint32_t next_call_seq = 1;
 };
 
+// Inline: on every data packet's path (response_path.cc, server_request.cc).
+inline bool Rpc::payload_len_ok(uint32_t len, size_t expect) {
+  if (len == expect) [[likely]]
+    return true;
+  if (len < expect) {
+    stats_.drop_truncated++;
+  } else {
+    stats_.drop_malformed++;
+  }
+  return false;
+}
+
 }  // namespace flit

@@ -398,6 +398,10 @@ class Rpc {
   void free_handle(ReqHandle* h);
   void detach_handle(ServerSlot* slot);
 
+  // A data packet's payload must be exactly the bytes its header implies:
+  // counts a shorter one as truncated, a longer one as malformed.
+  bool payload_len_ok(uint32_t len, size_t expect);
+
   // response_path.cc (client side: credit returns, responses)
   void handle_credit_return(const PktHdr& h, Session* s);
   void handle_response_pkt(const PktHdr& h, const uint8_t* payload, uint32_t len, Session* s);
