@@ -269,31 +269,39 @@ int run_raw_client(DpdkTransport& t, const BaselineOpts& o, const std::atomic<bo
   rte_mbuf* out[kBurst];
   rte_mbuf* in[kBurst];
   for (;;) {
-    // Top the window up, whole messages at a time, a burst per tx call.
+    // Top the window up, whole messages at a time: as many as fit in one
+    // burst per transmit call (flit's transport too sends a chunk of up to
+    // kBurst frames per call), each stamped with the burst's time; a
+    // message longer than a burst goes in bursts of its own. Messages not
+    // sent whole (pool empty, port full) are not outstanding.
     while (outstanding < window) {
       const uint64_t ts = now_ns();
-      ++seq;
-      bool ok = true;
-      for (uint32_t f = 0; f < frames; f += kBurst) {
-        const uint32_t cnt = std::min(kBurst, frames - f);
-        if (rte_pktmbuf_alloc_bulk(pool, out, cnt) != 0) {
-          ok = false;  // the message goes incomplete: counted lost below
-          break;
-        }
+      const uint32_t msgs = frames <= kBurst ? std::min(window - outstanding, kBurst / frames) : 1;
+      uint32_t sent_msgs = 0;
+      for (uint32_t f = 0; f < msgs * frames; f += kBurst) {
+        const uint32_t cnt = std::min(kBurst, msgs * frames - f);
+        if (rte_pktmbuf_alloc_bulk(pool, out, cnt) != 0) break;  // receive first
         for (uint32_t i = 0; i < cnt; ++i) {
-          const std::vector<uint8_t>& tmpl = f + i + 1 == frames ? last : full;
+          const uint32_t frame_no = f + i;  // in this top-up
+          const uint32_t index = frame_no % frames;
+          const std::vector<uint8_t>& tmpl = index + 1 == frames ? last : full;
           auto* d = rte_pktmbuf_mtod(out[i], uint8_t*);
           std::memcpy(d, tmpl.data(), tmpl.size());
-          const Stamp s{ts, seq, f + i, frames};
-          std::memcpy(d + kFrameHdrSize, &s, sizeof s);
+          const Stamp st{ts, seq + 1 + frame_no / frames, index, frames};
+          std::memcpy(d + kFrameHdrSize, &st, sizeof st);
           out[i]->data_len = static_cast<uint16_t>(tmpl.size());
           out[i]->pkt_len = static_cast<uint32_t>(tmpl.size());
         }
         const uint16_t sent = rte_eth_tx_burst(port, queue, out, static_cast<uint16_t>(cnt));
-        if (sent < cnt) rte_pktmbuf_free_bulk(out + sent, cnt - sent);  // lost; counted below
+        sent_msgs = (f + sent) / frames;  // whole messages sent so far
+        if (sent < cnt) {
+          rte_pktmbuf_free_bulk(out + sent, cnt - sent);
+          break;  // the port is full: receive first
+        }
       }
-      outstanding++;
-      if (!ok) break;  // pool empty: receive first
+      seq += msgs;
+      outstanding += sent_msgs;
+      if (sent_msgs < msgs) break;
     }
     const uint16_t got = rte_eth_rx_burst(port, queue, in, kBurst);
     // The clock when something arrived, else only now and then (tens of ns

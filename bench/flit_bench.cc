@@ -304,8 +304,12 @@ struct Client {
   }
   void record(Clock::time_point start, Clock::time_point end, flit::Status st) {
     if (st != flit::Status::kOk) {
-      errors++;
-      err_by_status[static_cast<int>(st)]++;
+      // Failures of the warm-up are not the measurement's (the baseline
+      // counts its losses in the window only, too).
+      if (end >= window_start) {
+        errors++;
+        err_by_status[static_cast<int>(st)]++;
+      }
     } else if (end >= window_start && start < window_end) {
       interval.record(static_cast<uint64_t>(
           std::chrono::duration_cast<std::chrono::nanoseconds>(end - start).count()));
@@ -432,6 +436,7 @@ int run_client(const ClientOpts& o) {
   uint64_t measure_start = 0, measure_end = 0;
   auto cpu0 = std::clock();
   std::clock_t cpu_measure_start = cpu0;
+  uint64_t retx_at_start = 0;
   for (;;) {
     for (int i = 0; i < (c.open_loop ? 1 : 64); ++i) c.poll();
     uint64_t now = ns_since(t0);
@@ -444,6 +449,7 @@ int run_client(const ClientOpts& o) {
       measuring = true;
       measure_start = warm_ns;  // the window's start, where calls begin to count
       cpu_measure_start = std::clock();
+      retx_at_start = rpc.stats().retransmissions;
     }
     if (measuring && now >= last_tick + 1'000'000'000) {
       // Over the time since the last line (a stalled loop prints late, once).
@@ -498,7 +504,7 @@ int run_client(const ClientOpts& o) {
   r.seconds = static_cast<double>(measure_end - measure_start) / 1e9;
   r.requests = c.completed_in_window;
   r.errors = c.errors;
-  r.retransmissions = rpc.stats().retransmissions;
+  r.retransmissions = measuring ? rpc.stats().retransmissions - retx_at_start : 0;
   r.cpu_seconds = cpu_s;
   r.latency = c.total;
   r.target_rps = o.rate;

@@ -56,7 +56,8 @@ inline void print_report(const Report& r) {
     if (r.behind_schedule != 0) {
       std::printf(
           "; %lu calls due in the window were never sent (every call slot busy: the server "
-          "did not keep up); the percentiles leave them out",
+          "did not keep up, or --sessions x --inflight is too few for the rate); the "
+          "percentiles leave them out",
           static_cast<unsigned long>(r.behind_schedule));
     }
     std::printf("\n");

@@ -38,6 +38,11 @@ if kind == "cdf":
     print("plot " + ", ".join(plots))
 elif kind == "load":
     path = os.path.join(tmp, "load.dat")
+    for f, d in runs:
+        if d.get("behind_schedule", 0):
+            print(f"plot.sh: {f}: {d['behind_schedule']} calls due were never sent (the "
+                  "offered rate was not reached); its percentiles leave them out",
+                  file=sys.stderr)
     pts = sorted((d["requests_per_s"], d["latency_ns"]["p50"], d["latency_ns"]["p99"]) for _, d in runs)
     with open(path, "w") as o:
         for r, p50, p99 in pts:

@@ -71,5 +71,6 @@ for ((r = 1; r <= rounds; r++)); do
     "transport only p50 $t us p99 $(p99 "$tmp/tc$r") us (x$tratio) |" \
     "flit p50 $f us p99 $(p99 "$tmp/fc$r") us (x$ratio)"
 done
-median=$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+median=$(printf '%s\n' "${ratios[@]}" | sort -n |
+  awk '{a[NR]=$1} END {printf "%.3f\n", NR % 2 ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}')
 echo "median ratio of p50 (flit / baseline): $median"
