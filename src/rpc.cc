@@ -400,16 +400,25 @@ Status Rpc::call(SessionId s, uint16_t method, const MsgBuffer& req, MsgBuffer* 
   }
   bool done = false;
   Status result = Status::kInternal;
+  CallId id = kInvalidCall;
   Status st = enqueue_request(
       s, method, &req, resp,
       [&done, &result](Status r) {
         done = true;
         result = r;
       },
-      deadline);
+      deadline, &id);
   if (st != Status::kOk) return st;
-  // Terminates: every accepted call completes by its deadline.
-  while (!done) run_event_loop_once();
+  // Terminates: every accepted call completes by its deadline. Something
+  // else in the loop may throw (a timer, a posted function, another call's
+  // continuation): the call is cancelled before the exception leaves, so
+  // its continuation never writes into this frame once it is gone.
+  try {
+    while (!done) run_event_loop_once();
+  } catch (...) {
+    if (!done) cancel(id);
+    throw;
+  }
   return result;
 }
 

@@ -123,8 +123,18 @@ Status Rpc::connect(std::string_view uri, SessionId* out, Duration timeout) {
   if (timeout != Duration::zero()) {
     sessions_[n]->hs_deadline_ns = now_ns() + static_cast<uint64_t>(timeout.count());
   }
-  // Terminates: the handshake completes or fails by its deadline.
-  while (!done) run_event_loop_once();
+  // Terminates: the handshake completes or fails by its deadline. If
+  // something else in the loop throws, the half-made session goes (its
+  // callback points into this frame), as a failed handshake's does.
+  try {
+    while (!done) run_event_loop_once();
+  } catch (...) {
+    if (!done && sessions_[n] != nullptr) {
+      sessions_[n]->on_connect = nullptr;
+      free_session(sessions_[n].get());
+    }
+    throw;
+  }
   *out = result == Status::kOk ? n : kInvalidSession;
   return result;
 }

@@ -175,6 +175,21 @@ TEST_F(RpcTest, OnePacketResponseFromALargeBufferShrunk) {
   }
 }
 
+// Something else in call()'s event loop throws (here a timer): the call
+// is cancelled before the exception leaves call(), so its continuation,
+// which writes into call()'s frame, never runs after that frame is gone.
+TEST_F(RpcTest, CallLeftByAnExceptionIsCancelledFirst) {
+  SessionId s = connect();
+  const RpcStats before = client_->stats();
+  client_->schedule(Duration::zero(), [] { throw std::runtime_error("a timer's failure"); });
+  MsgBuffer req = client_->alloc_msg_buffer(8), resp = client_->alloc_msg_buffer(8);
+  EXPECT_THROW((void)client_->call(s, kBlackhole, req, &resp), std::runtime_error);
+  const RpcStats after = client_->stats();
+  EXPECT_EQ(after.calls_started, before.calls_started + 1);
+  EXPECT_EQ(after.calls_completed, after.calls_started) << "the call is still outstanding";
+  EXPECT_EQ(after.calls_cancelled, before.calls_cancelled + 1);
+}
+
 TEST_F(RpcTest, ResponseGrowsTheCallersBuffer) {
   SessionId s = connect();
   MsgBuffer req = client_->alloc_msg_buffer(8), resp = client_->alloc_msg_buffer(1);

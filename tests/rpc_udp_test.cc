@@ -91,6 +91,31 @@ TEST(RpcUdpNoServer, ConnectToPortWithNoServerIsUnavailableWithinDeadline) {
   EXPECT_EQ(rpc.num_client_sessions(), 0u);
 }
 
+// Something else in connect()'s event loop throws (here a timer): the
+// half-made session goes with the exception (its callback writes into
+// connect()'s frame), and the Rpc goes on.
+TEST(RpcUdpNoServer, ConnectLeftByAnExceptionDropsItsSession) {
+  // A bound socket nobody reads: the handshake is never answered.
+  uint16_t port = 0;
+  int fd = bind_loopback_udp(0, &port);
+  ASSERT_GE(fd, 0);
+  Nexus nexus(NexusConfig{});
+  Rpc rpc(nexus, 0);
+  rpc.schedule(Duration::zero(), [] { throw std::runtime_error("a timer's failure"); });
+  SessionId s = kInvalidSession;
+  try {
+    (void)rpc.connect("udp://127.0.0.1:" + std::to_string(port), &s);
+    ADD_FAILURE() << "connect did not pass the timer's exception on";
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "a timer's failure");
+  }
+  EXPECT_EQ(s, kInvalidSession);
+  EXPECT_EQ(rpc.num_client_sessions(), 0u);
+  // Nothing is left to fire: the loop runs on quietly.
+  EXPECT_NO_THROW(rpc.run_event_loop(20ms));
+  close(fd);
+}
+
 // A server (here a raw socket speaking the wire format) may grant fewer
 // than 32 credits at connect. The client keeps within them and, once a call
 // is done, has exactly those back: the engine's credit check is against
