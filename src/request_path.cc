@@ -80,6 +80,7 @@ FLIT_HOT Status Rpc::start_call(Session* s, uint32_t seq, uint16_t method, const
   c.progress_ns = now_cache_ns_;
   c.deadline_ns = deadline_ns;
   c.retries = 0;
+  c.refused = false;
   client_send_more(s);
   return Status::kOk;
 }
@@ -106,7 +107,8 @@ FLIT_HOT void Rpc::client_send_more(Session* s) {
     const uint32_t i = (static_cast<uint32_t>(std::countr_zero(turn)) + start) % kSessionSlots;
     turn &= turn - 1;
     ClientSlot& c = s->cslots[i];
-    while (c.num_tx < c.total_tx() && s->credits != 0 && c.num_tx - c.num_rx < kWindow) {
+    const uint32_t limit = c.refused ? 1 : c.total_tx();  // a refused request probes
+    while (c.num_tx < limit && s->credits != 0 && c.num_tx - c.num_rx < kWindow) {
       if (c.num_tx + 1 == c.req_pkts && s->eager > 1 && c.resp_pkts == 0) {
         if (s->credits < s->eager) {
           s->credit_waiter = static_cast<uint8_t>(i);

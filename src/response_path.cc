@@ -33,6 +33,7 @@ FLIT_HOT bool Rpc::client_rx_ok(Session* s, uint32_t i, uint32_t rx_idx) {
   s->credits++;
   c.progress_ns = now_cache_ns_;
   c.retries = 0;
+  c.refused = false;  // the server took a packet: it has room now
   return true;
 }
 

@@ -161,10 +161,13 @@ FLIT_HOT void Rpc::handle_request_pkt(const PktHdr& h, const uint8_t* payload, u
       // No room now: the client resends it later. The ping tells it the
       // server is alive, as for a slow handler, so that the wait ends by
       // the call's deadline and does not fail the whole session as
-      // unreachable after max_retries resends. One per round of resends:
-      // none of the request was taken, so every round starts with packet 0.
+      // unreachable after max_retries resends; its status tells it to stop
+      // sending the rest (whose credits would never come back, and which
+      // would starve the session's other calls) and to probe with packet 0.
+      // One per round of resends: none of the request was taken, so every
+      // round starts with packet 0.
       stats_.drop_budget++;
-      if (h.pkt_num == 0) send_ping(s, h.req_num);
+      if (h.pkt_num == 0) send_ping(s, h.req_num, Status::kResourceExhausted);
       return;
     }
     // The request's buffer first: if it cannot be had (the pool throws),
@@ -398,8 +401,9 @@ void Rpc::send_credit_return(Session* s, const PktHdr& req) {
   tx_enqueue(&s->route, hdr, nullptr, 0);
 }
 
-void Rpc::send_ping(Session* s, uint64_t req_num) {
+void Rpc::send_ping(Session* s, uint64_t req_num, Status st) {
   PktHdr h = reply_hdr(PktType::kPing, s, req_num, 0);
+  h.status = static_cast<uint8_t>(st);
   uint8_t* hdr = tx_hdr_scratch();
   h.store(hdr);
   tx_enqueue(&s->route, hdr, nullptr, 0);
@@ -417,9 +421,20 @@ void Rpc::handle_ping(const PktHdr& h, Session* s) {
   }
   uint32_t i = static_cast<uint32_t>(h.req_num % kSessionSlots);
   ClientSlot& c = s->cslots[i];
-  if (c.busy && c.req_num == h.req_num) {
-    c.retries = 0;
-    c.progress_ns = now_cache_ns_;
+  if (!c.busy || c.req_num != h.req_num) return;
+  c.retries = 0;
+  c.progress_ns = now_cache_ns_;
+  // No reassembly room for the request (and none of it taken): keep packet
+  // 0 in flight as the probe, take back the credits of the rest.
+  if (status_from_wire(h.status) == Status::kResourceExhausted && c.num_rx == 0 && c.rx_mask == 0 &&
+      c.resp_pkts == 0) {
+    c.refused = true;
+    if (s->credit_waiter == i) s->credit_waiter = Session::kNoWaiter;
+    if (c.num_tx > 1) {
+      s->credits += c.num_tx - 1;
+      c.num_tx = 1;
+      client_send_more(s);
+    }
   }
 }
 

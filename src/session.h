@@ -57,7 +57,12 @@ struct ClientSlot {
   uint64_t progress_ns = 0;  // last send, accepted answer or sign of life
   uint64_t deadline_ns = 0;
   uint32_t retries = 0;  // retransmission rounds without an answer
-  uint64_t tx_gen = 0;   // the send batch that last queued a packet reading *req
+  // The server had no reassembly room for this request (a ping saying
+  // kResourceExhausted, before any of it was taken): only packet 0 goes,
+  // once per retransmission round, as a probe, and the credits of the rest
+  // are back for the session's other calls. Cleared by any answer.
+  bool refused = false;
+  uint64_t tx_gen = 0;  // the send batch that last queued a packet reading *req
 
   uint32_t total_tx() const { return resp_pkts == 0 ? req_pkts : req_pkts + resp_pkts - 1; }
   uint32_t in_flight() const {

@@ -382,7 +382,7 @@ class Rpc {
   void handle_request_pkt(const PktHdr& h, const uint8_t* payload, uint32_t len, Session* s);
   void handle_rfr(const PktHdr& h, Session* s);
   void handle_ping(const PktHdr& h, Session* s);
-  void send_ping(Session* s, uint64_t req_num);
+  void send_ping(Session* s, uint64_t req_num, Status st = Status::kOk);
   void send_reset(const PktHdr& offending, const transport::Route& to);
   void handle_reset(const PktHdr& h);
   void expire_request(Session* s, ServerSlot* slot);

@@ -852,6 +852,49 @@ TEST(Fault, ARequestReplacingAnAbandonedOneFitsTheBudgetItFrees) {
   h.check_server_baseline({s});
 }
 
+// Two large requests on one session whose reassembly budget holds one: the
+// first is taken, the second refused. The refused one must not keep the
+// session's credits (its packets are dropped unanswered, so their credits
+// would never come back): it sends only packet 0, as a probe, and the first
+// gets the credits to finish. Before, the refused request took a credit in
+// each turn and kept it, until the first could send nothing and failed by
+// its deadline on a healthy server.
+TEST(Fault, ARefusedRequestDoesNotStarveTheAdmittedOneOfCredits) {
+  SimHarness h(seed_for(9097), {}, size_t{1} << 20);
+  const size_t size = 600 * kDpp;  // many rounds of 32 credits each
+  h.session_reassembly_budget = size;
+  h.restart_server();
+  SessionId s = h.connect();
+  struct Call {
+    MsgBuffer req, resp;
+    int done = 0;
+    Status st = Status::kInternal;
+  };
+  std::vector<Call> calls(2);
+  for (size_t i = 0; i < calls.size(); ++i) {
+    Call& c = calls[i];
+    c.req = work_request(h.client(), 900 + i, 8, size);
+    c.resp = h.client().alloc_msg_buffer(8);
+    ASSERT_EQ(h.client().enqueue_request(
+                  s, kWork, &c.req, &c.resp,
+                  [&c](Status st) {
+                    c.done++;
+                    c.st = st;
+                  },
+                  std::chrono::seconds(2)),
+              Status::kOk);
+  }
+  ASSERT_TRUE(
+      h.driver().run_until([&] { return calls[0].done + calls[1].done == 2; }, 3'000'000'000));
+  EXPECT_EQ(calls[0].st, Status::kOk) << to_string(calls[0].st);
+  EXPECT_EQ(calls[1].st, Status::kOk) << to_string(calls[1].st);
+  EXPECT_GT(h.server().stats().drop_budget, 0u);  // the second did wait
+  EXPECT_EQ(h.server_side().runs.count(900), 1u);
+  EXPECT_EQ(h.server_side().runs.count(901), 1u);
+  EXPECT_EQ(h.client().stats().sessions_failed, 0u);
+  h.check_server_baseline({s});
+}
+
 // The server's reassembly room is taken (here: the whole Rpc's budget, by
 // a request on another session whose client gave up on it halfway, held
 // until its deadline). A request that does not fit waits: the server drops
@@ -905,7 +948,7 @@ TEST(Fault, RequestWaitingForReassemblyRoomDoesNotFailItsSession) {
 // real packet 0 was then dropped as a duplicate and the handler read
 // whatever the buffer held there).
 TEST(Fault, RequestPacketBeyondTheWindowCannotStartARequest) {
-  SimHarness h(seed_for(9097));
+  SimHarness h(seed_for(9097), {}, size_t{1} << 20);
   SessionId s = h.connect();
   const size_t size = kMaxMsg;  // 67 packets
   std::vector<uint8_t> first;   // the first request packet sent, as sent
