@@ -252,9 +252,12 @@ FLIT_HOT void Rpc::process_packet(const transport::RxPacket& p) {
   // Packets of an exchange in progress: a peer that names a session we do
   // not have (we restarted, or reaped it) is told so, unless the packet is
   // itself an end-of-exchange answer.
+  // (A disconnect too: the server freed the session when it acked an
+  // earlier copy, whose ack was lost; the reset lets the client free its
+  // own now rather than resend until connect_timeout.)
   const bool answerable = type == PktType::kRequest || type == PktType::kRequestForResponse ||
                           type == PktType::kResponse || type == PktType::kCreditReturn ||
-                          type == PktType::kPing;
+                          type == PktType::kPing || type == PktType::kDisconnect;
   if (h.dest_session >= max_session_num_ || sessions_[h.dest_session] == nullptr) [[unlikely]] {
     stats_.drop_unknown_session++;
     if (answerable) send_reset(h, *p.from);

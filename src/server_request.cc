@@ -189,8 +189,11 @@ FLIT_HOT void Rpc::handle_request_pkt(const PktHdr& h, const uint8_t* payload, u
     slot->method = h.method;
     slot->num_rx = 0;
     slot->rx_mask = 0;
+    // 0: none; 0xFFFF: 65.5 s or more (the field saturates), so none
+    // either: a longer deadline is the client's to enforce.
     const uint16_t budget = h.budget_ms();
-    slot->deadline_ns = budget == 0 ? 0 : now_cache_ns_ + uint64_t{budget} * 1'000'000;
+    slot->deadline_ns =
+        budget == 0 || budget == 0xFFFF ? 0 : now_cache_ns_ + uint64_t{budget} * 1'000'000;
     if (req_pkts > 1) {
       slot->req_buf = std::move(buf);
       slot->reassembly_held = h.msg_size;

@@ -852,6 +852,28 @@ TEST(Fault, ARequestReplacingAnAbandonedOneFitsTheBudgetItFrees) {
   h.check_server_baseline({s});
 }
 
+// The disconnect's ack is lost. The server freed the session when it
+// acked; the client's resent disconnect names a session the server no
+// longer has, and is answered with a reset, which frees the client's too,
+// long before connect_timeout (when the client would give up resending).
+TEST(Fault, ResentDisconnectAfterALostAckIsAnsweredWithAReset) {
+  SimHarness h(seed_for(9098));
+  SessionId s = h.connect();
+  h.net().set_loss([](const uint8_t* bytes, size_t len) {
+    return len >= kPktHdrSize && bytes[3] == static_cast<uint8_t>(PktType::kDisconnectAck);
+  });
+  const uint64_t resets = h.server().stats().resets_sent;
+  const uint64_t t0 = h.net().now();
+  h.client().disconnect(s);
+  ASSERT_TRUE(h.driver().run_until(
+      [&] { return h.client().session_state(s) == SessionState::kFree; }, 5'000'000'000));
+  h.net().set_loss(nullptr);
+  EXPECT_GE(h.server().stats().resets_sent, resets + 1);
+  const uint64_t connect_timeout_ns = static_cast<uint64_t>(
+      std::chrono::nanoseconds(h.client().nexus().config().connect_timeout).count());
+  EXPECT_LT(h.net().now() - t0, connect_timeout_ns / 2) << "freed only by giving up";
+}
+
 // Two large requests on one session whose reassembly budget holds one: the
 // first is taken, the second refused. The refused one must not keep the
 // session's credits (its packets are dropped unanswered, so their credits
@@ -993,6 +1015,44 @@ TEST(Fault, RequestPacketBeyondTheWindowCannotStartARequest) {
   EXPECT_EQ(call(2), Status::kOk);
   EXPECT_EQ(h.server_side().runs.count(2), 1u);
   h.check_server_baseline({s});
+}
+
+// A request's budget saturates at 65535 ms: a call with a longer deadline
+// says 0xFFFF, which the server must not take as a 65.5 s deadline (it
+// would expire a slow upload the client still waits for). Here the second
+// packet of a two-packet request comes 70 s after the first.
+TEST(Fault, SaturatedBudgetIsNoDeadlineAtTheServer) {
+  SimHarness h(seed_for(9099));
+  SessionId s = h.connect();
+  std::vector<std::vector<uint8_t>> sent;  // the first call's request packets
+  h.net().set_tap([&](const uint8_t* b, size_t len) {
+    if (len >= kPktHdrSize && b[3] == static_cast<uint8_t>(PktType::kRequest) && sent.size() < 2)
+      sent.emplace_back(b, b + len);
+  });
+  MsgBuffer req = work_request(h.client(), 1, 8, 2 * kDpp);
+  MsgBuffer resp = h.client().alloc_msg_buffer(8);
+  int done = 0;
+  ASSERT_EQ(h.client().enqueue_request(s, kWork, &req, &resp, [&](Status) { done++; }),
+            Status::kOk);
+  ASSERT_TRUE(h.driver().run_until([&] { return done != 0; }, 1'000'000'000));
+  h.net().set_tap(nullptr);
+  ASSERT_EQ(sent.size(), 2u);
+  // The same request again as the slot's next, with a saturated budget.
+  std::vector<std::vector<uint8_t>> again;
+  for (auto& p : sent) {
+    PktHdr hd = PktHdr::load(p.data());
+    hd.req_num += kSessionSlots;
+    hd.set_budget_ms(0xFFFF);
+    again.push_back(p);
+    hd.store(again.back().data());
+  }
+  const uint64_t expired = h.server().stats().requests_expired;
+  h.net().inject("client:200", "server:100", again[0]);
+  h.driver().run_for(70'000'000'000);  // the client's keepalives hold the session
+  h.net().inject("client:200", "server:100", again[1]);
+  h.driver().run_for(10'000'000);
+  EXPECT_EQ(h.server().stats().requests_expired, expired);
+  EXPECT_EQ(h.server_side().runs[1], 2) << "the slow request never ran";
 }
 
 TEST(Fault, CancelCompletesOnceAndDropsTheLateResponse) {

@@ -168,6 +168,10 @@ void Network::send(uint32_t from, uint32_t to, const uint8_t* hdr, size_t hdr_le
   std::memcpy(bytes.data(), hdr, hdr_len);
   if (len != 0) std::memcpy(bytes.data() + hdr_len, payload, len);
   if (tap_) tap_(bytes.data(), bytes.size());
+  if (lose_ && lose_(bytes.data(), bytes.size())) {
+    stats_.dropped++;
+    return;
+  }
 
   // Stale packets: now and then, an old packet arrives again.
   if (faults_.replay > 0 && !history_.empty() && uniform() < faults_.replay) {

@@ -96,6 +96,11 @@ class Network {
   // the fault model sees it, on the sending Rpc's thread: a test can act at
   // the moment a given packet leaves. Null: none.
   void set_tap(std::function<void(const uint8_t* bytes, size_t len)> tap) { tap_ = std::move(tap); }
+  // Loses every packet sent for which `lose` returns true (counted as
+  // dropped), after the tap: a test can lose one kind of packet. Null: none.
+  void set_loss(std::function<bool(const uint8_t* bytes, size_t len)> lose) {
+    lose_ = std::move(lose);
+  }
 
   // Delivers `bytes` to to_host_port ("host:port") as if from_host_port had
   // sent them, after the one-way latency, never lost, duplicated or delayed
@@ -170,6 +175,7 @@ class Network {
   };
   std::map<std::pair<std::string, std::string>, std::string> sources_;  // add_source_for
   std::function<void(const uint8_t*, size_t)> tap_;                     // set_tap
+  std::function<bool(const uint8_t*, size_t)> lose_;                    // set_loss
   uint32_t source_for(uint32_t from, uint32_t to);
   std::vector<Partition> partitions_;
   std::deque<std::pair<std::pair<uint32_t, uint32_t>, std::vector<uint8_t>>> history_;
