@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <exception>
 
 #include "flit/rpc.h"
 #include "msg_buffer_pool.h"
@@ -220,7 +221,22 @@ void Rpc::drain_backlog(Session* s) {
   }
 }
 
+namespace {
+// Runs step(); if it throws, keeps the first exception in *first and
+// returns, so that a loop completing many calls completes them all even if
+// one continuation throws (the caller rethrows *first at the end).
+template <typename Step>
+void keep_first_exception(std::exception_ptr* first, Step&& step) {
+  try {
+    step();
+  } catch (...) {
+    if (!*first) *first = std::current_exception();
+  }
+}
+}  // namespace
+
 void Rpc::fail_all_calls(Session* s, Status st) {
+  std::exception_ptr first;
   // Backlogged calls first, so completing a slot does not start one of them.
   while (s->backlog_len != 0) {
     Session::Pending& p = s->backlog[s->backlog_head];
@@ -229,11 +245,12 @@ void Rpc::fail_all_calls(Session* s, Status st) {
     if (!p.cont) continue;
     Continuation cont = std::move(p.cont);
     stats_.calls_completed++;
-    cont(st);
+    keep_first_exception(&first, [&] { cont(st); });
   }
   for (uint32_t i = 0; i < kSessionSlots; ++i) {
-    if (s->cslots[i].busy) complete_call(s, i, st);
+    if (s->cslots[i].busy) keep_first_exception(&first, [&] { complete_call(s, i, st); });
   }
+  if (first) std::rethrow_exception(first);
 }
 
 // The server is unreachable or reset the session. Each outstanding call
@@ -247,14 +264,21 @@ void Rpc::fail_session(Session* s) {
   s->state = SessionState::kFailed;
   stats_.sessions_failed++;
   s->failing = true;
+  // A continuation that throws does not keep the others from running, nor
+  // the session from being freed if one of them asked: the first exception
+  // leaves at the end.
+  std::exception_ptr first;
   for (uint32_t i = 0; i < kSessionSlots; ++i) {
     ClientSlot& c = s->cslots[i];
     if (!c.busy) continue;
-    complete_call(s, i, c.num_tx < c.req_pkts ? Status::kUnavailable : Status::kUnknownOutcome);
+    keep_first_exception(&first, [&] {
+      complete_call(s, i, c.num_tx < c.req_pkts ? Status::kUnavailable : Status::kUnknownOutcome);
+    });
   }
-  fail_all_calls(s, Status::kUnavailable);  // the backlog: never sent
+  keep_first_exception(&first, [&] { fail_all_calls(s, Status::kUnavailable); });  // the backlog
   s->failing = false;
   if (s->free_when_failed) free_session(s);
+  if (first) std::rethrow_exception(first);
 }
 
 bool Rpc::cancel(CallId id) {

@@ -333,9 +333,12 @@ void Rpc::disconnect(SessionId n) {
   }
   if (s->state != SessionState::kConnected) return;  // already disconnecting
   s->state = SessionState::kDisconnecting;
-  fail_all_calls(s, Status::kCancelled);
+  // The server is told before the continuations run: one that throws
+  // (fail_all_calls still runs the rest, then passes it on) must not leave
+  // the session disconnecting with nothing sent and no deadline set.
   s->hs_deadline_ns = now_ns() + connect_timeout_ns_;
   send_disconnect(s);
+  fail_all_calls(s, Status::kCancelled);
 }
 
 void Rpc::send_disconnect(Session* s) {

@@ -350,6 +350,31 @@ TEST_F(RpcTest, DisconnectCancelsOutstandingCalls) {
   EXPECT_EQ(runs, 1);
 }
 
+// The first continuation disconnect() runs throws: the others still run,
+// the server is still told, and the session is still freed; the exception
+// reaches disconnect()'s caller.
+TEST_F(RpcTest, DisconnectWhoseContinuationThrowsStillCompletesEveryCall) {
+  SessionId s = connect();
+  MsgBuffer req = client_->alloc_msg_buffer(4);
+  std::vector<MsgBuffer> resps;
+  for (int i = 0; i < 3; ++i) resps.push_back(client_->alloc_msg_buffer(4));
+  int cancelled = 0;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(client_->enqueue_request(s, kBlackhole, &req, &resps[i],
+                                       [&, i](Status r) {
+                                         cancelled += r == Status::kCancelled;
+                                         if (i == 0) throw std::runtime_error("continuation 0");
+                                       }),
+              Status::kOk);
+  }
+  EXPECT_THROW(client_->disconnect(s), std::runtime_error);
+  EXPECT_EQ(cancelled, 3);
+  ASSERT_TRUE(
+      poll_until(*client_, [&] { return client_->session_state(s) == SessionState::kFree; }));
+  ASSERT_TRUE(poll_until(*client_, [&] { return server_->num_sessions() == 0; }))
+      << "the server was not told";
+}
+
 TEST_F(RpcTest, RequestLargerThanServerAcceptsIsRejected) {
   NexusConfig small = test_env().server_config();
   small.max_msg_size = 4096;

@@ -212,6 +212,11 @@ class Rpc {
   // --- Event loop --------------------------------------------------------
   // One iteration: receive a burst, run handlers and continuations, fire due
   // timers (retransmission, deadlines, handshakes), send the batch.
+  // An exception from a continuation, a timer or a posted function leaves
+  // here (a handler's is caught: see Nexus::register_handler). Calls that
+  // complete together (a session's failure, a disconnect) all complete
+  // first; the first exception leaves after them. call() and connect()
+  // cancel what they started before passing one on.
   void run_event_loop_once();
   // Polls for the given duration.
   void run_event_loop(Duration d);

@@ -775,6 +775,51 @@ TEST(Fault, DisconnectFromTheContinuationOfAFailedCallFreesTheSessionAfterTheLas
   EXPECT_EQ(h.client().stats().sessions_failed, 1u);
 }
 
+// The same, but the first failed call's continuation throws: the other
+// calls still complete once each (the backlog's too), the session is still
+// freed (a later continuation asked), and the exception leaves the event
+// loop after that.
+TEST(Fault, AFailedSessionsContinuationThatThrowsDoesNotStrandTheOthers) {
+  SimHarness h(seed_for(9081));
+  h.server_side().slow_ns = 50'000'000;  // the calls stay outstanding
+  SessionId s = h.connect();
+  struct Call {
+    MsgBuffer req, resp;
+    int done = 0;
+  };
+  std::vector<Call> calls(8 + 4);  // 8 in slots, 4 in the backlog
+  int thrown = 0;
+  for (size_t i = 0; i < calls.size(); ++i) {
+    Call& c = calls[i];
+    c.req = work_request(h.client(), 550 + i, 8);
+    c.resp = h.client().alloc_msg_buffer(8);
+    ASSERT_EQ(h.client().enqueue_request(s, kSlowWork, &c.req, &c.resp,
+                                         [&, i](Status st) {
+                                           calls[i].done++;
+                                           if (st == Status::kOk) return;
+                                           if (thrown++ == 0) throw std::runtime_error("first");
+                                           if (h.client().session_state(s) == SessionState::kFailed)
+                                             h.client().disconnect(s);
+                                         }),
+              Status::kOk);
+  }
+  ASSERT_TRUE(
+      h.driver().run_until([&] { return h.server_side().runs.size() == 8; }, 1'000'000'000));
+  h.restart_server();
+  bool caught = false;
+  auto freed = [&] { return h.client().session_state(s) == SessionState::kFree; };
+  try {
+    h.driver().run_until(freed, 5'000'000'000);
+  } catch (const std::runtime_error& e) {
+    caught = true;
+    EXPECT_STREQ(e.what(), "first");
+  }
+  EXPECT_TRUE(caught);
+  EXPECT_TRUE(freed()) << "the session was left failed";
+  for (const Call& c : calls) EXPECT_EQ(c.done, 1);
+  EXPECT_EQ(h.client().num_client_sessions(), 0u);
+}
+
 // A call cancelled before its packets left (issued and cancelled between
 // two event-loop iterations): its request may still run, but only with the
 // bytes it was issued with, even though the caller rewrites the request
