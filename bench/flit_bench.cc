@@ -304,9 +304,10 @@ struct Client {
   }
   void record(Clock::time_point start, Clock::time_point end, flit::Status st) {
     if (st != flit::Status::kOk) {
-      // Failures of the warm-up are not the measurement's (the baseline
-      // counts its losses in the window only, too).
-      if (end >= window_start) {
+      // Failures of the warm-up and of the drain are not the
+      // measurement's (the baseline counts its losses in the window only,
+      // too).
+      if (end >= window_start && end < window_end) {
         errors++;
         err_by_status[static_cast<int>(st)]++;
       }
@@ -475,6 +476,7 @@ int run_client(const ClientOpts& o) {
     }
   }
   double cpu_s = static_cast<double>(std::clock() - cpu_measure_start) / CLOCKS_PER_SEC;
+  const uint64_t retx_at_end = rpc.stats().retransmissions;
   c.window_end = t0 + std::chrono::nanoseconds(measure_end);
   // Open loop: calls due in the window but never sent (every context busy:
   // the server did not keep up). They are not in the percentiles; said below.
@@ -504,7 +506,7 @@ int run_client(const ClientOpts& o) {
   r.seconds = static_cast<double>(measure_end - measure_start) / 1e9;
   r.requests = c.completed_in_window;
   r.errors = c.errors;
-  r.retransmissions = measuring ? rpc.stats().retransmissions - retx_at_start : 0;
+  r.retransmissions = measuring ? retx_at_end - retx_at_start : 0;
   r.cpu_seconds = cpu_s;
   r.latency = c.total;
   r.target_rps = o.rate;

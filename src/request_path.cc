@@ -82,6 +82,7 @@ FLIT_HOT Status Rpc::start_call(Session* s, uint32_t seq, uint16_t method, const
   c.deadline_ns = deadline_ns;
   c.retries = 0;
   c.refused = false;
+  c.last_sent = false;
   client_send_more(s);
   return Status::kOk;
 }
@@ -159,11 +160,12 @@ FLIT_HOT void Rpc::client_send_one(Session* s, uint32_t slot_idx, uint32_t tx_id
     h.type = static_cast<uint8_t>(PktType::kRequest);
     h.msg_size = static_cast<uint32_t>(c.req->size());
     h.pkt_num = k;
+    if (k + 1 == c.req_pkts) c.last_sent = true;
     // The time left, so the server can drop work that can no longer be
     // answered in time.
     uint64_t left_ms =
         c.deadline_ns > now_cache_ns_ ? (c.deadline_ns - now_cache_ns_ + 999'999) / 1'000'000 : 1;
-    h.set_budget_ms(static_cast<uint16_t>(std::min<uint64_t>(left_ms, 0xFFFF)));
+    h.set_budget_ms(static_cast<uint16_t>(std::min<uint64_t>(left_ms, kSaturatedBudgetMs)));
     h.store(hdr);
     tx_enqueue(&s->route, hdr, c.req->data() + off, len);
     c.tx_gen = tx_gen_;
@@ -272,7 +274,7 @@ void Rpc::fail_session(Session* s) {
     ClientSlot& c = s->cslots[i];
     if (!c.busy) continue;
     keep_first_exception(&first, [&] {
-      complete_call(s, i, c.num_tx < c.req_pkts ? Status::kUnavailable : Status::kUnknownOutcome);
+      complete_call(s, i, c.last_sent ? Status::kUnknownOutcome : Status::kUnavailable);
     });
   }
   keep_first_exception(&first, [&] { fail_all_calls(s, Status::kUnavailable); });  // the backlog

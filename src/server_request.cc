@@ -111,6 +111,7 @@ FLIT_HOT void Rpc::handle_request_pkt(const PktHdr& h, const uint8_t* payload, u
     }
     switch (slot->state) {
       case ServerSlotState::kReceiving: {
+        if (slot->idle_expiry) slot->deadline_ns = now_cache_ns_ + kIdleReceiveNs;  // alive
         uint32_t d = h.pkt_num - slot->num_rx;
         if (h.pkt_num >= slot->num_rx && d < kWindow && ((slot->rx_mask >> d) & 1) == 0) break;
         if (h.pkt_num < slot->num_rx || d < kWindow) {
@@ -189,11 +190,15 @@ FLIT_HOT void Rpc::handle_request_pkt(const PktHdr& h, const uint8_t* payload, u
     slot->method = h.method;
     slot->num_rx = 0;
     slot->rx_mask = 0;
-    // 0: none; 0xFFFF: 65.5 s or more (the field saturates), so none
-    // either: a longer deadline is the client's to enforce.
+    // 0: none; 0xFFFF: 65.5 s or more (the field saturates). Neither is a
+    // deadline to hold the client to (a longer one is its own to enforce),
+    // but a request still being received must not hold its reassembly
+    // memory for ever if its client goes quiet: it expires kIdleReceiveNs
+    // after its latest packet instead.
     const uint16_t budget = h.budget_ms();
+    slot->idle_expiry = budget == 0 || budget == kSaturatedBudgetMs;
     slot->deadline_ns =
-        budget == 0 || budget == 0xFFFF ? 0 : now_cache_ns_ + uint64_t{budget} * 1'000'000;
+        now_cache_ns_ + (slot->idle_expiry ? kIdleReceiveNs : uint64_t{budget} * 1'000'000);
     if (req_pkts > 1) {
       slot->req_buf = std::move(buf);
       slot->reassembly_held = h.msg_size;
@@ -432,12 +437,17 @@ void Rpc::handle_ping(const PktHdr& h, Session* s) {
   if (status_from_wire(h.status) == Status::kResourceExhausted && c.num_rx == 0 && c.rx_mask == 0 &&
       c.resp_pkts == 0) {
     c.refused = true;
-    if (s->credit_waiter == i) s->credit_waiter = Session::kNoWaiter;
+    bool freed = false;  // credits, or the turn to take them
+    if (s->credit_waiter == i) {
+      s->credit_waiter = Session::kNoWaiter;
+      freed = true;
+    }
     if (c.num_tx > 1) {
       s->credits += c.num_tx - 1;
       c.num_tx = 1;
-      client_send_more(s);
+      freed = true;
     }
+    if (freed) client_send_more(s);
   }
 }
 

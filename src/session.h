@@ -24,6 +24,12 @@ enum class SessionRole : uint8_t { kClient, kServer };
 inline constexpr uint32_t kWindow = 64;
 static_assert(kSessionCredits <= kWindow);
 
+// A request's budget_ms field saturates here (65.5 s); a request that says
+// so, or says none (0), is dropped while still being received once no
+// packet of it has come for kIdleReceiveNs.
+inline constexpr uint16_t kSaturatedBudgetMs = 0xFFFF;
+inline constexpr uint64_t kIdleReceiveNs = uint64_t{kSaturatedBudgetMs} * 1'000'000;
+
 // A session's slots as a bit mask (Session::free_slot_mask when all are free).
 inline constexpr uint32_t kAllSlotsMask = (1u << kSessionSlots) - 1;
 
@@ -62,6 +68,11 @@ struct ClientSlot {
   // once per retransmission round, as a probe, and the credits of the rest
   // are back for the session's other calls. Cleared by any answer.
   bool refused = false;
+  // The last request packet has been sent (at least once): from then on the
+  // server may have the whole request, and may run it. Unlike num_tx, never
+  // taken back (a refused request's credits are; a late refusal can follow
+  // a round that sent everything).
+  bool last_sent = false;
   uint64_t tx_gen = 0;  // the send batch that last queued a packet reading *req
 
   uint32_t total_tx() const { return resp_pkts == 0 ? req_pkts : req_pkts + resp_pkts - 1; }
@@ -92,6 +103,10 @@ struct ServerSlot {
   uint32_t num_rx = 0;       // request packets [0, num_rx) all received
   uint64_t rx_mask = 0;      // bit j: packet num_rx + j received
   uint64_t deadline_ns = 0;  // from the request's budget; 0: none
+  // The request came with no budget (0) or a saturated one (0xFFFF: 65.5 s
+  // or more): while it is received, deadline_ns is kIdleReceiveNs after its
+  // latest packet, so a slow upload lives and an abandoned one is dropped.
+  bool idle_expiry = false;
   uint32_t req_size = 0;
   uint16_t method = 0;
   MsgBuffer req_buf;             // reassembly of a multi-packet request

@@ -338,6 +338,15 @@ void Rpc::disconnect(SessionId n) {
   // the session disconnecting with nothing sent and no deadline set.
   s->hs_deadline_ns = now_ns() + connect_timeout_ns_;
   send_disconnect(s);
+  // The continuations run as from the event loop, even when disconnect()
+  // is called outside it: one that polled (call(), connect()) could take in
+  // the disconnect's ack, which frees the session still being walked here.
+  struct Restore {
+    bool& flag;
+    bool was;
+    ~Restore() { flag = was; }
+  } restore{in_event_loop_, in_event_loop_};
+  in_event_loop_ = true;
   fail_all_calls(s, Status::kCancelled);
 }
 

@@ -375,6 +375,34 @@ TEST_F(RpcTest, DisconnectWhoseContinuationThrowsStillCompletesEveryCall) {
       << "the server was not told";
 }
 
+// disconnect() called outside the event loop runs its continuations as
+// from the loop: one that polls (here a blocking call()) is refused, as in
+// any continuation. Polling there could take in the disconnect's ack and
+// free the session disconnect() is still walking.
+TEST_F(RpcTest, DisconnectsContinuationsCannotPoll) {
+  SessionId a = connect(), b = connect();
+  MsgBuffer req = client_->alloc_msg_buffer(4), resp = client_->alloc_msg_buffer(4);
+  MsgBuffer req2 = client_->alloc_msg_buffer(4), resp2 = client_->alloc_msg_buffer(4);
+  int runs = 0;
+  bool refused = false;
+  ASSERT_EQ(client_->enqueue_request(a, kBlackhole, &req, &resp,
+                                     [&](Status) {
+                                       runs++;
+                                       try {
+                                         (void)client_->call(b, kEcho, req2, &resp2);
+                                       } catch (const Error&) {
+                                         refused = true;
+                                       }
+                                     }),
+            Status::kOk);
+  client_->disconnect(a);
+  EXPECT_EQ(runs, 1);
+  EXPECT_TRUE(refused);
+  ASSERT_TRUE(
+      poll_until(*client_, [&] { return client_->session_state(a) == SessionState::kFree; }));
+  expect_echo(b, 16, 5);  // b and the loop are fine
+}
+
 TEST_F(RpcTest, RequestLargerThanServerAcceptsIsRejected) {
   NexusConfig small = test_env().server_config();
   small.max_msg_size = 4096;

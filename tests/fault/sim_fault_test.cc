@@ -1062,11 +1062,55 @@ TEST(Fault, RequestPacketBeyondTheWindowCannotStartARequest) {
   h.check_server_baseline({s});
 }
 
+// A refusal ping that arrives late (replayed or reordered), after a later
+// round sent the whole request and the server started it, takes the
+// request's credits back as if none of it had been sent. If the session
+// then fails, the call must still say kUnknownOutcome (the handler may
+// have run), not kUnavailable (it cannot have): an application retrying on
+// kUnavailable would run it twice.
+TEST(Fault, ALateRefusalPingDoesNotTurnAStartedCallIntoAnUnsentOne) {
+  SimHarness h(seed_for(9101));
+  h.server_side().slow_ns = 10'000'000'000;  // the handler holds the request
+  SessionId s = h.connect();
+  // Credit returns are lost, so packet 0 stays unanswered (num_rx 0);
+  // the server's "still running" ping is kept to be replayed as a refusal.
+  std::vector<uint8_t> ping;
+  h.net().set_loss([&](const uint8_t* b, size_t len) {
+    if (len < kPktHdrSize) return false;
+    if (b[3] == static_cast<uint8_t>(PktType::kPing) && ping.empty()) ping.assign(b, b + len);
+    return b[3] == static_cast<uint8_t>(PktType::kCreditReturn);
+  });
+  MsgBuffer req = work_request(h.client(), 42, 8, 2 * kDpp);
+  MsgBuffer resp = h.client().alloc_msg_buffer(8);
+  int done = 0;
+  Status got = Status::kOk;
+  ASSERT_EQ(h.client().enqueue_request(
+                s, kSlowWork, &req, &resp,
+                [&](Status st) {
+                  done++;
+                  got = st;
+                },
+                std::chrono::seconds(30)),
+            Status::kOk);
+  ASSERT_TRUE(h.driver().run_until([&] { return !ping.empty(); }, 2'000'000'000));
+  EXPECT_EQ(h.server_side().runs[42], 1);  // started
+  PktHdr p = PktHdr::load(ping.data());
+  p.status = static_cast<uint8_t>(Status::kResourceExhausted);
+  p.store(ping.data());
+  h.net().inject("server:100", "client:200", ping);
+  h.driver().run_for(1'000'000);
+  h.kill_server();  // the session fails: nothing answers any more
+  ASSERT_TRUE(h.driver().run_until([&] { return done != 0; }, 5'000'000'000));
+  h.net().set_loss(nullptr);
+  EXPECT_EQ(got, Status::kUnknownOutcome) << to_string(got);
+}
+
 // A request's budget saturates at 65535 ms: a call with a longer deadline
 // says 0xFFFF, which the server must not take as a 65.5 s deadline (it
-// would expire a slow upload the client still waits for). Here the second
-// packet of a two-packet request comes 70 s after the first.
-TEST(Fault, SaturatedBudgetIsNoDeadlineAtTheServer) {
+// would expire a slow upload the client still waits for), nor as none (an
+// upload its client abandoned would hold its reassembly memory for ever).
+// It expires 65.5 s after the request's latest packet instead.
+TEST(Fault, SaturatedBudgetExpiresAnUploadOnlyWhenItGoesQuiet) {
   SimHarness h(seed_for(9099));
   SessionId s = h.connect();
   std::vector<std::vector<uint8_t>> sent;  // the first call's request packets
@@ -1082,21 +1126,32 @@ TEST(Fault, SaturatedBudgetIsNoDeadlineAtTheServer) {
   ASSERT_TRUE(h.driver().run_until([&] { return done != 0; }, 1'000'000'000));
   h.net().set_tap(nullptr);
   ASSERT_EQ(sent.size(), 2u);
-  // The same request again as the slot's next, with a saturated budget.
-  std::vector<std::vector<uint8_t>> again;
-  for (auto& p : sent) {
+  // The same request again as the slot's k-th next, with a saturated budget.
+  auto again = [&](uint64_t k, size_t pkt) {
+    std::vector<uint8_t> p = sent[pkt];
     PktHdr hd = PktHdr::load(p.data());
-    hd.req_num += kSessionSlots;
+    hd.req_num += k * kSessionSlots;
     hd.set_budget_ms(0xFFFF);
-    again.push_back(p);
-    hd.store(again.back().data());
-  }
+    hd.store(p.data());
+    h.net().inject("client:200", "server:100", std::move(p));
+  };
   const uint64_t expired = h.server().stats().requests_expired;
-  h.net().inject("client:200", "server:100", again[0]);
-  h.driver().run_for(70'000'000'000);  // the client's keepalives hold the session
-  h.net().inject("client:200", "server:100", again[1]);
+  // Abandoned after its first packet: its memory comes back 65.5 s later.
+  again(1, 0);
   h.driver().run_for(10'000'000);
-  EXPECT_EQ(h.server().stats().requests_expired, expired);
+  EXPECT_EQ(h.server().reassembly_bytes(), 2 * kDpp);
+  h.driver().run_for(66'000'000'000);  // the client's keepalives hold the session
+  EXPECT_EQ(h.server().stats().requests_expired, expired + 1);
+  EXPECT_EQ(h.server().reassembly_bytes(), 0u);
+  // Slow but alive: a packet (here packet 0 again, as a retransmission)
+  // every 40 s, the last 80 s after the first. It runs.
+  again(2, 0);
+  h.driver().run_for(40'000'000'000);
+  again(2, 0);
+  h.driver().run_for(40'000'000'000);
+  again(2, 1);
+  h.driver().run_for(10'000'000);
+  EXPECT_EQ(h.server().stats().requests_expired, expired + 1);
   EXPECT_EQ(h.server_side().runs[1], 2) << "the slow request never ran";
 }
 
