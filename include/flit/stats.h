@@ -9,6 +9,9 @@ struct RpcStats {
   // Traffic, flit packets (header included).
   uint64_t pkts_tx = 0;
   uint64_t pkts_rx = 0;
+  // (bytes_tx counts the first pkts_tx packets of each burst: exact unless
+  // a transport refuses a packet in the middle of a burst, when it is off
+  // by the sizes of the packets that differ.)
   uint64_t bytes_tx = 0;
   uint64_t bytes_rx = 0;
   // Packets the client sent again after a retransmission timeout.

@@ -101,6 +101,20 @@ struct RawQp {
     ibv_send_wr* bad = nullptr;
     return ibv_post_send(qp, &wr, &bad);
   }
+  // A send to QP number qpn on this port with the given Q_Key.
+  int send_to_qpn(uint32_t qpn, uint32_t qkey, const void* data, uint32_t len, uint32_t lkey) {
+    ibv_sge g{reinterpret_cast<uintptr_t>(data), len, lkey};
+    ibv_send_wr wr{};
+    wr.sg_list = &g;
+    wr.num_sge = 1;
+    wr.opcode = IBV_WR_SEND;
+    wr.send_flags = IBV_SEND_SIGNALED;
+    wr.wr.ud.ah = self_ah;
+    wr.wr.ud.remote_qpn = qpn;
+    wr.wr.ud.remote_qkey = qkey;
+    ibv_send_wr* bad = nullptr;
+    return ibv_post_send(qp, &wr, &bad);
+  }
   std::vector<ibv_wc> poll(ibv_cq* cq, int max = 64) {
     std::vector<ibv_wc> v(static_cast<size_t>(max));
     int n = ibv_poll_cq(cq, max, v.data());
@@ -661,6 +675,61 @@ TEST_F(RdmaTransportTest, HandleEvictedWithinOneSendChunkOutlivesItsSend) {
   }
   EXPECT_EQ(vd::counters().sends_on_destroyed_ah, 0u);
   EXPECT_EQ(vd::counters().send_errors, 0u);
+}
+
+// An endpoint whose packets are smaller than its port's MTU (mtu=1024 on
+// a 4096 port) receives a peer's 4000-byte message whole and drops it as
+// truncated; a receive slot sized for its own packets only would end the
+// receive in an error (which some NICs answer by putting the QP in the
+// error state). Its own traffic goes on.
+TEST_F(RdmaTransportTest, MessageLargerThanOurPacketsButNotThePortsIsDroppedAsTruncated) {
+  auto make = [](size_t mtu) {
+    transport::RdmaTransport::Options o;
+    o.device = "flitdev1";  // InfiniBand, active MTU 4096
+    o.mtu = mtu;
+    o.mgmt_host = "127.0.0.1";
+    return std::make_unique<transport::RdmaTransport>(o);
+  };
+  auto a = make(1024), c = make(1024);
+  const transport::Route to_a = c->resolve(a->local_uri());
+  RawQp raw(1);
+  std::memset(raw.buf(0), 0x5c, 4000);
+  ASSERT_EQ(raw.send_to_qpn(transport::rdma_route(&to_a)->qpn,
+                            transport::RdmaTransport::kDefaultQkey, raw.buf(0), 4000, raw.mr->lkey),
+            0);
+  transport::RxPacket p[4];
+  for (int i = 0; i < 1000 && a->stats().rx_truncated == 0; ++i)
+    a->rx_release(p, a->rx_burst(p, 4));
+  EXPECT_EQ(a->stats().rx_truncated, 1u);
+  EXPECT_EQ(a->stats().rx_errors, 0u);
+  EXPECT_EQ(vd::counters().recv_errors, 0u);
+  // The QP still receives.
+  uint8_t hdr[kPktHdrSize] = {};
+  const uint8_t payload[8] = {7};
+  transport::TxPacket pkt{&to_a, hdr, payload, sizeof payload};
+  ASSERT_EQ(c->tx_burst(&pkt, 1), 1u);
+  uint32_t n = 0;
+  for (int i = 0; i < 100'000 && n == 0; ++i) n = a->rx_burst(p, 4);
+  ASSERT_EQ(n, 1u);
+  EXPECT_EQ(p[0].len, kPktHdrSize + sizeof payload);
+  a->rx_release(p, n);
+}
+
+// A client refuses a server with another Q_Key: the answers would go out
+// with the client's own (a received packet carries no other), and the
+// server's QP would drop every one.
+TEST_F(RdmaTransportTest, QkeyMismatchIsAClearError) {
+  ServerThread srv(server({"qkey=0x1111"}), [](Nexus& n) { n.register_handler(kEcho, echo); });
+  Nexus n(client());
+  Rpc r(n, 0);
+  SessionId sid = kInvalidSession;
+  try {
+    (void)r.connect(srv.uri(), &sid);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("uses Q_Key 4369, this Rpc 1179404628"), std::string::npos)
+        << e.what();
+  }
 }
 
 TEST_F(RdmaTransportTest, InfiniBandPortUsesLidRouting) {

@@ -221,11 +221,11 @@ FLIT_HOT uint32_t RdmaTransport::tx_burst(const TxPacket* pkts, uint32_t n) {
     bool zero_copy = false;
     for (uint32_t i = 0; i < m; ++i) {
       const TxPacket& p = pkts[done + i];
-      uint32_t total = static_cast<uint32_t>(kPktHdrSize) + p.payload_len;
-      if (total > mtu_) [[unlikely]] {
+      if (uint64_t{kPktHdrSize} + p.payload_len > mtu_) [[unlikely]] {
         stats_.tx_dropped++;  // the engine never builds these
         continue;
       }
+      const auto total = static_cast<uint32_t>(kPktHdrSize + p.payload_len);
       const RdmaRoute* r = rdma_route(p.route);
       // The route's slot, unless the table gave it to another host since
       // (then the host is looked up, or its handle made, again).
@@ -266,7 +266,7 @@ FLIT_HOT uint32_t RdmaTransport::tx_burst(const TxPacket* pkts, uint32_t n) {
           sge[0] = {reinterpret_cast<uintptr_t>(slot), static_cast<uint32_t>(kPktHdrSize),
                     tx_mr_->lkey};
           sge[1] = {reinterpret_cast<uintptr_t>(p.payload), p.payload_len, lkey};
-          wr.num_sge = 2;
+          wr.num_sge = p.payload_len == 0 ? 1 : 2;  // (length 0 means 2 GiB to some NICs)
         } else {
           // Payload outside registered memory (a control packet's payload
           // on the engine's stack): stage it with the header.

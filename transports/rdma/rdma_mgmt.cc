@@ -217,12 +217,18 @@ Route RdmaTransport::resolve(std::string_view text) {
       info.qkey = get32(a + 20);
       info.packet_size = get32(a + 24);
       info.lid = static_cast<uint16_t>(a[28] | (a[29] << 8));
-      info.global = a[30];
+      info.global = a[30] != 0 ? 1 : 0;
       std::memcpy(info.gid, a + 32, 16);
       if (info.packet_size != mtu_) {
         throw Error("flit rdma: " + uri + " uses packets of " + std::to_string(info.packet_size) +
                     " bytes, this Rpc " + std::to_string(mtu_) +
                     ": both ends need the same MTU (NexusConfig::mtu, or the ports' active MTU)");
+      }
+      if (info.qkey != qkey_) {
+        // Answers go out with our own Q_Key (a received packet's route has
+        // no other): the peer's QP would drop every one.
+        throw Error("flit rdma: " + uri + " uses Q_Key " + std::to_string(info.qkey) +
+                    ", this Rpc " + std::to_string(qkey_) + ": both ends need the same qkey=");
       }
       Route r{};
       RdmaRoute* rr = rdma_route(&r);

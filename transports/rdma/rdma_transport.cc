@@ -162,6 +162,7 @@ void RdmaTransport::open_device(const Options& opt) {
   size_t port_mtu = mtu_bytes(pa.active_mtu);
   if (port_mtu == 0) throw Error("flit rdma: port reports an unknown active MTU");
   mtu_ = opt.mtu == 0 ? port_mtu : std::min(opt.mtu, port_mtu);
+  port_mtu_ = port_mtu;
   if (mtu_ < 256) {
     throw Error("flit rdma: packet size " + std::to_string(mtu_) + " is below 256 bytes");
   }
@@ -299,9 +300,12 @@ ibv_mr* RdmaTransport::reg_mr_or_throw(void* addr, size_t len, const char* what)
 }
 
 void RdmaTransport::setup_buffers() {
-  // Receive slots: the 40-byte GRH area, then the flit packet; a multiple
-  // of 64 so packets start cache-line aligned + 40.
-  rx_slot_ = static_cast<uint32_t>((kGrhSize + mtu_ + 63) / 64 * 64);
+  // Receive slots: the 40-byte GRH area, then a packet as large as the
+  // port carries (not only as large as ours: a peer's larger message must
+  // land whole and be dropped as truncated, not end the receive in an
+  // error, which some NICs answer by putting the QP in the error state); a
+  // multiple of 64 so packets start cache-line aligned + 40.
+  rx_slot_ = static_cast<uint32_t>((kGrhSize + port_mtu_ + 63) / 64 * 64);
   rx_mem_len_ = size_t{rx_slot_} * recv_depth_;
   rx_mem_ = static_cast<uint8_t*>(map_or_throw(rx_mem_len_, "receive buffers"));
   rx_mr_ = reg_mr_or_throw(rx_mem_, rx_mem_len_, "receive buffers");
@@ -326,7 +330,11 @@ void RdmaTransport::setup_buffers() {
   post_batch_ = std::clamp<uint32_t>(recv_depth_ / 4, 1, kMaxPostBatch);
   for (uint32_t i = 0; i < recv_depth_; ++i) reposts_[i] = recv_depth_ - 1 - i;
   num_reposts_ = recv_depth_;
-  while (num_reposts_ > 0) post_recvs(std::min(num_reposts_, kMaxPostBatch));
+  while (num_reposts_ > 0) {
+    const uint32_t before = num_reposts_;
+    post_recvs(std::min(num_reposts_, kMaxPostBatch));
+    if (num_reposts_ == before) break;  // the QP took none: said below
+  }
   if (recv_posted_ != recv_depth_) {
     throw Error("flit rdma: could not post " + std::to_string(recv_depth_) +
                 " receive buffers (posted " + std::to_string(recv_posted_) + ")");

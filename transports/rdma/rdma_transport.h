@@ -190,6 +190,7 @@ class RdmaTransport final : public Transport {
   uint16_t lid_ = 0;
   uint32_t qkey_ = kDefaultQkey;
   size_t mtu_ = 0;
+  size_t port_mtu_ = 0;  // the port's active MTU: receive slots hold this much
   uint32_t max_inline_ = 0;
 
   ibv_context* ctx_ = nullptr;
