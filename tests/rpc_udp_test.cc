@@ -561,6 +561,10 @@ TEST(RpcUdpResolve, SocketOnOneIpv6AddressSkipsIpv4Addresses) {
   SessionId s;
   const std::string e = connect_error(rpc, "udp://flit-four.test:9");
   EXPECT_NE(e.find("only IPv4 addresses"), std::string::npos) << e;
+  // An IPv4-mapped IPv6 address is an IPv4 one too (before, it was kept,
+  // and every send to it failed).
+  const std::string m = connect_error(rpc, "udp://[::ffff:127.0.0.1]:9");
+  EXPECT_NE(m.find("only IPv4 addresses"), std::string::npos) << m;
   NexusConfig any;
   any.client_bind_host = "::0";  // the any address, spelt otherwise: dual-stack
   Nexus nexus2(any);

@@ -105,8 +105,13 @@ UdpTransport::UdpTransport(const Options& opt) {
     if (fd_ >= 0) {
       int off = 0;
       setsockopt(fd_, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+      // Read back: a system that keeps IPv6 sockets IPv6-only (the
+      // bindv6only sysctl, or a refused option) cannot reach IPv4 peers.
+      int v6only = 1;
+      socklen_t optlen = sizeof v6only;
+      getsockopt(fd_, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &optlen);
       family_ = AF_INET6;
-      dual_stack_ = true;
+      dual_stack_ = v6only == 0;
       bind_addr.in6.sin6_family = AF_INET6;
       bind_addr.in6.sin6_addr = in6addr_any;
       bind_addr.in6.sin6_port = htons(opt.port);
@@ -233,13 +238,13 @@ std::vector<Route> UdpTransport::resolve_all(std::string_view text) {
       skipped_v6 = true;  // an IPv4 socket cannot reach it
       continue;
     }
-    if (family_ == AF_INET6 && a.sa.sa_family == AF_INET) {
-      if (!dual_stack_) {
-        skipped_v4 = true;  // a socket bound to one IPv6 address cannot either
-        continue;
-      }
-      a = v4_mapped(a);
+    if (family_ == AF_INET6 && !dual_stack_ &&
+        (a.sa.sa_family == AF_INET ||
+         (a.sa.sa_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&a.in6.sin6_addr)))) {
+      skipped_v4 = true;  // a socket bound to one IPv6 address cannot either
+      continue;
     }
+    if (family_ == AF_INET6 && a.sa.sa_family == AF_INET) a = v4_mapped(a);
     if (a.sa.sa_family != AF_INET && a.sa.sa_family != AF_INET6) continue;
     Route r{};
     *udp_addr(&r) = a;
