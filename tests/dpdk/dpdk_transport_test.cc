@@ -242,6 +242,79 @@ TEST_F(DpdkTransportTest, BadChecksumsAndForeignFramesAreDroppedAndCounted) {
   EXPECT_EQ(b_->stats().rx_errors, 2u);
 }
 
+// A frame whose sender is not one host (a broadcast or multicast MAC, an
+// IPv4 source of 0, broadcast or multicast) is dropped: the engine may
+// answer a sender, and must not answer the whole segment.
+TEST_F(DpdkTransportTest, FramesFromNoSingleHostAreDropped) {
+  std::vector<uint8_t> good = valid_frame();
+  ASSERT_FALSE(good.empty());
+  const uint16_t len = static_cast<uint16_t>(good.size());
+  auto with = [&](auto edit) {
+    std::vector<uint8_t> f = good;
+    auto* eth = reinterpret_cast<rte_ether_hdr*>(f.data());
+    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(f.data() + sizeof(rte_ether_hdr));
+    auto* udp = reinterpret_cast<rte_udp_hdr*>(ip + 1);
+    edit(eth, ip);
+    ip->hdr_checksum = 0;
+    ip->hdr_checksum = rte_ipv4_cksum(ip);  // valid, so only the source is wrong
+    udp->dgram_cksum = 0;
+    udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
+    return f;
+  };
+  const std::vector<std::vector<uint8_t>> bad = {
+      with([](rte_ether_hdr* e, auto*) { std::memset(&e->src_addr, 0xff, 6); }),
+      with([](rte_ether_hdr* e, auto*) { e->src_addr.addr_bytes[0] |= 1; }),  // multicast
+      with([](rte_ether_hdr* e, auto*) { std::memset(&e->src_addr, 0, 6); }),
+      with([](auto*, rte_ipv4_hdr* ip) { ip->src_addr = 0; }),
+      with([](auto*, rte_ipv4_hdr* ip) { ip->src_addr = RTE_BE32(0xffffffff); }),
+      with([](auto*, rte_ipv4_hdr* ip) { ip->src_addr = RTE_BE32(0xe0000001); }),
+  };
+  const auto before = b_->dpdk_stats();
+  for (const auto& f : bad) raw_send(f.data(), len);
+  raw_send(good.data(), len);  // marks the end
+  RxPacket p[8];
+  uint32_t n = 0;
+  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (n == 0 && std::chrono::steady_clock::now() < end) n = b_->rx_burst(p, 8);
+  ASSERT_EQ(n, 1u) << "only the good frame reaches the engine";
+  b_->rx_release(p, n);
+  const auto& after = b_->dpdk_stats();
+  EXPECT_EQ(after.rx_bad_header - before.rx_bad_header, bad.size());
+  EXPECT_EQ(after.rx_bad_checksum, before.rx_bad_checksum);
+}
+
+// ARP from a sender that is no single host is neither learned nor
+// answered; a probe (sender address 0) is answered and teaches nothing.
+TEST_F(DpdkTransportTest, ArpFromNoSingleHostIsIgnoredAndProbesTeachNothing) {
+  const transport::Route rb = a_->resolve(b_uri_);
+  const rte_be32_t b_ip = transport::dpdk_peer(&rb)->ip;
+  auto arp_seen = [&](uint64_t before) {
+    RxPacket p[4];
+    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (b_->dpdk_stats().arp_rx == before && std::chrono::steady_clock::now() < end)
+      b_->rx_release(p, b_->rx_burst(p, 4));
+    return b_->dpdk_stats().arp_rx == before + 1;
+  };
+  rte_ether_addr multicast{};
+  multicast.addr_bytes[0] = 0x01;
+  multicast.addr_bytes[5] = 0x42;
+  transport::DpdkStats before = b_->dpdk_stats();
+  raw_send_arp_request(multicast, RTE_BE32(0xc6120063), b_ip);  // 198.18.0.99
+  ASSERT_TRUE(arp_seen(before.arp_rx));
+  EXPECT_EQ(b_->dpdk_stats().arp_replies_tx, before.arp_replies_tx);
+  EXPECT_EQ(b_->dpdk_stats().rx_bad_header, before.rx_bad_header + 1);
+
+  rte_ether_addr prober{};
+  prober.addr_bytes[0] = 0x02;  // locally administered unicast
+  prober.addr_bytes[5] = 0x77;
+  before = b_->dpdk_stats();
+  raw_send_arp_request(prober, 0, b_ip);
+  ASSERT_TRUE(arp_seen(before.arp_rx));
+  EXPECT_EQ(b_->dpdk_stats().arp_replies_tx, before.arp_replies_tx + 1);
+  EXPECT_EQ(b_->dpdk_stats().neighbor_table_full, before.neighbor_table_full);
+  EXPECT_EQ(b_->dpdk_stats().rx_bad_header, before.rx_bad_header);
+}
+
 TEST_F(DpdkTransportTest, AnswersArpForItsAddress) {
   // An ARP request from a for b's address, sent raw: b answers, and a (whose
   // transport sees the reply) learns b's MAC.

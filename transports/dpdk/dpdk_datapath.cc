@@ -269,6 +269,14 @@ FLIT_HOT uint32_t DpdkTransport::rx_burst(RxPacket* pkts, uint32_t max) {
       rte_pktmbuf_free(b);
       continue;
     }
+    // The sender must be one host: the engine may answer it (a reset for
+    // an unknown session), and one spoofed frame from a broadcast or
+    // multicast source would have us send to the whole segment.
+    if (!unicast_source(eth->src_addr, ip->src_addr)) [[unlikely]] {
+      dstats_.rx_bad_header++;
+      rte_pktmbuf_free(b);
+      continue;
+    }
     // The sender, for the engine to answer: in the mbuf's private area,
     // valid until rx_release like the data.
     auto* from = static_cast<Route*>(rte_mbuf_to_priv(b));
@@ -317,7 +325,19 @@ FLIT_COLD void DpdkTransport::handle_arp(rte_mbuf* m) {
     return;
   }
   const rte_arp_ipv4& a = arp->arp_data;
+  // Only a sender that is one host is learned or answered; a probe (sender
+  // address 0, RFC 5227) is answered but teaches nothing.
+  if (!rte_is_valid_assigned_ether_addr(&a.arp_sha)) {
+    dstats_.rx_bad_header++;
+    return;
+  }
+  const bool probe = a.arp_sip == 0;
+  if (!probe && !unicast_source(a.arp_sha, a.arp_sip)) {
+    dstats_.rx_bad_header++;
+    return;
+  }
   if (a.arp_tip != ip_) {
+    if (probe) return;
     // About someone else, or gratuitous (target = sender): only update a
     // peer we know, whose MAC may have changed (failover, a new NIC).
     if (a.arp_sip != ip_ && port_->neighbors().refresh(a.arp_sip, a.arp_sha)) {
@@ -325,7 +345,8 @@ FLIT_COLD void DpdkTransport::handle_arp(rte_mbuf* m) {
     }
     return;
   }
-  switch (port_->neighbors().learn(a.arp_sip, a.arp_sha)) {
+  switch (probe ? NeighborTable::Learned::kAbsent
+                : port_->neighbors().learn(a.arp_sip, a.arp_sha)) {
     case NeighborTable::Learned::kFull:
       dstats_.neighbor_table_full++;
       break;
