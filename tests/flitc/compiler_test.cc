@@ -72,6 +72,29 @@ std::unique_ptr<Schema> parse_and_check(const SourceFile& f, bool* ok) {
   return s;
 }
 
+// A long run of comment lines becomes one doc comment in linear time (it
+// was rebuilt for every line), and only the first errors of a file of
+// garbage are printed.
+TEST(Lexer, LongDocCommentsAndManyErrorsStayCheap) {
+  std::string text;
+  for (int i = 0; i < 20000; ++i) text += "// line of a long doc comment\n";
+  text += "struct A {}\n";
+  SourceFile f("t.flit", text);
+  std::vector<Token> t = lex_ok(f);
+  ASSERT_FALSE(t.empty());
+  EXPECT_EQ(t[0].doc.size(), 20000 * std::string("line of a long doc comment\n").size() - 1);
+  std::string garbage;
+  for (int i = 0; i < 6000; ++i) garbage += "1a ";  // a malformed integer each
+  SourceFile g("g.flit", garbage);
+  Diagnostics d;
+  std::vector<Token> gt;
+  ::testing::internal::CaptureStderr();
+  EXPECT_FALSE(lex(g, d, &gt));
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(d.error_count(), 6000);  // all counted
+  EXPECT_LT(err.size(), 60u * 400u) << "every error printed, each with the whole line";
+}
+
 TEST(Checker, LaysOutFieldsByNumberWithoutPadding) {
   SourceFile f("t.flit",
                "package p;\n"
@@ -138,6 +161,50 @@ TEST_F(ImportTest, SearchesImportDirsAndLoadsEachFileOnce) {
   EXPECT_EQ(c.files_read().size(), 4u);  // base.flit once despite three imports
   EXPECT_EQ(s->structs[0]->fields[2].type.struct_decl,
             s->structs[0]->fields[0].type.struct_decl->fields[0].type.struct_decl);
+}
+
+// A file that fails is read and reported once, however many files import
+// it: a lattice of imports (each level's two files importing both of the
+// next level's) above one bad file reported its error once per path, 2^12
+// times here, and took exponential time.
+TEST_F(ImportTest, AFailedImportIsReportedOnceWhateverImportsIt) {
+  constexpr int kLevels = 12;
+  write("src/bad.flit", "package p;\nstruct X { x @0 : Nope; }\n");
+  auto name = [](int level, char side) { return "l" + std::to_string(level) + side + ".flit"; };
+  for (int level = 0; level < kLevels; ++level) {
+    for (char side : {'a', 'b'}) {
+      std::string text = "package p;\n";
+      if (level + 1 < kLevels) {
+        text +=
+            "import \"" + name(level + 1, 'a') + "\";\nimport \"" + name(level + 1, 'b') + "\";\n";
+      } else {
+        text += "import \"bad.flit\";\n";
+      }
+      text += std::string("struct S") + std::to_string(level) + side + " {}\n";
+      write("src/" + name(level, side), text);
+    }
+  }
+  Diagnostics d;
+  Compilation c({}, d);
+  EXPECT_EQ(c.load((dir_ / "src" / name(0, 'a')).string()), nullptr);
+  EXPECT_EQ(d.error_count(), 1);
+  EXPECT_EQ(c.files_read().size(), size_t{2 * kLevels});  // l0a, both of every other level, bad
+}
+
+// An import chain deeper than flitc follows is an error at the import that
+// goes too deep, not a stack overflow or a failure to open a file.
+TEST_F(ImportTest, ImportsNestedTooDeepAreAnError) {
+  constexpr int kFiles = 300;
+  for (int i = 0; i < kFiles; ++i) {
+    std::string text = "package p;\n";
+    if (i + 1 < kFiles) text += "import \"c" + std::to_string(i + 1) + ".flit\";\n";
+    text += "struct C" + std::to_string(i) + " {}\n";
+    write("src/c" + std::to_string(i) + ".flit", text);
+  }
+  Diagnostics d;
+  Compilation c({}, d);
+  EXPECT_EQ(c.load((dir_ / "src/c0.flit").string()), nullptr);
+  EXPECT_EQ(d.error_count(), 1);
 }
 
 TEST_F(ImportTest, WithoutTheImportDirTheImportIsNotFound) {

@@ -36,22 +36,32 @@ Schema* Compilation::load_file(const std::string& path, std::vector<std::string>
   if (ec) key = path;
   auto it = schemas_.find(key);
   if (it != schemas_.end()) return it->second.get();
-
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    diag_.error("cannot read '" + path + "'");
+  // A file that failed is reported once: read again from every file that
+  // imports it, a diamond of imports would repeat its errors, and a deep
+  // lattice of them would take exponential time.
+  if (failed_.count(key) != 0) return nullptr;
+  auto fail = [&]() -> Schema* {
+    failed_.insert(key);
     return nullptr;
-  }
+  };
+
   std::ostringstream text;
-  text << in.rdbuf();
+  {
+    std::ifstream in(path, std::ios::binary);  // closed before the imports are read
+    if (!in) {
+      diag_.error("cannot read '" + path + "'");
+      return fail();
+    }
+    text << in.rdbuf();
+  }
   files_read_.push_back(path);
   sources_.push_back(std::make_unique<SourceFile>(path, text.str()));
   const SourceFile& src = *sources_.back();
 
   std::vector<Token> tokens;
-  if (!lex(src, diag_, &tokens)) return nullptr;
+  if (!lex(src, diag_, &tokens)) return fail();
   auto schema = std::make_unique<Schema>();
-  if (!parse(src, tokens, diag_, schema.get())) return nullptr;
+  if (!parse(src, tokens, diag_, schema.get())) return fail();
 
   stack.push_back(key);
   bool ok = true;
@@ -64,6 +74,12 @@ Schema* Compilation::load_file(const std::string& path, std::vector<std::string>
       continue;
     }
     std::string ikey = fs::weakly_canonical(fs::path(file), ec).string();
+    if (stack.size() >= kMaxImportDepth) {
+      diag_.error(imp.loc,
+                  "imports nested more than " + std::to_string(kMaxImportDepth) + " files deep");
+      ok = false;
+      continue;
+    }
     if (std::find(stack.begin(), stack.end(), ikey) != stack.end()) {
       diag_.error(imp.loc,
                   "import cycle: \"" + imp.path + "\" (directly or indirectly) imports " + path);
@@ -74,7 +90,7 @@ Schema* Compilation::load_file(const std::string& path, std::vector<std::string>
     if (imp.schema == nullptr) ok = false;
   }
   stack.pop_back();
-  if (!ok || !check(*schema, diag_)) return nullptr;
+  if (!ok || !check(*schema, diag_)) return fail();
   Schema* raw = schema.get();
   schemas_[key] = std::move(schema);
   return raw;

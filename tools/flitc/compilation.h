@@ -8,6 +8,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,8 @@ class Compilation {
   Diagnostics& diag_;
   std::vector<std::unique_ptr<SourceFile>> sources_;
   std::map<std::string, std::unique_ptr<Schema>> schemas_;  // by canonical path
+  std::set<std::string> failed_;                            // files that did not compile
+  static constexpr size_t kMaxImportDepth = 256;
   std::vector<std::string> files_read_;
 };
 

@@ -168,7 +168,12 @@ class Lexer {
           std::string text = s_.substr(b, i_ - b);
           if (!text.empty() && text[0] == ' ') text.erase(0, 1);
           while (!text.empty() && (text.back() == ' ' || text.back() == '\r')) text.pop_back();
-          doc_ = doc_end_line_ == line - 1 && !doc_.empty() ? doc_ + "\n" + text : text;
+          if (doc_end_line_ == line - 1 && !doc_.empty()) {
+            doc_ += '\n';  // appended in place: a long block stays linear
+            doc_ += text;
+          } else {
+            doc_ = std::move(text);
+          }
           doc_end_line_ = line;
         }
       } else if (c == '/' && i_ + 1 < s_.size() && s_[i_ + 1] == '*') {

@@ -43,6 +43,7 @@ class Diagnostics {
   int error_count() const { return errors_; }
 
  private:
+  bool printing();  // counts one more error; false once too many were shown
   int errors_ = 0;
 };
 
