@@ -194,6 +194,38 @@ const std::set<std::string>& reserved_words() {
       "FOPEN_MAX",
       "TMP_MAX",
       "L_tmpnam",
+      // Reached through <cstdlib>, <cwchar> and <cstring> on glibc with
+      // _GNU_SOURCE: <bits/waitflags.h> and <bits/waitstatus.h>,
+      // <sys/select.h> (by <sys/types.h>), <wchar.h>, <string.h>,
+      // <pthread.h> and <sched.h> (by the C++ library's threading headers).
+      "WNOHANG",
+      "WUNTRACED",
+      "WCONTINUED",
+      "WEXITSTATUS",
+      "WTERMSIG",
+      "WSTOPSIG",
+      "WIFEXITED",
+      "WIFSIGNALED",
+      "WIFSTOPPED",
+      "WIFCONTINUED",
+      "WCOREDUMP",
+      "FD_SETSIZE",
+      "FD_SET",
+      "FD_CLR",
+      "FD_ISSET",
+      "FD_ZERO",
+      "NFDBITS",
+      "WEOF",
+      "strdupa",
+      "strndupa",
+      "pthread_cleanup_push",
+      "pthread_cleanup_pop",
+      "CPU_SETSIZE",
+      "CPU_SET",
+      "CPU_CLR",
+      "CPU_ISSET",
+      "CPU_ZERO",
+      "CPU_COUNT",
   };
   return s;
 }
@@ -275,7 +307,27 @@ class Checker {
                    "' is reserved: names may not start or end with '_' or contain '__'");
       return false;
     }
+    // A type named like a parameter or variable of the generated code would
+    // be hidden by it there (`decode(std::span<const uint8_t> msg, msg* out)`
+    // does not compile).
+    const std::string_view w(what);
+    if ((w == "struct name" || w == "enum name") && generated_locals().count(n) != 0) {
+      error(l, std::string(what) + " '" + n +
+                   "' is reserved: generated code uses it for a parameter or variable");
+      return false;
+    }
     return true;
+  }
+
+  // The parameter and variable names of the generated code that a type's
+  // name could appear next to (cpp_backend.cc).
+  static const std::set<std::string, std::less<>>& generated_locals() {
+    static const std::set<std::string, std::less<>> k = {
+        "b",   "call",   "capacity", "count",    "deadline", "depth", "done",   "h",      "i",
+        "id",  "it",     "l",        "lifetime", "msg",      "n",     "nexus",  "out",    "place",
+        "pos", "r",      "ref",      "req",      "resp",     "root",  "rpc",    "s",      "session",
+        "st",  "status", "stride",   "v",        "value",    "w",     "writer", "written"};
+    return k;
   }
 
   void top_level_names() {
