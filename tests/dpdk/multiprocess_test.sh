@@ -176,4 +176,18 @@ baseline_case ping-pong --mode latency
 baseline_case batch-echo --mode throughput --inflight 32
 baseline_case 3-frame-messages --mode throughput --inflight 8 --req-size 4096
 baseline_case via-transport --via-transport --mode latency
+
+# --- 4. refused: tx_zero_copy on a memif port in zero-copy mode --------------
+# (memif's zero-copy transmit sends from the mbuf after tx_burst returns.)
+zc_out=$("$bench" server --listen dpdk://198.18.2.2:31870 --duration 1 \
+  --transport-opt port=net_memif0 --transport-opt tx_zero_copy=1 \
+  --dpdk-args "--no-pci --no-telemetry --single-file-segments --file-prefix flitzc$$ -l 0 \
+--log-level=*:warning --vdev=net_memif0,role=client,id=0,socket=$tmp/zc.sock,zero-copy=yes" \
+  2>&1 || true)
+if [[ $zc_out != *"memif in zero-copy mode (zero-copy=yes) sends from the mbuf"* ]]; then
+  echo "multiprocess: tx_zero_copy on a zero-copy memif port was not refused:" >&2
+  echo "$zc_out" >&2
+  exit 1
+fi
+echo "ok: tx_zero_copy on a zero-copy memif port is refused"
 echo "multiprocess: ok"

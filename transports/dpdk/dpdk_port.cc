@@ -4,6 +4,8 @@
 
 #include <pthread.h>
 #include <rte_cycles.h>
+#include <rte_dev.h>
+#include <rte_devargs.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
@@ -17,6 +19,7 @@
 #include <memory>
 #include <mutex>
 #include <sstream>
+#include <string_view>
 
 #include "dpdk_frame.h"
 #include "flit/error.h"
@@ -317,6 +320,16 @@ void DpdkPort::setup(const PortSetup& s) {
                   "): its device reads the payload after rte_eth_tx_burst returns, when the "
                   "engine may already reuse it; it is for ports that copy in tx_burst "
                   "(net_memif, net_af_packet): drop tx_zero_copy=");
+    }
+    // memif's zero-copy mode (zero-copy=yes) does not copy either: its
+    // transmit keeps the mbuf and points the ring at it.
+    const rte_devargs* da = info.device != nullptr ? rte_dev_devargs(info.device) : nullptr;
+    if (drv == "net_memif" && da != nullptr && da->args != nullptr &&
+        std::string_view(da->args).find("zero-copy=yes") != std::string_view::npos) {
+      throw Error("flit dpdk: tx_zero_copy=1 is not safe on port " + name_ +
+                  ": memif in zero-copy mode (zero-copy=yes) sends from the mbuf after "
+                  "rte_eth_tx_burst returns, when the engine may already reuse the payload: "
+                  "drop tx_zero_copy= or zero-copy=yes");
     }
     if ((info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) == 0) {
       throw Error("flit dpdk: port " + name_ + " (" + info.driver_name +
