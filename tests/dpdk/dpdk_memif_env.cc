@@ -55,8 +55,10 @@ class MemifEnv final : public TestEnv {
               ",role=client,id=" + std::to_string(20 + i) + ",socket=" + sock +
               ",mac=02:00:00:00:02:0" + std::to_string(i);
     }
-    // A port with no peer, never handed out: for tests of port setup errors.
+    // Ports with no peer, never handed out: for tests of port setup errors
+    // (spare1: one whose setup fails after it made its pools, then works).
     eal_ += " --vdev=net_memif_spare0,role=server,id=0,socket=" + sock + ".spare";
+    eal_ += " --vdev=net_memif_spare1,role=server,id=1,socket=" + sock + ".spare";
     transport::init_eal(eal_);
     std::vector<uint16_t> sw;
     for (int i : {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 20, 21}) {

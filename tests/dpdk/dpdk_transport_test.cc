@@ -831,6 +831,30 @@ TEST(DpdkErrors, UnknownOptionListsTheValidOnes) {
   expect_error(c, 0, {"unknown transport option 'bogus'", "port=", "neighbor="});
 }
 
+// A port whose setup failed after it made its mbuf pools (here: the port
+// refuses a multicast MAC) can be opened again: the failed setup gives its
+// pools back (before, every later open failed: "cannot create a pool ...
+// File exists").
+TEST(DpdkErrors, APortWhoseSetupFailedCanBeOpenedAgain) {
+  NexusConfig c = test_env().server_config();
+  DpdkTransport::Options o;
+  DpdkTransport::parse_options(c.transport_options, &o);
+  o.ports = {"net_memif_spare1"};  // opened by no other test
+  o.ips = {"198.18.4.1"};
+  o.udp_port = 31850;
+  DpdkTransport::Options bad = o;
+  bad.macs = {"01:00:5e:00:00:01"};
+  try {
+    DpdkTransport t(bad);
+    FAIL() << "a multicast MAC was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("does not accept MAC 01:00:5E:00:00:01"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_NO_THROW(DpdkTransport{o});
+}
+
 TEST(DpdkErrors, NoSuchPortNamesThePortsAndTheFix) {
   NexusConfig c = test_env().server_config();
   c.transport_options.push_back("port=net_nonesuch");

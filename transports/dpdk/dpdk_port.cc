@@ -259,7 +259,12 @@ DpdkPort* DpdkPort::open(const std::string& name, const PortSetup& s) {
     char buf[RTE_ETH_NAME_MAX_LEN] = {};
     rte_eth_dev_get_name_by_port(pid, buf);
     p->name_ = buf;
-    p->setup(s);
+    try {
+      p->setup(s);
+    } catch (...) {
+      p->undo_setup();  // else the pools' names stay taken for the process
+      throw;
+    }
     g_ports[pid] = std::move(p);
     return g_ports[pid].get();
   }
@@ -280,6 +285,14 @@ DpdkPort* DpdkPort::open(const std::string& name, const PortSetup& s) {
                 ": give every Nexus of the process the same mtu");
   }
   return p;
+}
+
+void DpdkPort::undo_setup() noexcept {
+  rte_eth_dev_stop(id_);  // (an error if it never started: nothing to undo)
+  for (rte_mempool* mp : pools_) rte_mempool_free(mp);
+  for (rte_mempool* mp : ext_pools_) rte_mempool_free(mp);
+  pools_.clear();
+  ext_pools_.clear();
 }
 
 void DpdkPort::setup(const PortSetup& s) {

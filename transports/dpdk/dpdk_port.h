@@ -192,6 +192,9 @@ class DpdkPort {
  private:
   DpdkPort() = default;
   void setup(const PortSetup& s);
+  // After a setup that threw: stops the port and frees the pools it made,
+  // so that a later open of the port can set it up again.
+  void undo_setup() noexcept;
 
   uint16_t id_ = 0;
   std::string name_;
