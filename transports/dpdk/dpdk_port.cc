@@ -465,6 +465,14 @@ void DpdkPort::claim_queue(uint16_t q) {
 void DpdkPort::release_queue(uint16_t q) {
   std::lock_guard<std::mutex> lk(g_mu);
   if (q < claimed_.size()) claimed_[q] = false;
+  // The queue's steering rule goes with its Rpc: the next one on the queue
+  // installs its own (a NIC may refuse a duplicate, and an old rule would
+  // keep steering an address nobody owns to the queue).
+  if (q < flows_.size() && flows_[q] != nullptr) {
+    rte_flow_error err{};
+    rte_flow_destroy(id_, flows_[q], &err);
+    flows_[q] = nullptr;
+  }
 }
 
 void DpdkPort::steer(uint16_t q, rte_be32_t dst_ip, rte_be16_t dst_port) {
@@ -494,7 +502,12 @@ void DpdkPort::steer(uint16_t q, rte_be32_t dst_ip, rte_be16_t dst_port) {
   rte_flow_error err{};
   std::lock_guard<std::mutex> lk(g_mu);
   int rc = rte_flow_validate(id_, &attr, pattern, actions, &err);
-  if (rc == 0 && rte_flow_create(id_, &attr, pattern, actions, &err) != nullptr) return;
+  rte_flow* f = rc == 0 ? rte_flow_create(id_, &attr, pattern, actions, &err) : nullptr;
+  if (f != nullptr) {
+    if (flows_.size() <= q) flows_.resize(size_t{q} + 1, nullptr);
+    flows_[q] = f;  // destroyed by release_queue
+    return;
+  }
   throw Error("flit dpdk: port " + name_ + " cannot steer UDP port " +
               std::to_string(rte_be_to_cpu_16(dst_port)) + " to queue " + std::to_string(q) +
               " (rte_flow: " + (err.message != nullptr ? err.message : rte_err(rte_errno)) +

@@ -24,6 +24,8 @@
 #include <string>
 #include <vector>
 
+struct rte_flow;  // <rte_flow.h>: only pointers here
+
 namespace flit::transport {
 
 // Initialises DPDK's EAL with the given arguments (whitespace-separated, as
@@ -209,6 +211,7 @@ class DpdkPort {
   std::vector<rte_mempool*> ext_pools_;
   bool tx_zero_copy_ = false;
   std::vector<bool> claimed_;
+  std::vector<rte_flow*> flows_;  // per queue: its steering rule, or null
   NeighborTable neighbors_;
 };
 
