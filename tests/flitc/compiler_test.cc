@@ -207,6 +207,41 @@ TEST_F(ImportTest, ImportsNestedTooDeepAreAnError) {
   EXPECT_EQ(d.error_count(), 1);
 }
 
+// A header includes every file it imports, whatever their package: two
+// files of package q declaring P, imported by a file of another package,
+// would define q::P twice; and a struct inner of package a clashes with the
+// namespace a::inner of a package a.inner imported with it.
+TEST_F(ImportTest, NamesClashAcrossPackagesThroughImports) {
+  write("src/q1.flit", "package q;\nstruct P { x @0 : u8; }\n");
+  write("src/q2.flit", "package q;\nstruct P { y @0 : u8; }\n");
+  write("src/m.flit", "package m;\nimport \"q1.flit\";\nimport \"q2.flit\";\nstruct M {}\n");
+  {
+    Diagnostics d;
+    Compilation c({}, d);
+    ::testing::internal::CaptureStderr();
+    EXPECT_EQ(c.load((dir_ / "src/m.flit").string()), nullptr);
+    const std::string err = ::testing::internal::GetCapturedStderr();
+    EXPECT_EQ(d.error_count(), 1);
+    EXPECT_NE(err.find("q2.flit:2:8: error: 'P' is already declared (at "), std::string::npos)
+        << err;
+  }
+  write("src/ab.flit", "package a.inner;\nstruct Deep {}\n");
+  write("src/a.flit", "package a;\nimport \"ab.flit\";\nstruct inner { x @0 : u8; }\n");
+  write("src/a2.flit", "package a;\nimport \"ab.flit\";\nstruct Inner { x @0 : u8; }\n");
+  {
+    Diagnostics d;
+    Compilation c({}, d);
+    ::testing::internal::CaptureStderr();
+    EXPECT_EQ(c.load((dir_ / "src/a.flit").string()), nullptr);
+    const std::string err = ::testing::internal::GetCapturedStderr();
+    EXPECT_NE(err.find("'inner' generates the C++ name 'a::inner', which is also the namespace "
+                       "of package 'a.inner'"),
+              std::string::npos)
+        << err;
+    EXPECT_NE(c.load((dir_ / "src/a2.flit").string()), nullptr);  // Inner is fine
+  }
+}
+
 TEST_F(ImportTest, WithoutTheImportDirTheImportIsNotFound) {
   write("lib/base.flit", "package base;\nstruct B {}\n");
   write("src/top.flit", "package top;\nimport \"base.flit\";\nstruct T { b @0 : base.B; }\n");

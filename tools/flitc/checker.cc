@@ -331,13 +331,25 @@ class Checker {
   }
 
   void top_level_names() {
-    // Every C++ name a declaration generates, mapped to who generates it.
+    // Every C++ name a declaration generates, qualified by its package's
+    // namespace ("a::b::X"), mapped to who generates it; and every
+    // namespace the packages involved open ("a", "a::b").
     std::map<std::string, std::pair<std::string, Loc>> taken;
+    std::map<std::string, std::string> namespaces;  // "a::b" -> "a.b"
+    std::string ns;                                 // of the schema being claimed, with "::"
+    auto where_of = [](const Loc& o) {
+      return o.file->path + ":" + std::to_string(o.line) + ":" + std::to_string(o.col);
+    };
     auto claim = [&](const std::string& cpp, const std::string& decl, const Loc& l) {
-      auto [it, fresh] = taken.emplace(cpp, std::make_pair(decl, l));
+      const std::string key = ns + cpp;
+      if (auto n = namespaces.find(key); n != namespaces.end()) {
+        error(l, "'" + decl + "' generates the C++ name '" + key +
+                     "', which is also the namespace of package '" + n->second + "'");
+        return false;
+      }
+      auto [it, fresh] = taken.emplace(key, std::make_pair(decl, l));
       if (fresh) return true;
-      const Loc& o = it->second.second;
-      std::string where = o.file->path + ":" + std::to_string(o.line) + ":" + std::to_string(o.col);
+      const std::string where = where_of(it->second.second);
       if (it->second.first == decl) {
         error(l, "'" + decl + "' is already declared (at " + where + ")");
       } else {
@@ -346,21 +358,36 @@ class Checker {
       }
       return false;
     };
-    // The names the files of this package that this one imports (directly
-    // or through others) generate come first: a generated header includes
-    // those it imports, so a name declared again here, or by two of them in
-    // different files, would not compile. (Each was checked on its own.)
+    // A generated header includes those of every file it imports, directly
+    // or through others, whatever their package: a name two of them declare
+    // in one namespace (two files of one package, or this file and one of
+    // its package), or a type named like a package's namespace (struct b in
+    // package a, and package a.b), would not compile. Imports first (each
+    // was checked on its own), then this file.
+    std::vector<const Schema*> order;
     std::set<const Schema*> seen{&s_};
-    std::function<void(const Schema&)> claim_imported = [&](const Schema& sc) {
+    std::function<void(const Schema&)> collect = [&](const Schema& sc) {
       for (const auto& imp : sc.imports) {
         const Schema* is = imp.schema;
         if (is == nullptr || !seen.insert(is).second) continue;
-        claim_imported(*is);
-        if (is->package_name() == s_.package_name()) claim_names(*is, claim, false);
+        collect(*is);
+        order.push_back(is);
       }
     };
-    claim_imported(s_);
-    claim_names(s_, claim, true);
+    collect(s_);
+    order.push_back(&s_);
+    for (const Schema* sc : order) {
+      std::string prefix;
+      for (const auto& part : sc->package) {
+        prefix += (prefix.empty() ? "" : "::") + part;
+        namespaces.emplace(prefix, sc->package_name());
+      }
+    }
+    for (const Schema* sc : order) {
+      ns.clear();
+      for (const auto& part : sc->package) ns += part + "::";
+      claim_names(*sc, claim, sc == &s_);
+    }
   }
 
   // Claims every C++ name sc's declarations generate; with check, first
