@@ -66,6 +66,15 @@ Schema* Compilation::load_file(const std::string& path, std::vector<std::string>
   stack.push_back(key);
   bool ok = true;
   for (auto& imp : schema->imports) {
+    // The path goes into the generated header's #include as written.
+    if (std::any_of(imp.path.begin(), imp.path.end(), [](char ch) {
+          const auto u = static_cast<unsigned char>(ch);
+          return u < 0x20 || u == 0x7f || ch == '"' || ch == '\\';
+        })) {
+      diag_.error(imp.loc, "import path may not contain quotes, backslashes or control characters");
+      ok = false;
+      continue;
+    }
     std::string file = resolve_import(path, imp.path);
     if (file.empty()) {
       diag_.error(imp.loc, "cannot find imported file \"" + imp.path +
