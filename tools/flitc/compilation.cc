@@ -14,6 +14,9 @@ namespace flitc {
 namespace fs = std::filesystem;
 
 const Schema* Compilation::load(const std::string& path) {
+  // Failures are remembered for one load only: the import depth limit
+  // depends on the path a file is reached by.
+  failed_.clear();
   std::vector<std::string> stack;
   return load_file(path, stack);
 }

@@ -76,8 +76,6 @@ inline void write_frame_hdr(uint8_t* frame, const rte_ether_addr& src_mac,
   udp->dgram_cksum = 0;
 }
 
-// Whether a received IPv4 header (ihl bytes) and its UDP datagram (udp_len
-// bytes, checksum non-zero) carry correct checksums, in software.
 // Whether a frame's or an ARP sender's addresses name one host: a
 // unicast, non-zero MAC and an IPv4 address that is not 0, the limited
 // broadcast or multicast (224.0.0.0/4).
@@ -87,6 +85,8 @@ inline bool unicast_source(const rte_ether_addr& mac, rte_be32_t ip) {
          (h & 0xf0000000u) != 0xe0000000u;
 }
 
+// Whether a received IPv4 header (ihl bytes) and its UDP datagram (udp_len
+// bytes, checksum non-zero) carry correct checksums, in software.
 inline bool ipv4_header_cksum_ok(const rte_ipv4_hdr* ip, uint32_t ihl) {
   return cksum_fold(cksum_add(ip, ihl, 0)) == 0xffff;
 }
