@@ -10,6 +10,7 @@
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_flow.h>
+#include <rte_kvargs.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 
@@ -287,6 +288,25 @@ DpdkPort* DpdkPort::open(const std::string& name, const PortSetup& s) {
   return p;
 }
 
+namespace {
+// Whether a net_memif device's arguments turn its zero-copy mode on, read
+// as the PMD reads them: the last zero-copy= wins, and a value containing
+// "yes" means on.
+bool memif_zero_copy(const char* args) {
+  rte_kvargs* kv = rte_kvargs_parse(args, nullptr);
+  if (kv == nullptr) return std::string_view(args).find("zero-copy") != std::string_view::npos;
+  bool on = false;
+  for (unsigned i = 0; i < kv->count; ++i) {
+    const rte_kvargs_pair& p = kv->pairs[i];
+    if (p.key != nullptr && std::string_view(p.key) == "zero-copy") {
+      on = p.value != nullptr && std::string_view(p.value).find("yes") != std::string_view::npos;
+    }
+  }
+  rte_kvargs_free(kv);
+  return on;
+}
+}  // namespace
+
 void DpdkPort::undo_setup() noexcept {
   rte_eth_dev_stop(id_);  // (an error if it never started: nothing to undo)
   for (rte_mempool* mp : pools_) rte_mempool_free(mp);
@@ -337,8 +357,7 @@ void DpdkPort::setup(const PortSetup& s) {
     // memif's zero-copy mode (zero-copy=yes) does not copy either: its
     // transmit keeps the mbuf and points the ring at it.
     const rte_devargs* da = info.device != nullptr ? rte_dev_devargs(info.device) : nullptr;
-    if (drv == "net_memif" && da != nullptr && da->args != nullptr &&
-        std::string_view(da->args).find("zero-copy=yes") != std::string_view::npos) {
+    if (drv == "net_memif" && da != nullptr && da->args != nullptr && memif_zero_copy(da->args)) {
       throw Error("flit dpdk: tx_zero_copy=1 is not safe on port " + name_ +
                   ": memif in zero-copy mode (zero-copy=yes) sends from the mbuf after "
                   "rte_eth_tx_burst returns, when the engine may already reuse the payload: "
