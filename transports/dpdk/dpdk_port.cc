@@ -309,6 +309,10 @@ bool memif_zero_copy(const char* args) {
 
 void DpdkPort::undo_setup() noexcept {
   rte_eth_dev_stop(id_);  // (an error if it never started: nothing to undo)
+  if (mac_changed_) {
+    rte_eth_dev_default_mac_addr_set(id_, &own_mac_);  // a later open without mac=
+    mac_changed_ = false;
+  }
   for (rte_mempool* mp : pools_) rte_mempool_free(mp);
   for (rte_mempool* mp : ext_pools_) rte_mempool_free(mp);
   pools_.clear();
@@ -430,8 +434,10 @@ void DpdkPort::setup(const PortSetup& s) {
     }
   }
   if (s.set_mac) {
+    rte_eth_macaddr_get(id_, &own_mac_);  // given back if the setup fails
     rte_ether_addr m = s.mac;
     rc = rte_eth_dev_default_mac_addr_set(id_, &m);
+    mac_changed_ = rc == 0;
     if (rc != 0) {
       throw Error("flit dpdk: port " + name_ + " does not accept MAC " + mac_to_string(s.mac) +
                   ": " + rte_err(rc) + " (drop mac= to use the port's own)");

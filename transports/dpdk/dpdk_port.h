@@ -201,6 +201,8 @@ class DpdkPort {
   uint16_t id_ = 0;
   std::string name_;
   rte_ether_addr mac_{};
+  rte_ether_addr own_mac_{};  // before a mac= override (undo_setup gives it back)
+  bool mac_changed_ = false;
   uint16_t queues_ = 0;
   uint16_t rx_desc_ = 0;
   uint16_t tx_desc_ = 0;
