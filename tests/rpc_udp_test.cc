@@ -576,6 +576,28 @@ TEST(RpcUdpResolve, SocketOnOneIpv6AddressSkipsIpv4Addresses) {
   ASSERT_EQ(rpc2.connect("udp://flit-four.test:" + port, &s), Status::kOk);
 }
 
+// A socket bound to an IPv4-mapped address is an IPv4 socket in IPv6
+// clothes: it reaches IPv4 peers, given either way, and no IPv6 one.
+TEST(RpcUdpResolve, SocketOnAnIpv4MappedAddressReachesIpv4Peers) {
+  NexusConfig sc;
+  sc.listen_uri = "udp://127.0.0.1:0";
+  ServerThread server(sc, [](Nexus& n) { n.register_handler(kEcho, echo); });
+  const std::string port = server.uri().substr(server.uri().rfind(':') + 1);
+  NexusConfig cc;
+  cc.client_bind_host = "::ffff:127.0.0.1";
+  Nexus nexus(cc);
+  Rpc rpc(nexus, 0);
+  MsgBuffer req = rpc.alloc_msg_buffer(8), resp = rpc.alloc_msg_buffer(8);
+  fill_random(req, 9);
+  for (const std::string host : {"127.0.0.1", "[::ffff:127.0.0.1]"}) {
+    SessionId s;
+    ASSERT_EQ(rpc.connect("udp://" + host + ":" + port, &s), Status::kOk) << host;
+    ASSERT_EQ(rpc.call(s, kEcho, req, &resp), Status::kOk) << host;
+  }
+  const std::string e = connect_error(rpc, "udp://[::1]:" + port);
+  EXPECT_NE(e.find("only IPv6 addresses"), std::string::npos) << e;
+}
+
 // An IPv4 socket skips a name's IPv6 addresses, and says so when that
 // leaves none.
 TEST(RpcUdpResolve, Ipv4ClientSkipsIpv6AddressesAndNamesTheProblemWhenNoneIsLeft) {

@@ -128,6 +128,7 @@ UdpTransport::UdpTransport(const Options& opt) {
   } else {
     bind_addr = lookup(opt.bind_host, opt.port, AF_UNSPEC, "the listen address");
     family_ = bind_addr.sa.sa_family;
+    bound_v4_mapped_ = family_ == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&bind_addr.in6.sin6_addr);
   }
   if (fd_ < 0) {
     fd_ = socket(family_, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -238,9 +239,13 @@ std::vector<Route> UdpTransport::resolve_all(std::string_view text) {
       skipped_v6 = true;  // an IPv4 socket cannot reach it
       continue;
     }
-    if (family_ == AF_INET6 && !dual_stack_ &&
-        (a.sa.sa_family == AF_INET ||
-         (a.sa.sa_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&a.in6.sin6_addr)))) {
+    const bool v4_peer = a.sa.sa_family == AF_INET ||
+                         (a.sa.sa_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&a.in6.sin6_addr));
+    if (family_ == AF_INET6 && bound_v4_mapped_ && !v4_peer) {
+      skipped_v6 = true;  // a socket on an IPv4-mapped address is an IPv4 one
+      continue;
+    }
+    if (family_ == AF_INET6 && !dual_stack_ && !bound_v4_mapped_ && v4_peer) {
       skipped_v4 = true;  // a socket bound to one IPv6 address cannot either
       continue;
     }
