@@ -34,7 +34,7 @@ class MsgBufferPool {
   // Room for packet 0's header just before the payload, or null for a
   // buffer without headroom (capacity kBareBufferBytes or more).
   static uint8_t* hdr0(const MsgBuffer& b) {
-    return b.capacity_ < kBareBufferBytes ? b.data_ - kPktHdrSize : nullptr;
+    return buffer_headroom(b.capacity_) != 0 ? b.data_ - kPktHdrSize : nullptr;
   }
   size_t data_per_pkt() const { return data_per_pkt_; }
   uint32_t num_pkts(size_t msg_size) const {
@@ -57,7 +57,7 @@ class MsgBufferPool {
 
   void free(uint8_t* data, uint32_t size_class);
   static size_t headroom(uint32_t size_class) {
-    return (kMinBufferClass << size_class) < kBareBufferBytes ? kBufHeadroom : 0;
+    return buffer_headroom(kMinBufferClass << size_class);
   }
   size_t block_bytes(uint32_t size_class) const;
   uint8_t* map_region(size_t bytes);

@@ -102,7 +102,7 @@ struct ServerSlot {
   uint32_t req_pkts = 0;
   uint32_t num_rx = 0;       // request packets [0, num_rx) all received
   uint64_t rx_mask = 0;      // bit j: packet num_rx + j received
-  uint64_t deadline_ns = 0;  // from the request's budget; 0: none
+  uint64_t deadline_ns = 0;  // from the request's budget (see idle_expiry); 0 while kIdle
   // The request came with no budget (0) or a saturated one (0xFFFF: 65.5 s
   // or more): while it is received, deadline_ns is kIdleReceiveNs after its
   // latest packet, so a slow upload lives and an abandoned one is dropped.

@@ -38,6 +38,10 @@ inline constexpr size_t kBufHeadroom = 64;
 static_assert(kBufHeadroom >= kPktHdrSize);
 // Capacity from which buffers have no headroom (see above).
 inline constexpr size_t kBareBufferBytes = size_t{256} << 10;
+// The headroom of a pool buffer of this capacity.
+inline constexpr size_t buffer_headroom(size_t capacity) {
+  return capacity < kBareBufferBytes ? kBufHeadroom : 0;
+}
 
 class MsgBuffer {
  public:

@@ -327,12 +327,9 @@ FLIT_COLD void DpdkTransport::handle_arp(rte_mbuf* m) {
   const rte_arp_ipv4& a = arp->arp_data;
   // Only a sender that is one host is learned or answered; a probe (sender
   // address 0, RFC 5227) is answered but teaches nothing.
-  if (!rte_is_valid_assigned_ether_addr(&a.arp_sha)) {
-    dstats_.rx_bad_header++;
-    return;
-  }
   const bool probe = a.arp_sip == 0;
-  if (!probe && !unicast_source(a.arp_sha, a.arp_sip)) {
+  if (probe ? !rte_is_valid_assigned_ether_addr(&a.arp_sha)
+            : !unicast_source(a.arp_sha, a.arp_sip)) {
     dstats_.rx_bad_header++;
     return;
   }

@@ -103,15 +103,7 @@ UdpTransport::UdpTransport(const Options& opt) {
     // Dual-stack any address, falling back to IPv4 where IPv6 is off.
     fd_ = socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd_ >= 0) {
-      int off = 0;
-      setsockopt(fd_, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
-      // Read back: a system that keeps IPv6 sockets IPv6-only (the
-      // bindv6only sysctl, or a refused option) cannot reach IPv4 peers.
-      int v6only = 1;
-      socklen_t optlen = sizeof v6only;
-      getsockopt(fd_, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &optlen);
       family_ = AF_INET6;
-      dual_stack_ = v6only == 0;
       bind_addr.in6.sin6_family = AF_INET6;
       bind_addr.in6.sin6_addr = in6addr_any;
       bind_addr.in6.sin6_port = htons(opt.port);
@@ -133,13 +125,15 @@ UdpTransport::UdpTransport(const Options& opt) {
   if (fd_ < 0) {
     fd_ = socket(family_, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd_ < 0) throw Error("flit udp: socket() failed: " + errstr());
-    // An IPv6 any address given by name ("::0", "0::") is dual-stack too,
-    // unless the system makes IPv6 sockets IPv6-only.
-    if (family_ == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&bind_addr.in6.sin6_addr)) {
-      int v6only = 1;
-      socklen_t len = sizeof v6only;
-      dual_stack_ = getsockopt(fd_, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &len) == 0 && v6only == 0;
-    }
+  }
+  // The IPv6 any address (however spelt: "", "::", "::0") is dual-stack,
+  // unless the system keeps IPv6 sockets IPv6-only (the bindv6only sysctl,
+  // or a refused option): read back, it says whether IPv4 peers are reachable.
+  if (family_ == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&bind_addr.in6.sin6_addr)) {
+    int v6only = 0;
+    setsockopt(fd_, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+    socklen_t len = sizeof v6only;
+    dual_stack_ = getsockopt(fd_, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &len) == 0 && v6only == 0;
   }
   if (bind(fd_, &bind_addr.sa, bind_addr.len) != 0) {
     int e = errno;
