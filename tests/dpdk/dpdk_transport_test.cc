@@ -167,6 +167,21 @@ class DpdkTransportTest : public ::testing::Test {
     return f;
   }
 
+  // Sends `bad` raw from a's port, then `good` to mark the end; returns how
+  // many frames b's first non-empty receive burst brings (1 when only the
+  // good one got through), within 5 s.
+  uint32_t received_of(const std::vector<std::vector<uint8_t>>& bad,
+                       const std::vector<uint8_t>& good) {
+    for (const auto& f : bad) raw_send(f.data(), static_cast<uint16_t>(f.size()));
+    raw_send(good.data(), static_cast<uint16_t>(good.size()));
+    RxPacket p[8];
+    uint32_t n = 0;
+    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (n == 0 && std::chrono::steady_clock::now() < end) n = b_->rx_burst(p, 8);
+    b_->rx_release(p, n);
+    return n;
+  }
+
   std::string a_uri_, b_uri_;
   std::unique_ptr<DpdkTransport> a_, b_;
 };
@@ -206,7 +221,6 @@ TEST_F(DpdkTransportTest, ChecksumsOnTheWireAreValid) {
 TEST_F(DpdkTransportTest, BadChecksumsAndForeignFramesAreDroppedAndCounted) {
   std::vector<uint8_t> good = valid_frame();
   ASSERT_FALSE(good.empty());
-  const uint16_t len = static_cast<uint16_t>(good.size());
   auto with = [&](auto edit) {
     std::vector<uint8_t> f = good;
     edit(reinterpret_cast<rte_ether_hdr*>(f.data()),
@@ -224,17 +238,8 @@ TEST_F(DpdkTransportTest, BadChecksumsAndForeignFramesAreDroppedAndCounted) {
     ip->fragment_offset = RTE_BE16(RTE_IPV4_HDR_MF_FLAG);
   });
   const auto before = b_->dpdk_stats();
-  raw_send(bad_udp.data(), len);
-  raw_send(bad_ip.data(), len);
-  raw_send(other_port.data(), len);
-  raw_send(fragment.data(), len);
-  raw_send(good.data(), len);  // the last one is fine: it marks the end
-  RxPacket p[8];
-  uint32_t n = 0;
-  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (n == 0 && std::chrono::steady_clock::now() < end) n = b_->rx_burst(p, 8);
-  ASSERT_EQ(n, 1u) << "only the good frame reaches the engine";
-  b_->rx_release(p, n);
+  ASSERT_EQ(received_of({bad_udp, bad_ip, other_port, fragment}, good), 1u)
+      << "only the good frame reaches the engine";
   const auto& after = b_->dpdk_stats();
   EXPECT_EQ(after.rx_bad_checksum - before.rx_bad_checksum, 2u);
   EXPECT_EQ(after.rx_not_for_us - before.rx_not_for_us, 1u);
@@ -248,7 +253,6 @@ TEST_F(DpdkTransportTest, BadChecksumsAndForeignFramesAreDroppedAndCounted) {
 TEST_F(DpdkTransportTest, FramesFromNoSingleHostAreDropped) {
   std::vector<uint8_t> good = valid_frame();
   ASSERT_FALSE(good.empty());
-  const uint16_t len = static_cast<uint16_t>(good.size());
   auto with = [&](auto edit) {
     std::vector<uint8_t> f = good;
     auto* eth = reinterpret_cast<rte_ether_hdr*>(f.data());
@@ -270,14 +274,7 @@ TEST_F(DpdkTransportTest, FramesFromNoSingleHostAreDropped) {
       with([](auto*, rte_ipv4_hdr* ip) { ip->src_addr = RTE_BE32(0xe0000001); }),
   };
   const auto before = b_->dpdk_stats();
-  for (const auto& f : bad) raw_send(f.data(), len);
-  raw_send(good.data(), len);  // marks the end
-  RxPacket p[8];
-  uint32_t n = 0;
-  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (n == 0 && std::chrono::steady_clock::now() < end) n = b_->rx_burst(p, 8);
-  ASSERT_EQ(n, 1u) << "only the good frame reaches the engine";
-  b_->rx_release(p, n);
+  ASSERT_EQ(received_of(bad, good), 1u) << "only the good frame reaches the engine";
   const auto& after = b_->dpdk_stats();
   EXPECT_EQ(after.rx_bad_header - before.rx_bad_header, bad.size());
   EXPECT_EQ(after.rx_bad_checksum, before.rx_bad_checksum);

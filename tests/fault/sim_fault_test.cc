@@ -36,6 +36,15 @@ size_t scaled(size_t n) {
 constexpr size_t kMaxMsg = 64 << 10;  // the sim's configured maximum message size
 constexpr size_t kDpp = 1024 - kPktHdrSize;
 
+// A continuation that counts its runs into *done and keeps the last status
+// in *st.
+Continuation record(int* done, Status* st) {
+  return [done, st](Status got) {
+    ++*done;
+    *st = got;
+  };
+}
+
 // Loss each way: at every loss rate 100,000 calls of each size (one packet,
 // 16 packets, and the maximum size: 64 KiB here, 67 packets) in the fast
 // suite; the slow suite runs 300,000 of each.
@@ -619,12 +628,7 @@ TEST(Fault, HandlerTakingTenRetransmissionTimeoutsIsNotADeadServer) {
     MsgBuffer req = work_request(client, id, 50, req_size), resp = client.alloc_msg_buffer(8);
     int done = 0;
     Status got = Status::kInternal;
-    ASSERT_EQ(client.enqueue_request(s, kSlowWork, &req, &resp,
-                                     [&](Status st) {
-                                       done++;
-                                       got = st;
-                                     }),
-              Status::kOk);
+    ASSERT_EQ(client.enqueue_request(s, kSlowWork, &req, &resp, record(&done, &got)), Status::kOk);
     ASSERT_TRUE(h.driver().run_until(
         [&] {
           h.server_side().poll();
@@ -873,13 +877,8 @@ TEST(Fault, ARequestReplacingAnAbandonedOneFitsTheBudgetItFrees) {
     Call& c = calls[i];
     c.req = work_request(h.client(), 800 + i, 8, size);
     c.resp = h.client().alloc_msg_buffer(8);
-    ASSERT_EQ(h.client().enqueue_request(
-                  s, kWork, &c.req, &c.resp,
-                  [&c](Status st) {
-                    c.done++;
-                    c.st = st;
-                  },
-                  Duration::zero(), &c.cid),
+    ASSERT_EQ(h.client().enqueue_request(s, kWork, &c.req, &c.resp, record(&c.done, &c.st),
+                                         Duration::zero(), &c.cid),
               Status::kOk);
   };
   issue(0);
@@ -942,13 +941,8 @@ TEST(Fault, ARefusedRequestDoesNotStarveTheAdmittedOneOfCredits) {
     Call& c = calls[i];
     c.req = work_request(h.client(), 900 + i, 8, size);
     c.resp = h.client().alloc_msg_buffer(8);
-    ASSERT_EQ(h.client().enqueue_request(
-                  s, kWork, &c.req, &c.resp,
-                  [&c](Status st) {
-                    c.done++;
-                    c.st = st;
-                  },
-                  std::chrono::seconds(2)),
+    ASSERT_EQ(h.client().enqueue_request(s, kWork, &c.req, &c.resp, record(&c.done, &c.st),
+                                         std::chrono::seconds(2)),
               Status::kOk);
   }
   ASSERT_TRUE(
@@ -989,13 +983,8 @@ TEST(Fault, RequestWaitingForReassemblyRoomDoesNotFailItsSession) {
   MsgBuffer resp_b = h.client().alloc_msg_buffer(8);
   int done_b = 0;
   Status st_b = Status::kInternal;
-  ASSERT_EQ(h.client().enqueue_request(
-                s2, kWork, &req_b, &resp_b,
-                [&](Status st) {
-                  done_b++;
-                  st_b = st;
-                },
-                std::chrono::seconds(2)),
+  ASSERT_EQ(h.client().enqueue_request(s2, kWork, &req_b, &resp_b, record(&done_b, &st_b),
+                                       std::chrono::seconds(2)),
             Status::kOk);
   ASSERT_TRUE(h.driver().run_until([&] { return done_b != 0; }, 3'000'000'000));
   EXPECT_EQ(st_b, Status::kOk) << to_string(st_b);
@@ -1028,12 +1017,7 @@ TEST(Fault, RequestPacketBeyondTheWindowCannotStartARequest) {
     MsgBuffer resp = h.client().alloc_msg_buffer(8);
     int done = 0;
     Status got = Status::kInternal;
-    EXPECT_EQ(h.client().enqueue_request(s, kWork, &req, &resp,
-                                         [&](Status st) {
-                                           done++;
-                                           got = st;
-                                         }),
-              Status::kOk);
+    EXPECT_EQ(h.client().enqueue_request(s, kWork, &req, &resp, record(&done, &got)), Status::kOk);
     EXPECT_TRUE(h.driver().run_until([&] { return done != 0; }, 1'000'000'000));
     EXPECT_EQ(done, 1);
     bool bytes_ok = resp.size() == 8;
@@ -1084,13 +1068,8 @@ TEST(Fault, ALateRefusalPingDoesNotTurnAStartedCallIntoAnUnsentOne) {
   MsgBuffer resp = h.client().alloc_msg_buffer(8);
   int done = 0;
   Status got = Status::kOk;
-  ASSERT_EQ(h.client().enqueue_request(
-                s, kSlowWork, &req, &resp,
-                [&](Status st) {
-                  done++;
-                  got = st;
-                },
-                std::chrono::seconds(30)),
+  ASSERT_EQ(h.client().enqueue_request(s, kSlowWork, &req, &resp, record(&done, &got),
+                                       std::chrono::seconds(30)),
             Status::kOk);
   ASSERT_TRUE(h.driver().run_until([&] { return !ping.empty(); }, 2'000'000'000));
   EXPECT_EQ(h.server_side().runs[42], 1);  // started
@@ -1164,13 +1143,8 @@ TEST(Fault, CancelCompletesOnceAndDropsTheLateResponse) {
   int done = 0;
   Status got = Status::kOk;
   CallId cid = kInvalidCall;
-  ASSERT_EQ(h.client().enqueue_request(
-                s, kSlowWork, &req, &resp,
-                [&](Status st) {
-                  done++;
-                  got = st;
-                },
-                Duration::zero(), &cid),
+  ASSERT_EQ(h.client().enqueue_request(s, kSlowWork, &req, &resp, record(&done, &got),
+                                       Duration::zero(), &cid),
             Status::kOk);
   ASSERT_TRUE(
       h.driver().run_until([&] { return h.server_side().runs.count(id) == 1; }, 1'000'000'000));

@@ -324,6 +324,16 @@ class RdmaTransportTest : public ::testing::Test {
     c.transport_options = std::move(opts);
     return c;
   }
+  // The error connect() throws (or "(no error)").
+  static std::string connect_error(Rpc& r, const std::string& uri) {
+    SessionId sid = kInvalidSession;
+    try {
+      (void)r.connect(uri, &sid);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "(no error)";
+  }
   static std::string rpc_error(const NexusConfig& cfg) {
     try {
       Nexus n(cfg);
@@ -371,29 +381,16 @@ TEST_F(RdmaTransportTest, NothingListeningIsAClearError) {
     Rpc sr(s, 0);
     uri = sr.local_uri();
   }
-  SessionId sid = kInvalidSession;
-  try {
-    (void)r.connect(uri, &sid);
-    FAIL() << "no error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("nothing listens at " + uri), std::string::npos)
-        << e.what();
-  }
+  const std::string e = connect_error(r, uri);
+  EXPECT_NE(e.find("nothing listens at " + uri), std::string::npos) << e;
 }
 
 TEST_F(RdmaTransportTest, PacketSizeMismatchIsAClearError) {
   ServerThread srv(server({"device=flitdev1"}), [](Nexus& n) { n.register_handler(kEcho, echo); });
   Nexus n(client({"device=flitdev0"}));
   Rpc r(n, 0);
-  SessionId sid = kInvalidSession;
-  try {
-    (void)r.connect(srv.uri(), &sid);
-    FAIL() << "no error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("uses packets of 4096 bytes, this Rpc 1024"),
-              std::string::npos)
-        << e.what();
-  }
+  const std::string e = connect_error(r, srv.uri());
+  EXPECT_NE(e.find("uses packets of 4096 bytes, this Rpc 1024"), std::string::npos) << e;
 }
 
 // Echoes sizes around the inline and MTU boundaries and checks every byte.
@@ -722,14 +719,8 @@ TEST_F(RdmaTransportTest, QkeyMismatchIsAClearError) {
   ServerThread srv(server({"qkey=0x1111"}), [](Nexus& n) { n.register_handler(kEcho, echo); });
   Nexus n(client());
   Rpc r(n, 0);
-  SessionId sid = kInvalidSession;
-  try {
-    (void)r.connect(srv.uri(), &sid);
-    FAIL() << "no error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("uses Q_Key 4369, this Rpc 1179404628"), std::string::npos)
-        << e.what();
-  }
+  const std::string e = connect_error(r, srv.uri());
+  EXPECT_NE(e.find("uses Q_Key 4369, this Rpc 1179404628"), std::string::npos) << e;
 }
 
 TEST_F(RdmaTransportTest, InfiniBandPortUsesLidRouting) {
