@@ -1,8 +1,9 @@
 // bench/dpdk/dpdk_micro_bench.cc: flit-dpdk-micro-bench, Google Benchmark
 // micro-benchmarks of the DPDK transport's per-packet CPU cost, on one core
-// with no second process: a net_ring port loops every transmitted frame back
-// to its own receive queue, so a send and a receive cost what the transport
-// and the mempool cost, plus one rte_ring enqueue and dequeue.
+// with no second process: two ports of this process are the two ends of one
+// memif link (net_memif0 role=server, net_memif1 role=client, one socket),
+// so what one sends the other receives, and a send and a receive cost what
+// the transport, the mempool and the memif PMD's copies cost.
 //   - BM_RawFrameLoopback: the raw ping-pong's work per frame (allocate an
 //     mbuf, copy a prebuilt frame, send; receive, free): the floor.
 //   - BM_TransportLoopback: the same through DpdkTransport (tx_burst builds
@@ -15,14 +16,18 @@
 //
 //   build-release/bench/dpdk/flit-dpdk-micro-bench [--benchmark_filter=...]
 //
-// Needs no hugepages and no root (--no-huge, --no-shconf).
+// Needs no hugepages and no root (--no-huge, --no-shconf); the memif socket
+// is a file in $TMPDIR (default /tmp), removed at exit.
 #include <benchmark/benchmark.h>
 #include <rte_eal.h>
 #include <rte_ethdev.h>
 #include <rte_ip.h>
 #include <rte_mbuf.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -37,69 +42,92 @@ namespace {
 using flit::transport::DpdkTransport;
 using flit::transport::kFrameHdrSize;
 
-constexpr const char* kIp = "198.18.0.1";
+constexpr const char* kIpA = "198.18.0.1";  // sends
+constexpr const char* kIpB = "198.18.0.2";  // receives
 constexpr uint16_t kUdpPort = 31870;
 
-// One loopback transport for the whole process (the EAL is initialised
-// once): it sends to its own address, whose MAC it learns by ARP from itself
-// on the first frame (net_ring takes no mac= override).
-DpdkTransport& transport() {
-  static std::unique_ptr<DpdkTransport> t = [] {
+// The two transports, one per end of the memif link (rpc_id 0 on
+// net_memif0, 1 on net_memif1), made once: the EAL is initialised once per
+// process. `a` sends to `b`.
+struct Pair {
+  std::string sock;
+  std::unique_ptr<DpdkTransport> a, b;
+  ~Pair() {
+    a.reset();
+    b.reset();
+    std::remove(sock.c_str());
+  }
+};
+
+Pair& pair() {
+  static Pair q;
+  if (q.a == nullptr) {
+    const char* dir = std::getenv("TMPDIR");
+    q.sock = std::string(dir != nullptr && *dir != '\0' ? dir : "/tmp") +
+             "/flit-dpdk-micro-bench-" + std::to_string(getpid()) + ".sock";
     DpdkTransport::Options o;
     o.eal =
         "--no-huge -m 512 --no-pci --no-shconf --no-telemetry -l 0 --log-level=*:warning "
-        "--vdev=net_ring0";
-    o.ports = {"net_ring0"};
-    o.ips = {kIp};
+        "--log-level=pmd.net.memif:critical --vdev=net_memif0,role=server,id=0,socket=" +
+        q.sock + " --vdev=net_memif1,role=client,id=0,socket=" + q.sock;
+    o.ports = {"net_memif0", "net_memif1"};
+    o.ips = {kIpA, kIpB};
     o.udp_port = kUdpPort;
-    return std::make_unique<DpdkTransport>(o);
-  }();
-  return *t;
+    o.rpc_id = 0;
+    q.a = std::make_unique<DpdkTransport>(o);
+    o.rpc_id = 1;
+    q.b = std::make_unique<DpdkTransport>(o);
+  }
+  return q;
 }
 
 void BM_TransportLoopback(benchmark::State& state) {
-  DpdkTransport& t = transport();
+  DpdkTransport& a = *pair().a;
+  DpdkTransport& b = *pair().b;
   const auto payload_len = static_cast<uint32_t>(state.range(0));
   const flit::transport::Route to =
-      t.resolve("dpdk://" + std::string(kIp) + ":" + std::to_string(kUdpPort));
+      a.resolve("dpdk://" + std::string(kIpB) + ":" + std::to_string(kUdpPort));
   uint8_t hdr[flit::kPktHdrSize] = {};
   std::vector<uint8_t> payload(payload_len, 0x5a);
   flit::transport::TxPacket p{&to, hdr, payload.data(), payload_len};
   flit::transport::RxPacket rx[4];
-  // The first frame waits for ARP (to ourselves): bounded warm-up until one
-  // comes back.
+  // The link comes up asynchronously and the first frame waits for ARP:
+  // bounded warm-up (5 s) until one arrives.
   bool warm = false;
-  for (int i = 0; i < 1000 && !warm; ++i) {
-    if (i % 100 == 0) t.tx_burst(&p, 1);
-    uint32_t got = t.rx_burst(rx, 4);
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  for (uint64_t i = 0; !warm && std::chrono::steady_clock::now() < give_up; ++i) {
+    if (i % 1000 == 0) a.tx_burst(&p, 1);
+    a.rx_release(rx, a.rx_burst(rx, 4));  // takes in b's ARP answer
+    const uint32_t got = b.rx_burst(rx, 4);
     warm = got != 0;
-    t.rx_release(rx, got);
+    b.rx_release(rx, got);
   }
   if (!warm) {
-    state.SkipWithError("no frame came back from the loopback port (ARP to self failed)");
+    state.SkipWithError("no frame crossed the memif link (link down, or ARP failed)");
     return;
   }
   for (auto _ : state) {
-    if (t.tx_burst(&p, 1) != 1) {
+    if (a.tx_burst(&p, 1) != 1) {
       state.SkipWithError("tx_burst refused the frame");
       break;
     }
-    uint32_t got = t.rx_burst(rx, 4);
+    const uint32_t got = b.rx_burst(rx, 4);
     if (got != 1 || rx[0].len != flit::kPktHdrSize + payload_len) {
-      state.SkipWithError("the frame did not come back whole");
+      state.SkipWithError("the frame did not arrive whole");
       break;
     }
     benchmark::DoNotOptimize(rx[0].data[flit::kPktHdrSize]);
-    t.rx_release(rx, got);
+    b.rx_release(rx, got);
   }
-  if (t.dpdk_stats().rx_bad_checksum != 0) state.SkipWithError("bad checksums on loopback");
+  if (b.dpdk_stats().rx_bad_checksum != 0) state.SkipWithError("bad checksums on the link");
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_TransportLoopback)->Arg(32)->Arg(1024);
 
 void BM_RawFrameLoopback(benchmark::State& state) {
-  DpdkTransport& t = transport();  // the same port, used directly
-  const uint16_t port = t.port_id(), queue = t.queue_id();
+  // The same ports, used directly.
+  const uint16_t port_a = pair().a->port_id(), queue_a = pair().a->queue_id();
+  const uint16_t port_b = pair().b->port_id(), queue_b = pair().b->queue_id();
   rte_mempool* pool =
       rte_pktmbuf_pool_create("raw_bench", 1023, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
   if (pool == nullptr) {
@@ -117,14 +145,14 @@ void BM_RawFrameLoopback(benchmark::State& state) {
     }
     std::memcpy(rte_pktmbuf_mtod(m, uint8_t*), frame.data(), frame_len);
     m->data_len = m->pkt_len = static_cast<uint32_t>(frame_len);
-    if (rte_eth_tx_burst(port, queue, &m, 1) != 1) {
+    if (rte_eth_tx_burst(port_a, queue_a, &m, 1) != 1) {
       rte_pktmbuf_free(m);
       state.SkipWithError("tx refused");
       break;
     }
-    uint16_t got = rte_eth_rx_burst(port, queue, rx, 4);
+    uint16_t got = rte_eth_rx_burst(port_b, queue_b, rx, 4);
     if (got != 1) {
-      state.SkipWithError("the frame did not come back");
+      state.SkipWithError("the frame did not arrive");
       break;
     }
     benchmark::DoNotOptimize(rte_pktmbuf_mtod(rx[0], uint8_t*)[kFrameHdrSize]);

@@ -56,9 +56,11 @@ class MemifEnv final : public TestEnv {
               ",mac=02:00:00:00:02:0" + std::to_string(i);
     }
     // Ports with no peer, never handed out: for tests of port setup errors
-    // (spare1: one whose setup fails after it made its pools, then works).
+    // (spare1: one whose setup fails after it made its pools, then works;
+    // net_ring_nomac: a port whose MAC is all zeros).
     eal_ += " --vdev=net_memif_spare0,role=server,id=0,socket=" + sock + ".spare";
     eal_ += " --vdev=net_memif_spare1,role=server,id=1,socket=" + sock + ".spare";
+    eal_ += " --vdev=net_ring_nomac";
     transport::init_eal(eal_);
     std::vector<uint16_t> sw;
     for (int i : {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 20, 21}) {

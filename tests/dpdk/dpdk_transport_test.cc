@@ -852,6 +852,32 @@ TEST(DpdkErrors, APortWhoseSetupFailedCanBeOpenedAgain) {
   EXPECT_NO_THROW(DpdkTransport{o});
 }
 
+// A port whose MAC is not one host's (net_ring's is all zeros) is refused
+// before it starts, naming mac=: every peer would drop its frames (before,
+// it opened, and every call over it ended Unavailable with nothing said).
+// Its pools are given back, so the second open fails the same way.
+TEST(DpdkErrors, APortWithoutAUnicastMacIsRefusedNamingMac) {
+  NexusConfig c = test_env().server_config();
+  DpdkTransport::Options o;
+  DpdkTransport::parse_options(c.transport_options, &o);
+  o.ports = {"net_ring_nomac"};
+  o.ips = {"198.18.4.2"};
+  o.udp_port = 31850;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    try {
+      DpdkTransport t(o);
+      FAIL() << "a port with MAC 00:00:00:00:00:00 was opened";
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("port net_ring_nomac (net_ring) has MAC 00:00:00:00:00:00, not a "
+                          "unicast address"),
+                std::string::npos)
+          << what;
+      EXPECT_NE(what.find("mac=02:00:00:00:00:01"), std::string::npos) << what;
+    }
+  }
+}
+
 TEST(DpdkErrors, NoSuchPortNamesThePortsAndTheFix) {
   NexusConfig c = test_env().server_config();
   c.transport_options.push_back("port=net_nonesuch");
