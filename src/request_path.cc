@@ -38,8 +38,10 @@ FLIT_HOT Status Rpc::enqueue_request(SessionId sn, uint16_t method, const MsgBuf
                                                          : static_cast<uint64_t>(deadline.count()));
   uint32_t seq = s->next_call_seq++;
   if (s->next_call_seq == 0) s->next_call_seq = 1;  // CallId 0 is kInvalidCall
-  if (s->free_slot_mask == 0) {
-    // All slots busy: wait in the session's backlog ring.
+  if (s->free_slot_mask == 0 || s->backlog_len != 0) [[unlikely]] {
+    // All slots busy: wait in the session's backlog ring. (Or a slot is
+    // free while drain_backlog runs the continuation of a call that expired
+    // there: the calls behind it go first.)
     if (s->backlog == nullptr) {
       s->backlog = std::make_unique<Session::Pending[]>(cfg_.backlog);  // once per session
     }
@@ -178,6 +180,20 @@ FLIT_HOT void Rpc::client_send_one(Session* s, uint32_t slot_idx, uint32_t tx_id
   }
 }
 
+namespace {
+// Runs step(); if it throws, keeps the first exception in *first and
+// returns, so that a loop completing many calls completes them all even if
+// one continuation throws (the caller rethrows *first at the end).
+template <typename Step>
+void keep_first_exception(std::exception_ptr* first, Step&& step) {
+  try {
+    step();
+  } catch (...) {
+    if (!*first) *first = std::current_exception();
+  }
+}
+}  // namespace
+
 // Ends the call in slot slot_idx with st: frees the slot (returning the
 // credits of packets still in flight: their answers will be dropped as
 // stale), starts the next backlogged call, lets waiting slots use the
@@ -204,38 +220,41 @@ void Rpc::complete_call(Session* s, uint32_t slot_idx, Status st) {
              s->free_slot_mask);
   if (s->credit_waiter == slot_idx) s->credit_waiter = Session::kNoWaiter;
   stats_.calls_completed++;
-  drain_backlog(s);
+  std::exception_ptr first;  // from a backlogged call that expired
+  drain_backlog(s, &first);
   // The credits returned may be what another slot waits for: with nothing
   // of its own in flight, no answer would wake it. (No other slot busy, as
   // with one call in flight: nobody waits.)
   if (s->free_slot_mask != kAllSlotsMask && s->state == SessionState::kConnected)
     client_send_more(s);
+  if (first) [[unlikely]] {
+    keep_first_exception(&first, [&] { cont(st); });
+    std::rethrow_exception(first);
+  }
   cont(st);
 }
 
-void Rpc::drain_backlog(Session* s) {
+// Starts backlogged calls, oldest first, while slots are free. One whose
+// deadline passed since the last timer scan completes kDeadlineExceeded
+// instead: started, it would reach the server with a budget of 1 ms and
+// might run there, though its caller is told it timed out. Its
+// continuation runs here, before that of the call whose slot freed; an
+// exception from it is kept in *first and the draining goes on.
+void Rpc::drain_backlog(Session* s, std::exception_ptr* first) {
   while (s->backlog_len != 0 && s->free_slot_mask != 0 && s->state == SessionState::kConnected) {
     Session::Pending& p = s->backlog[s->backlog_head];
     s->backlog_head = (s->backlog_head + 1) % cfg_.backlog;
     s->backlog_len--;
     if (!p.cont) continue;  // expired or cancelled while waiting
+    if (now_cache_ns_ >= p.deadline_ns) [[unlikely]] {
+      Continuation cont = std::move(p.cont);
+      stats_.calls_completed++;
+      keep_first_exception(first, [&] { cont(Status::kDeadlineExceeded); });
+      continue;
+    }
     (void)start_call(s, p.call_seq, p.method, p.req, p.resp, std::move(p.cont), p.deadline_ns);
   }
 }
-
-namespace {
-// Runs step(); if it throws, keeps the first exception in *first and
-// returns, so that a loop completing many calls completes them all even if
-// one continuation throws (the caller rethrows *first at the end).
-template <typename Step>
-void keep_first_exception(std::exception_ptr* first, Step&& step) {
-  try {
-    step();
-  } catch (...) {
-    if (!*first) *first = std::current_exception();
-  }
-}
-}  // namespace
 
 void Rpc::fail_all_calls(Session* s, Status st) {
   std::exception_ptr first;

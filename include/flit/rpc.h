@@ -379,7 +379,7 @@ class Rpc {
   void client_send_more(Session* s);
   void client_send_one(Session* s, uint32_t slot_idx, uint32_t tx_idx);
   void complete_call(Session* s, uint32_t slot_idx, Status st);
-  void drain_backlog(Session* s);
+  void drain_backlog(Session* s, std::exception_ptr* first);
   void fail_all_calls(Session* s, Status st);
   void fail_session(Session* s);
 

@@ -1134,6 +1134,81 @@ TEST(Fault, SaturatedBudgetExpiresAnUploadOnlyWhenItGoesQuiet) {
   EXPECT_EQ(h.server_side().runs[1], 2) << "the slow request never ran";
 }
 
+// A backlogged call whose deadline passes while it waits for a slot is not
+// started when one frees before the next timer scan: it completes
+// DeadlineExceeded and the server never sees it (before, it went out with a
+// 1 ms budget and ran there, though its caller was told it had timed out).
+// A call issued from its continuation waits behind the calls still
+// backlogged, and everything else completes Ok.
+TEST(Fault, ABackloggedCallWhoseDeadlinePassedIsNotStartedWhenASlotFrees) {
+  SimHarness h(seed_for(9200));
+  h.server_side().slow_ns = 6'000'000;
+  NexusConfig cc = h.net().client_config("patient", 500);
+  // Timer scans every 25 ms: the slots free (at about 6 ms) after the
+  // backlogged call's deadline (5 ms) and before any scan, so only the
+  // drain can see that it expired.
+  cc.rto = std::chrono::milliseconds(100);
+  cc.connect_retry = std::chrono::milliseconds(100);
+  Nexus nexus(cc);
+  Rpc client(nexus, 0);
+  h.driver().add(&client);
+  bool up = false;
+  SessionId s = client.create_session("sim://server:100",
+                                      [&](SessionId, Status st) { up = st == Status::kOk; });
+  ASSERT_TRUE(h.driver().run_until([&] { return up; }, 1'000'000'000));
+  constexpr uint32_t kCalls = kSessionSlots + 3;  // the late one is number kSessionSlots
+  constexpr uint64_t kLate = 2000 + kSessionSlots;
+  std::vector<MsgBuffer> reqs, resps;
+  int done[kCalls + 1] = {};
+  Status st[kCalls + 1] = {};
+  int order[kCalls + 1] = {};  // completion order, from 1
+  int completed = 0;
+  auto recorded = [&](uint32_t i) {
+    return [&, i](Status r) {
+      done[i]++;
+      st[i] = r;
+      order[i] = ++completed;
+    };
+  };
+  auto issue = [&](uint32_t i, Duration deadline, Continuation cont) {
+    reqs.push_back(work_request(client, 2000 + i, 16));
+    resps.push_back(client.alloc_msg_buffer(16));
+    return client.enqueue_request(s, i < kSessionSlots ? kSlowWork : kWork, &reqs.back(),
+                                  &resps.back(), std::move(cont), deadline);
+  };
+  reqs.reserve(kCalls + 1);
+  resps.reserve(kCalls + 1);
+  for (uint32_t i = 0; i < kCalls; ++i) {
+    Duration deadline = i == kSessionSlots ? std::chrono::milliseconds(5) : Duration::zero();
+    Continuation cont = recorded(i);
+    if (i == kSessionSlots) {
+      cont = [&, i](Status r) {
+        recorded(i)(r);
+        // Issued while the calls behind this one still wait: it goes last.
+        EXPECT_EQ(issue(kCalls, Duration::zero(), recorded(kCalls)), Status::kOk);
+      };
+    }
+    ASSERT_EQ(issue(i, deadline, std::move(cont)), Status::kOk) << i;
+  }
+  ASSERT_TRUE(h.driver().run_until(
+      [&] {
+        h.server_side().poll();
+        for (int d : done)
+          if (d == 0) return false;
+        return true;
+      },
+      1'000'000'000));
+  for (uint32_t i = 0; i <= kCalls; ++i) {
+    EXPECT_EQ(done[i], 1) << i;
+    EXPECT_EQ(st[i], i == kSessionSlots ? Status::kDeadlineExceeded : Status::kOk) << i;
+  }
+  EXPECT_EQ(h.server_side().runs.count(kLate), 0u) << "the expired call reached the server";
+  for (uint32_t i = kSessionSlots + 1; i < kCalls; ++i)
+    EXPECT_LT(order[i], order[kCalls]) << "call " << i << " was overtaken";
+  EXPECT_EQ(client.stats().calls_completed, client.stats().calls_started);
+  h.driver().remove(&client);
+}
+
 TEST(Fault, CancelCompletesOnceAndDropsTheLateResponse) {
   SimHarness h(seed_for(9100));
   h.server_side().slow_ns = 5'000'000;
