@@ -126,10 +126,12 @@ UdpTransport::UdpTransport(const Options& opt) {
     fd_ = socket(family_, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd_ < 0) throw Error("flit udp: socket() failed: " + errstr());
   }
-  // The IPv6 any address (however spelt: "", "::", "::0") is dual-stack,
-  // unless the system keeps IPv6 sockets IPv6-only (the bindv6only sysctl,
-  // or a refused option): read back, it says whether IPv4 peers are reachable.
-  if (family_ == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&bind_addr.in6.sin6_addr)) {
+  // The IPv6 any address (however spelt: "", "::", "::0") is made
+  // dual-stack: IPV6_V6ONLY is cleared explicitly, whatever the bindv6only
+  // sysctl's default, and read back, since a system may refuse (then no
+  // IPv4 peer is reachable, and resolve says why).
+  any_v6_ = family_ == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&bind_addr.in6.sin6_addr);
+  if (any_v6_) {
     int v6only = 0;
     setsockopt(fd_, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
     socklen_t len = sizeof v6only;
@@ -240,7 +242,7 @@ std::vector<Route> UdpTransport::resolve_all(std::string_view text) {
       continue;
     }
     if (family_ == AF_INET6 && !dual_stack_ && !bound_v4_mapped_ && v4_peer) {
-      skipped_v4 = true;  // a socket bound to one IPv6 address cannot either
+      skipped_v4 = true;  // nor can one bound to one IPv6 address, or IPv6-only
       continue;
     }
     if (family_ == AF_INET6 && a.sa.sa_family == AF_INET) a = v4_mapped(a);
@@ -253,8 +255,12 @@ std::vector<Route> UdpTransport::resolve_all(std::string_view text) {
   }
   if (routes.empty()) {
     throw Error("flit udp: cannot reach '" + std::string(text) + "'" +
-                (skipped_v6   ? ": it has only IPv6 addresses and this Rpc's socket is IPv4 (bind "
-                                "the client to an IPv6 or dual-stack address)"
+                (skipped_v6 ? ": it has only IPv6 addresses and this Rpc's socket is IPv4 (bind "
+                              "the client to an IPv6 or dual-stack address)"
+                 : skipped_v4 && any_v6_
+                     ? ": it has only IPv4 addresses and this Rpc's socket on the IPv6 any "
+                       "address is IPv6-only (the system refused to clear IPV6_V6ONLY): bind "
+                       "the client to an IPv4 address"
                  : skipped_v4 ? ": it has only IPv4 addresses and this Rpc's socket is bound to "
                                 "one IPv6 address (bind to :: or to an IPv4 address)"
                               : ": it has no IPv4 or IPv6 address"));

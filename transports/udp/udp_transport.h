@@ -60,7 +60,8 @@ class UdpTransport final : public Transport {
  private:
   int fd_ = -1;
   int family_ = AF_INET;
-  bool dual_stack_ = false;       // AF_INET6 on the any address: reaches IPv4 peers too
+  bool any_v6_ = false;           // AF_INET6 on the any address
+  bool dual_stack_ = false;       // any_v6_ and IPV6_V6ONLY off: reaches IPv4 peers too
   bool bound_v4_mapped_ = false;  // AF_INET6 on an IPv4-mapped address: reaches IPv4 only
   size_t mtu_;
   size_t rx_buf_size_;
