@@ -39,6 +39,25 @@ TEST(Lexer, TokensCarryPositionsAndValues) {
   EXPECT_EQ(t[10].kind, Tok::kEof);
 }
 
+// A UTF-8 byte order mark at the start of a file is skipped (it was an
+// unexpected character '\xEF'); anywhere else it is still refused.
+TEST(Lexer, ByteOrderMarkAtTheStartIsSkipped) {
+  SourceFile f("t.flit", "\xEF\xBB\xBFstruct A {}");
+  std::vector<Token> t = lex_ok(f);
+  ASSERT_EQ(t.size(), 5u);
+  EXPECT_EQ(t[0].text, "struct");
+  EXPECT_EQ(t[0].loc.line, 1);
+  EXPECT_EQ(t[0].loc.col, 1);
+  EXPECT_EQ(t[1].loc.col, 8);
+  SourceFile late("t.flit",
+                  "struct \xEF\xBB\xBF"
+                  "A {}");
+  Diagnostics d;
+  std::vector<Token> toks;
+  EXPECT_FALSE(lex(late, d, &toks));
+  EXPECT_EQ(d.error_count(), 1);
+}
+
 TEST(Lexer, DocCommentsAttachToTheNextTokenOnly) {
   SourceFile f("t.flit",
                "// one\n// two\nstruct A {  // trailing\n"

@@ -54,6 +54,9 @@ class Lexer {
 
   bool run(std::vector<Token>* out) {
     bool ok = true;
+    // A UTF-8 byte order mark, which some editors write first, is no text:
+    // skipped, and columns on the first line count from after it.
+    if (s_.size() >= 3 && s_.compare(0, 3, "\xEF\xBB\xBF") == 0) i_ = 3;
     for (;;) {
       if (!skip_space_and_comments()) return false;
       Token t;
