@@ -6,25 +6,34 @@ SkipWithError (a transport that cannot send, a frame that never arrives)
 leaves the exit status 0, so a broken benchmark would otherwise go unseen
 until someone measures. Checks that each benchmark runs, not how fast."""
 import json
+import os
 import subprocess
 import sys
+import tempfile
 
 
 def main() -> int:
     if len(sys.argv) < 2:
         print(__doc__, file=sys.stderr)
         return 2
-    cmd = sys.argv[1:] + ["--benchmark_min_time=0.01", "--benchmark_format=json"]
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, timeout=240)
-    if proc.returncode != 0:
-        print(f"bench_smoke: {cmd[0]} exited with {proc.returncode}", file=sys.stderr)
-        return 1
-    try:
-        runs = json.loads(proc.stdout)["benchmarks"]
-    except (ValueError, KeyError) as e:
-        print(f"bench_smoke: no benchmark report from {cmd[0]}: {e}", file=sys.stderr)
-        print(proc.stdout[-2000:], file=sys.stderr)
-        return 1
+    # The report goes to a file of its own: DPDK logs to stdout.
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "report.json")
+        cmd = sys.argv[1:] + ["--benchmark_min_time=0.01", "--benchmark_out=" + out,
+                              "--benchmark_out_format=json"]
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, timeout=240)
+        if proc.returncode != 0:
+            print(proc.stdout[-4000:], file=sys.stderr)
+            print(f"bench_smoke: {cmd[0]} exited with {proc.returncode}", file=sys.stderr)
+            return 1
+        try:
+            with open(out, encoding="utf-8") as f:
+                runs = json.load(f)["benchmarks"]
+        except (OSError, ValueError, KeyError) as e:
+            print(proc.stdout[-4000:], file=sys.stderr)
+            print(f"bench_smoke: no benchmark report from {cmd[0]}: {e}", file=sys.stderr)
+            return 1
     failed = [r for r in runs if r.get("error_occurred")]
     for r in runs:
         state = "ERROR " + r.get("error_message", "") if r.get("error_occurred") else "ok"

@@ -221,7 +221,11 @@ void Rpc::complete_call(Session* s, uint32_t slot_idx, Status st) {
   if (s->credit_waiter == slot_idx) s->credit_waiter = Session::kNoWaiter;
   stats_.calls_completed++;
   std::exception_ptr first;  // from a backlogged call that expired
-  drain_backlog(s, &first);
+  {
+    // Continuations of expired calls run there, mid-way: as from the loop.
+    InLoopScope loop(in_event_loop_);
+    drain_backlog(s, &first);
+  }
   // The credits returned may be what another slot waits for: with nothing
   // of its own in flight, no answer would wake it. (No other slot busy, as
   // with one call in flight: nobody waits.)
@@ -309,6 +313,9 @@ bool Rpc::cancel(CallId id) {
   if (id == kInvalidCall || sn >= max_session_num_ || sessions_[sn] == nullptr) return false;
   Session* s = sessions_[sn].get();
   if (s->role != SessionRole::kClient) return false;
+  // From outside the loop the cached time may be old: the backlog drained
+  // when a slot frees must see which calls expired meanwhile.
+  if (!in_event_loop_) now_cache_ns_ = std::max(now_cache_ns_, now_ns());
   for (uint32_t i = 0; i < kSessionSlots; ++i) {
     ClientSlot& c = s->cslots[i];
     if (c.busy && c.call_seq == seq) {

@@ -419,7 +419,12 @@ Status Rpc::call(SessionId s, uint16_t method, const MsgBuffer& req, MsgBuffer* 
   try {
     while (!done) run_event_loop_once();
   } catch (...) {
-    if (!done) cancel(id);
+    if (!done) {
+      try {
+        cancel(id);
+      } catch (...) {  // another call's continuation: the first exception goes on
+      }
+    }
     throw;
   }
   return result;

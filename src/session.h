@@ -33,6 +33,19 @@ inline constexpr uint64_t kIdleReceiveNs = uint64_t{kSaturatedBudgetMs} * 1'000'
 // A session's slots as a bit mask (Session::free_slot_mask when all are free).
 inline constexpr uint32_t kAllSlotsMask = (1u << kSessionSlots) - 1;
 
+// Sets an Rpc's in_event_loop_ for the scope and then restores it, so that
+// continuations run outside the event loop (from disconnect(), or from
+// cancel()'s drain of the backlog) run as from it: one that tried to poll
+// could take in a packet that frees the session still being walked.
+struct InLoopScope {
+  bool& flag;
+  bool was;
+  explicit InLoopScope(bool& f) : flag(f), was(f) { f = true; }
+  ~InLoopScope() { flag = was; }
+  InLoopScope(const InLoopScope&) = delete;
+  InLoopScope& operator=(const InLoopScope&) = delete;
+};
+
 // One outstanding call at the client.
 //
 // Packet indices follow eRPC's scheme: the client's i-th transmitted packet

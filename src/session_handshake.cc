@@ -341,12 +341,7 @@ void Rpc::disconnect(SessionId n) {
   // The continuations run as from the event loop, even when disconnect()
   // is called outside it: one that polled (call(), connect()) could take in
   // the disconnect's ack, which frees the session still being walked here.
-  struct Restore {
-    bool& flag;
-    bool was;
-    ~Restore() { flag = was; }
-  } restore{in_event_loop_, in_event_loop_};
-  in_event_loop_ = true;
+  InLoopScope loop(in_event_loop_);
   fail_all_calls(s, Status::kCancelled);
 }
 

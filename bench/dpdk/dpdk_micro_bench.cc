@@ -64,7 +64,9 @@ Pair& pair() {
   if (q.a == nullptr) {
     const char* dir = std::getenv("TMPDIR");
     q.sock = std::string(dir != nullptr && *dir != '\0' ? dir : "/tmp") +
-             "/flit-dpdk-micro-bench-" + std::to_string(getpid()) + ".sock";
+             "/flit-dpdk-micro-bench-" + std::to_string(getpid()) + "-" +
+             std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()) +
+             ".sock";  // unique even if a killed run left its file
     DpdkTransport::Options o;
     o.eal =
         "--no-huge -m 512 --no-pci --no-shconf --no-telemetry -l 0 --log-level=*:warning "

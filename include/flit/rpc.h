@@ -272,6 +272,10 @@ class Rpc {
   // Cancels an outstanding call: its continuation runs now with kCancelled
   // (the request may still run at the server; a late response is dropped).
   // Returns false if the call already completed (its continuation ran).
+  // The slot it frees goes to the session's next backlogged call; any
+  // backlogged call whose deadline passed meanwhile completes first, with
+  // kDeadlineExceeded, its continuation run as from the event loop. If one
+  // of those throws, cancel() still completes the call, then rethrows.
   bool cancel(CallId id);
   // enqueue_request with retries under `policy`, each attempt with its own
   // deadline. cont runs once, with the last attempt's status. The session

@@ -1209,6 +1209,68 @@ TEST(Fault, ABackloggedCallWhoseDeadlinePassedIsNotStartedWhenASlotFrees) {
   h.driver().remove(&client);
 }
 
+// cancel() from outside the event loop frees a slot, and the backlogged
+// call whose deadline passed completes there, mid-way through cancel(): its
+// continuation runs as from the loop (one that polled could take in a
+// packet freeing the session cancel() still walks), and an exception from
+// it leaves cancel() only after the cancelled call has completed.
+TEST(Fault, CancelOutsideTheLoopRunsAnExpiredBackloggedCallAsFromTheLoop) {
+  SimHarness h(seed_for(9300));
+  h.server_side().slow_ns = 1'000'000'000;  // never answered while the test looks
+  NexusConfig cc = h.net().client_config("canceller", 600);
+  cc.rto = std::chrono::milliseconds(100);  // timer scans every 25 ms
+  cc.connect_retry = std::chrono::milliseconds(100);
+  Nexus nexus(cc);
+  Rpc client(nexus, 0);
+  h.driver().add(&client);
+  bool up = false;
+  SessionId s = client.create_session("sim://server:100",
+                                      [&](SessionId, Status st) { up = st == Status::kOk; });
+  ASSERT_TRUE(h.driver().run_until([&] { return up; }, 1'000'000'000));
+  std::vector<MsgBuffer> reqs, resps;
+  reqs.reserve(kSessionSlots + 1);
+  resps.reserve(kSessionSlots + 1);
+  int done[kSessionSlots + 1] = {};
+  Status st[kSessionSlots + 1] = {};
+  CallId cid[kSessionSlots + 1] = {};
+  bool reentry_refused = false;
+  for (uint32_t i = 0; i <= kSessionSlots; ++i) {
+    reqs.push_back(work_request(client, 3000 + i, 16));
+    resps.push_back(client.alloc_msg_buffer(16));
+    Continuation cont = record(&done[i], &st[i]);
+    Duration deadline = Duration::zero();
+    if (i == kSessionSlots) {  // backlogged, and expires in 5 ms
+      deadline = std::chrono::milliseconds(5);
+      cont = [&, i](Status r) {
+        done[i]++;
+        st[i] = r;
+        try {
+          client.run_event_loop_once();
+        } catch (const Error&) {
+          reentry_refused = true;
+        }
+        throw std::runtime_error("from the expired call's continuation");
+      };
+    }
+    ASSERT_EQ(client.enqueue_request(s, kSlowWork, &reqs.back(), &resps.back(), std::move(cont),
+                                     deadline, &cid[i]),
+              Status::kOk)
+        << i;
+  }
+  h.driver().run_for(6'000'000);  // past the deadline, before any timer scan
+  ASSERT_EQ(done[kSessionSlots], 0) << "expired before the test could cancel";
+  EXPECT_THROW(client.cancel(cid[0]), std::runtime_error);
+  EXPECT_EQ(done[0], 1);
+  EXPECT_EQ(st[0], Status::kCancelled);
+  EXPECT_EQ(done[kSessionSlots], 1);
+  EXPECT_EQ(st[kSessionSlots], Status::kDeadlineExceeded);
+  EXPECT_TRUE(reentry_refused) << "the continuation could poll from inside cancel()";
+  EXPECT_EQ(h.server_side().runs.count(3000 + kSessionSlots), 0u);
+  for (uint32_t i = 1; i < kSessionSlots; ++i) EXPECT_TRUE(client.cancel(cid[i])) << i;
+  EXPECT_EQ(client.stats().calls_completed, client.stats().calls_started);
+  h.driver().remove(&client);
+}
+
 TEST(Fault, CancelCompletesOnceAndDropsTheLateResponse) {
   SimHarness h(seed_for(9100));
   h.server_side().slow_ns = 5'000'000;

@@ -445,14 +445,15 @@ void DpdkPort::setup(const PortSetup& s) {
   }
   // Peers drop frames whose source MAC is not one host's (a flit peer's
   // unicast_source check, a kernel's and a switch's): a port without one
-  // (net_ring, net_null: all zeros) could send but never be answered.
+  // (net_ring's is all zeros) could send but never be answered.
   rte_ether_addr own{};
   rte_eth_macaddr_get(id_, &own);
   if (!rte_is_valid_assigned_ether_addr(&own)) {
     throw Error("flit dpdk: port " + name_ + " (" + info.driver_name + ") has MAC " +
                 mac_to_string(own) +
                 ", not a unicast address: peers would drop every frame from it; set one with "
-                "mac=02:00:00:00:00:01 (locally administered), or use a port that has one");
+                "mac=02:00:00:00:00:01 (locally administered) if the driver can take one, else "
+                "use a port that has one (net_ring can do neither)");
   }
   rc = rte_eth_dev_start(id_);
   if (rc != 0) {
