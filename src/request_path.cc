@@ -92,11 +92,36 @@ FLIT_HOT Status Rpc::start_call(Session* s, uint32_t seq, uint16_t method, const
 // Sends every new packet the session's credits and each slot's window allow,
 // the slots taking turns (each call starts one slot further on), so that no
 // slot waits for credits while others keep taking them. No allocation.
+// Takes back the credit each refused request's probe holds (packet 0, in
+// flight until the server has room for the request), when without them a
+// last request packet could never have its eager credits: that room may
+// come only once the waiting request is whole, and with eager near the
+// session's credits (32 of 32) the two waited for each other until their
+// deadlines. Otherwise answers to the packets in flight bring the credits
+// back, and the probes stay. The probes go again once the waiter has sent
+// (client_send_more); an answer to a probe taken back is dropped as stale,
+// and the probe sent again is answered as a duplicate. Cold.
+FLIT_COLD void Rpc::reclaim_probe_credits(Session* s) {
+  auto probing = [](const ClientSlot& c) {
+    return c.busy && c.refused && c.num_tx == 1 && c.num_rx == 0 && c.rx_mask == 0;
+  };
+  uint32_t probes = 0;
+  for (const ClientSlot& c : s->cslots) probes += probing(c);
+  if (probes == 0 || s->granted_credits - probes >= s->eager) return;
+  for (ClientSlot& c : s->cslots) {
+    if (!probing(c)) continue;
+    c.num_tx = 0;
+    s->credits++;
+  }
+}
+
 FLIT_HOT void Rpc::client_send_more(Session* s) {
   if (s->credit_waiter != Session::kNoWaiter) {
     // A last request packet waits for its eager credits: nobody else takes
     // any until it has them. Answers to the packets in flight (32 - credits
-    // of them, at least eager - credits) bring them back.
+    // of them, at least eager - credits) bring them back, but for refused
+    // requests' probes, which hold theirs until the server has room.
+    if (s->credits < s->eager) reclaim_probe_credits(s);
     if (s->credits < s->eager) return;
     const uint32_t w = s->credit_waiter;
     s->credit_waiter = Session::kNoWaiter;
@@ -114,6 +139,7 @@ FLIT_HOT void Rpc::client_send_more(Session* s) {
     const uint32_t limit = c.refused ? 1 : c.total_tx();  // a refused request probes
     while (c.num_tx < limit && s->credits != 0 && c.num_tx - c.num_rx < kWindow) {
       if (c.num_tx + 1 == c.req_pkts && s->eager > 1 && c.resp_pkts == 0) {
+        if (s->credits < s->eager) reclaim_probe_credits(s);
         if (s->credits < s->eager) {
           s->credit_waiter = static_cast<uint8_t>(i);
           return;

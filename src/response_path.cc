@@ -18,7 +18,9 @@ namespace flit {
 FLIT_HOT bool Rpc::client_rx_ok(Session* s, uint32_t i, uint32_t rx_idx) {
   ClientSlot& c = s->cslots[i];
   if (rx_idx >= c.num_tx) [[unlikely]] {
-    stats_.drop_malformed++;  // an answer to a packet we never sent
+    // An answer to a packet never sent, or to a refused request's probe
+    // whose credit was taken back (reclaim_probe_credits).
+    (c.refused && rx_idx == 0 ? stats_.drop_stale : stats_.drop_malformed)++;
     return false;
   }
   if (c.answered(rx_idx)) {

@@ -403,6 +403,7 @@ class Rpc {
   void send_response_pkt(Session* s, ServerSlot* slot, uint32_t pkt);
   void send_response_start(Session* s, ServerSlot* slot);
   void send_last_request_pkt(Session* s, uint32_t slot_idx);
+  void reclaim_probe_credits(Session* s);
   ReqHandle* alloc_handle();
   void free_handle(ReqHandle* h);
   void detach_handle(ServerSlot* slot);

@@ -925,8 +925,13 @@ TEST(Fault, ResentDisconnectAfterALostAckIsAnsweredWithAReset) {
 // gets the credits to finish. Before, the refused request took a credit in
 // each turn and kept it, until the first could send nothing and failed by
 // its deadline on a healthy server.
-TEST(Fault, ARefusedRequestDoesNotStarveTheAdmittedOneOfCredits) {
-  SimHarness h(seed_for(9097), {}, size_t{1} << 20);
+// Two requests on a session whose reassembly budget holds one, the second
+// refused: the first must finish whatever the client's eager count. With
+// eager = every credit (32), the first's last packet waits for all 32 while
+// the refused one's probe holds one until room comes, and room comes only
+// when the first is whole: before, both ended DeadlineExceeded.
+void refused_request_does_not_starve_the_admitted_one(uint64_t seed, uint32_t eager) {
+  SimHarness h(seed, {}, size_t{1} << 20, eager);
   const size_t size = 600 * kDpp;  // many rounds of 32 credits each
   h.session_reassembly_budget = size;
   h.restart_server();
@@ -954,6 +959,14 @@ TEST(Fault, ARefusedRequestDoesNotStarveTheAdmittedOneOfCredits) {
   EXPECT_EQ(h.server_side().runs.count(901), 1u);
   EXPECT_EQ(h.client().stats().sessions_failed, 0u);
   h.check_server_baseline({s});
+}
+
+TEST(Fault, ARefusedRequestDoesNotStarveTheAdmittedOneOfCredits) {
+  refused_request_does_not_starve_the_admitted_one(seed_for(9097), kDefaultEagerResponsePkts);
+}
+
+TEST(Fault, ARefusedRequestDoesNotStarveTheAdmittedOneWhenEagerTakesEveryCredit) {
+  refused_request_does_not_starve_the_admitted_one(seed_for(9098), kSessionCredits);
 }
 
 // The server's reassembly room is taken (here: the whole Rpc's budget, by
