@@ -84,6 +84,7 @@ FLIT_HOT Status Rpc::start_call(Session* s, uint32_t seq, uint16_t method, const
   c.deadline_ns = deadline_ns;
   c.retries = 0;
   c.refused = false;
+  c.probe_refused = false;
   c.last_sent = false;
   client_send_more(s);
   return Status::kOk;
@@ -102,8 +103,12 @@ FLIT_HOT Status Rpc::start_call(Session* s, uint32_t seq, uint16_t method, const
 // (client_send_more); an answer to a probe taken back is dropped as stale,
 // and the probe sent again is answered as a duplicate. Cold.
 FLIT_COLD void Rpc::reclaim_probe_credits(Session* s) {
+  // Only a probe the server has refused, and not sent since: an answer
+  // that admits it can no longer come (a copy still on its way could be
+  // admitted, and its answer dropped, losing the admission).
   auto probing = [](const ClientSlot& c) {
-    return c.busy && c.refused && c.num_tx == 1 && c.num_rx == 0 && c.rx_mask == 0;
+    return c.busy && c.refused && c.probe_refused && c.num_tx == 1 && c.num_rx == 0 &&
+           c.rx_mask == 0;
   };
   uint32_t probes = 0;
   for (const ClientSlot& c : s->cslots) probes += probing(c);
@@ -178,6 +183,7 @@ FLIT_HOT void Rpc::client_send_one(Session* s, uint32_t slot_idx, uint32_t tx_id
   h.req_num = c.req_num;
   c.progress_ns = now_cache_ns_;
   s->last_tx_ns = now_cache_ns_;
+  if (tx_idx == 0) c.probe_refused = false;  // this copy may yet be admitted
   uint8_t* hdr = tx_hdr_scratch();
   if (tx_idx < c.req_pkts) {
     // Request packet tx_idx. Its header goes in the send batch, never into

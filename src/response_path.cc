@@ -18,9 +18,17 @@ namespace flit {
 FLIT_HOT bool Rpc::client_rx_ok(Session* s, uint32_t i, uint32_t rx_idx) {
   ClientSlot& c = s->cslots[i];
   if (rx_idx >= c.num_tx) [[unlikely]] {
-    // An answer to a packet never sent, or to a refused request's probe
-    // whose credit was taken back (reclaim_probe_credits).
-    (c.refused && rx_idx == 0 ? stats_.drop_stale : stats_.drop_malformed)++;
+    if (rx_idx == 0 && c.refused && c.num_tx == 0 && c.req_pkts > 1) {
+      // The server admitted an older copy of a refused request's probe
+      // whose credit was taken back (reclaim_probe_credits): packet 0 is
+      // in, and holds no credit any more.
+      c.num_tx = c.num_rx = 1;
+      c.progress_ns = now_cache_ns_;
+      c.retries = 0;
+      c.refused = c.probe_refused = false;
+      return true;
+    }
+    stats_.drop_malformed++;  // an answer to a packet we never sent
     return false;
   }
   if (c.answered(rx_idx)) {
@@ -35,7 +43,7 @@ FLIT_HOT bool Rpc::client_rx_ok(Session* s, uint32_t i, uint32_t rx_idx) {
   s->credits++;
   c.progress_ns = now_cache_ns_;
   c.retries = 0;
-  c.refused = false;  // the server took a packet: it has room now
+  c.refused = c.probe_refused = false;  // the server took a packet: it has room now
   return true;
 }
 

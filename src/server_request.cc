@@ -437,7 +437,10 @@ void Rpc::handle_ping(const PktHdr& h, Session* s) {
   if (status_from_wire(h.status) == Status::kResourceExhausted && c.num_rx == 0 && c.rx_mask == 0 &&
       c.resp_pkts == 0) {
     c.refused = true;
-    bool freed = false;  // credits, or the turn to take them
+    c.probe_refused = c.num_tx != 0;  // the copy in flight is answered
+    // Credits, or the turn to take them; or a waiter that may lack only the
+    // credit this probe holds (reclaim_probe_credits).
+    bool freed = c.probe_refused && s->credit_waiter != Session::kNoWaiter;
     if (s->credit_waiter == i) {
       s->credit_waiter = Session::kNoWaiter;
       freed = true;

@@ -81,6 +81,10 @@ struct ClientSlot {
   // once per retransmission round, as a probe, and the credits of the rest
   // are back for the session's other calls. Cleared by any answer.
   bool refused = false;
+  // The copy of packet 0 sent last was answered with a refusal: nothing
+  // can answer it any more, so its credit may be taken back exactly
+  // (reclaim_probe_credits). Cleared by every send of packet 0.
+  bool probe_refused = false;
   // The last request packet has been sent (at least once): from then on the
   // server may have the whole request, and may run it. Unlike num_tx, never
   // taken back (a refused request's credits are; a late refusal can follow
