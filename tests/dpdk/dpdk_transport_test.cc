@@ -218,6 +218,22 @@ TEST_F(DpdkTransportTest, ChecksumsOnTheWireAreValid) {
   EXPECT_EQ(rte_ipv4_udptcp_cksum(ip, udp), sent);
 }
 
+// udp_cksum=0: the IPv4 header checksum is still sent, the UDP one is 0
+// ("none", RFC 768), and the peer (checking by default) takes the frame.
+TEST_F(DpdkTransportTest, UdpChecksumOffSendsNoneAndThePeerTakesIt) {
+  a_.reset();  // its port and queue go to the new one
+  a_ = make_endpoint(&a_uri_, {"udp_cksum=0"});
+  std::vector<uint8_t> f = valid_frame();
+  ASSERT_FALSE(f.empty());
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(f.data() + sizeof(rte_ether_hdr));
+  auto* udp = reinterpret_cast<rte_udp_hdr*>(ip + 1);
+  EXPECT_EQ(rte_raw_cksum(ip, sizeof *ip), 0xffff);
+  EXPECT_EQ(udp->dgram_cksum, 0);
+  EXPECT_EQ(b_->dpdk_stats().rx_bad_checksum, 0u);
+  std::string uri;
+  EXPECT_THROW(make_endpoint(&uri, {"udp_cksum=2"}), Error);
+}
+
 TEST_F(DpdkTransportTest, BadChecksumsAndForeignFramesAreDroppedAndCounted) {
   std::vector<uint8_t> good = valid_frame();
   ASSERT_FALSE(good.empty());
@@ -773,7 +789,8 @@ TEST(DpdkPortSetup, ReceiveBuffersHoldTheLargestFrameInOneSegment) {
             RTE_PKTMBUF_HEADROOM + transport::rx_buffer_size(1514));
 }
 
-TEST(DpdkZeroCopy, ExternalPayloadArrivesByteExact) {
+// udp_cksum: the senders' option; false: the frames carry UDP checksum 0.
+void external_payload_arrives_byte_exact(bool udp_cksum) {
   // Two transports with tx_zero_copy=1 on the spare switch ports.
   NexusConfig base = test_env().server_config();
   auto open = [&](int i) {
@@ -783,6 +800,7 @@ TEST(DpdkZeroCopy, ExternalPayloadArrivesByteExact) {
     o.ips = {"198.18.1." + std::to_string(200 + i)};
     o.udp_port = 31850;
     o.tx_zero_copy = true;
+    o.udp_cksum = udp_cksum;
     return std::make_unique<DpdkTransport>(o);
   };
   auto a = open(0), b = open(1);
@@ -802,10 +820,20 @@ TEST(DpdkZeroCopy, ExternalPayloadArrivesByteExact) {
     ASSERT_EQ(r[0].len, kPktHdrSize + sent.size());
     EXPECT_EQ(r[0].data[0], round);
     EXPECT_EQ(std::memcmp(r[0].data + kPktHdrSize, sent.data(), sent.size()), 0) << round;
+    const auto* udp = reinterpret_cast<const rte_udp_hdr*>(r[0].data) - 1;
+    EXPECT_EQ(udp->dgram_cksum != 0, udp_cksum) << "round " << round;
     b->rx_release(r, 1);
   }
   EXPECT_GE(a->dpdk_stats().tx_zero_copy, 2u) << "rounds after ARP go out zero-copy";
   EXPECT_EQ(b->dpdk_stats().rx_bad_checksum, 0u) << "checksums over both segments";
+}
+
+TEST(DpdkZeroCopy, ExternalPayloadArrivesByteExact) { external_payload_arrives_byte_exact(true); }
+
+// udp_cksum=0: both kinds of frame, copied (round 0, held for ARP) and
+// chained, go out with UDP checksum 0, "none", and are taken as they are.
+TEST(DpdkZeroCopy, ExternalPayloadArrivesByteExactWithoutUdpChecksums) {
+  external_payload_arrives_byte_exact(false);
 }
 
 // Expects constructing an Rpc from cfg (with Rpc id `id`) to throw an Error

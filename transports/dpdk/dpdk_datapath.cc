@@ -49,9 +49,13 @@ FLIT_HOT void DpdkTransport::finish_frame(rte_mbuf* m, const TxPacket& p, const 
   if (tx_cksum_) {
     m->l2_len = kL3Off;
     m->l3_len = sizeof(rte_ipv4_hdr);
-    m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_UDP_CKSUM;
+    m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM;
     ip->hdr_checksum = 0;
-    udp->dgram_cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);  // the NIC adds the rest
+    udp->dgram_cksum = 0;
+    if (tx_udp_cksum_) {
+      m->ol_flags |= RTE_MBUF_F_TX_UDP_CKSUM;
+      udp->dgram_cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);  // the NIC adds the rest
+    }
     return;
   }
   const uint16_t ip_len =
@@ -59,6 +63,10 @@ FLIT_HOT void DpdkTransport::finish_frame(rte_mbuf* m, const TxPacket& p, const 
   const uint16_t udp_len =
       rte_cpu_to_be_16(static_cast<uint16_t>(kFrameHdrSize - kL4Off + flit_len));
   ip->hdr_checksum = static_cast<uint16_t>(~cksum_fold(ip_sum_base_ + peer.ip + ip_len));
+  if (!tx_udp_cksum_) {
+    udp->dgram_cksum = 0;  // none: the peer skips verifying it
+    return;
+  }
   // Pseudo header and UDP header (its length counts in both), then the packet.
   uint64_t acc = udp_sum_base_ + peer.ip + peer.udp_port + 2 * uint64_t{udp_len};
   acc = cksum_add(p.hdr, kPktHdrSize, acc);
@@ -80,10 +88,14 @@ void DpdkTransport::finish_chained_frame(rte_mbuf* m, uint32_t flit_len) {
   if (tx_cksum_) {
     m->l2_len = kL3Off;
     m->l3_len = sizeof(rte_ipv4_hdr);
-    m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_UDP_CKSUM;
-    udp->dgram_cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
+    m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM;
+    if (tx_udp_cksum_) {
+      m->ol_flags |= RTE_MBUF_F_TX_UDP_CKSUM;
+      udp->dgram_cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
+    }
   } else {
-    udp->dgram_cksum = rte_ipv4_udptcp_cksum_mbuf(m, ip, kL4Off);  // both segments
+    if (tx_udp_cksum_)
+      udp->dgram_cksum = rte_ipv4_udptcp_cksum_mbuf(m, ip, kL4Off);  // both segments
     ip->hdr_checksum = rte_ipv4_cksum(ip);
   }
 }

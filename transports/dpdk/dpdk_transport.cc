@@ -80,11 +80,14 @@ void DpdkTransport::parse_options(const std::vector<std::string>& opts, Options*
       o->tx_desc = static_cast<uint16_t>(detail::parse_option_num("dpdk", key, value, 64, 32768));
     } else if (key == "tx_zero_copy") {
       o->tx_zero_copy = detail::parse_option_num("dpdk", key, value, 0, 1) == 1;
+    } else if (key == "udp_cksum") {
+      o->udp_cksum = detail::parse_option_num("dpdk", key, value, 0, 1) == 1;
     } else {
       throw Error("flit dpdk: unknown transport option '" + key +
                   "' (dpdk knows: eal=\"EAL ARGS\", port=NAME|INDEX[,...], ip=IPV4[,...], "
                   "mac=MAC[,...], neighbor=IPV4@MAC[,...], prefix=N, gateway=IPV4, "
-                  "arp_refresh_ms=N, queues=N, rx_desc=N, tx_desc=N, tx_zero_copy=0|1)");
+                  "arp_refresh_ms=N, queues=N, rx_desc=N, tx_desc=N, tx_zero_copy=0|1, "
+                  "udp_cksum=0|1)");
     }
   }
 }
@@ -196,6 +199,7 @@ DpdkTransport::DpdkTransport(const Options& opt) {
   rte_mbuf_ext_refcnt_set(&ext_shinfo_, 1);
   mac_ = port_->mac();
   tx_cksum_ = port_->tx_cksum_offload();
+  tx_udp_cksum_ = opt.udp_cksum;
   rx_cksum_ = port_->rx_cksum_offload();
   // The parts of the IPv4 and UDP checksums that are the same in every frame
   // this transport sends: the IPv4 header with length, destination and

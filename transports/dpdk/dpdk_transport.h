@@ -75,8 +75,13 @@ class DpdkTransport final : public Transport {
     uint16_t rx_desc = 1024;
     uint16_t tx_desc = 1024;
     bool tx_zero_copy = false;  // payloads as external buffers (see below)
-    size_t mtu = 0;             // largest flit packet; 0: kDefaultMtu
-    uint16_t udp_port = 0;      // 0: kClientPortBase + rpc_id
+    // false: frames go out with UDP checksum 0, "none" (RFC 768, IPv4
+    // only), and the peer skips verifying them: for links that cannot
+    // corrupt a frame, such as net_memif's shared memory, where the
+    // software checksum is most of the per-byte cost (docs/transports.md).
+    bool udp_cksum = true;
+    size_t mtu = 0;         // largest flit packet; 0: kDefaultMtu
+    uint16_t udp_port = 0;  // 0: kClientPortBase + rpc_id
     uint8_t rpc_id = 0;
   };
   // 1472: the UDP payload of a 1500-byte Ethernet frame over IPv4, the same
@@ -197,6 +202,7 @@ class DpdkTransport final : public Transport {
   rte_be16_t udp_port_ = 0;
   size_t mtu_ = kDefaultMtu;
   bool tx_cksum_ = false;
+  bool tx_udp_cksum_ = true;  // Options::udp_cksum
   // Checksum partial sums of the header fields every sent frame shares
   // (software checksums; see finish_frame).
   uint64_t ip_sum_base_ = 0;
