@@ -1171,6 +1171,31 @@ TEST(Fault, SaturatedBudgetExpiresAnUploadOnlyWhenItGoesQuiet) {
   EXPECT_EQ(h.server_side().runs[1], 2) << "the slow request never ran";
 }
 
+// A second client of h's server, connected, whose timer scans come only
+// every 25 ms (rto and connect_retry 100 ms): between two scans, only the
+// paths a packet or a call takes can notice that a deadline passed.
+struct SlowScanClient {
+  SimHarness& h;
+  Nexus nexus;
+  Rpc rpc;
+  SessionId s = kInvalidSession;
+  static NexusConfig config(SimHarness& h, const std::string& host, uint16_t port) {
+    NexusConfig cc = h.net().client_config(host, port);
+    cc.rto = std::chrono::milliseconds(100);
+    cc.connect_retry = std::chrono::milliseconds(100);
+    return cc;
+  }
+  SlowScanClient(SimHarness& harness, const std::string& host, uint16_t port)
+      : h(harness), nexus(config(harness, host, port)), rpc(nexus, 0) {
+    h.driver().add(&rpc);
+    bool up = false;
+    s = rpc.create_session("sim://server:100",
+                           [&](SessionId, Status st) { up = st == Status::kOk; });
+    EXPECT_TRUE(h.driver().run_until([&] { return up; }, 1'000'000'000));
+  }
+  ~SlowScanClient() { h.driver().remove(&rpc); }
+};
+
 // A backlogged call whose deadline passes while it waits for a slot is not
 // started when one frees before the next timer scan: it completes
 // DeadlineExceeded and the server never sees it (before, it went out with a
@@ -1180,19 +1205,13 @@ TEST(Fault, SaturatedBudgetExpiresAnUploadOnlyWhenItGoesQuiet) {
 TEST(Fault, ABackloggedCallWhoseDeadlinePassedIsNotStartedWhenASlotFrees) {
   SimHarness h(seed_for(9200));
   h.server_side().slow_ns = 6'000'000;
-  NexusConfig cc = h.net().client_config("patient", 500);
-  // Timer scans every 25 ms: the slots free (at about 6 ms) after the
-  // backlogged call's deadline (5 ms) and before any scan, so only the
-  // drain can see that it expired.
-  cc.rto = std::chrono::milliseconds(100);
-  cc.connect_retry = std::chrono::milliseconds(100);
-  Nexus nexus(cc);
-  Rpc client(nexus, 0);
-  h.driver().add(&client);
-  bool up = false;
-  SessionId s = client.create_session("sim://server:100",
-                                      [&](SessionId, Status st) { up = st == Status::kOk; });
-  ASSERT_TRUE(h.driver().run_until([&] { return up; }, 1'000'000'000));
+  // The slots free (at about 6 ms) after the backlogged call's deadline
+  // (5 ms) and before any timer scan, so only the drain can see that it
+  // expired.
+  SlowScanClient c(h, "patient", 500);
+  Rpc& client = c.rpc;
+  const SessionId s = c.s;
+  ASSERT_NE(s, kInvalidSession);
   constexpr uint32_t kCalls = kSessionSlots + 3;  // the late one is number kSessionSlots
   constexpr uint64_t kLate = 2000 + kSessionSlots;
   std::vector<MsgBuffer> reqs, resps;
@@ -1243,7 +1262,6 @@ TEST(Fault, ABackloggedCallWhoseDeadlinePassedIsNotStartedWhenASlotFrees) {
   for (uint32_t i = kSessionSlots + 1; i < kCalls; ++i)
     EXPECT_LT(order[i], order[kCalls]) << "call " << i << " was overtaken";
   EXPECT_EQ(client.stats().calls_completed, client.stats().calls_started);
-  h.driver().remove(&client);
 }
 
 // cancel() from outside the event loop frees a slot, and the backlogged
@@ -1254,16 +1272,10 @@ TEST(Fault, ABackloggedCallWhoseDeadlinePassedIsNotStartedWhenASlotFrees) {
 TEST(Fault, CancelOutsideTheLoopRunsAnExpiredBackloggedCallAsFromTheLoop) {
   SimHarness h(seed_for(9300));
   h.server_side().slow_ns = 1'000'000'000;  // never answered while the test looks
-  NexusConfig cc = h.net().client_config("canceller", 600);
-  cc.rto = std::chrono::milliseconds(100);  // timer scans every 25 ms
-  cc.connect_retry = std::chrono::milliseconds(100);
-  Nexus nexus(cc);
-  Rpc client(nexus, 0);
-  h.driver().add(&client);
-  bool up = false;
-  SessionId s = client.create_session("sim://server:100",
-                                      [&](SessionId, Status st) { up = st == Status::kOk; });
-  ASSERT_TRUE(h.driver().run_until([&] { return up; }, 1'000'000'000));
+  SlowScanClient c(h, "canceller", 600);
+  Rpc& client = c.rpc;
+  const SessionId s = c.s;
+  ASSERT_NE(s, kInvalidSession);
   std::vector<MsgBuffer> reqs, resps;
   reqs.reserve(kSessionSlots + 1);
   resps.reserve(kSessionSlots + 1);
@@ -1305,7 +1317,6 @@ TEST(Fault, CancelOutsideTheLoopRunsAnExpiredBackloggedCallAsFromTheLoop) {
   EXPECT_EQ(h.server_side().runs.count(3000 + kSessionSlots), 0u);
   for (uint32_t i = 1; i < kSessionSlots; ++i) EXPECT_TRUE(client.cancel(cid[i])) << i;
   EXPECT_EQ(client.stats().calls_completed, client.stats().calls_started);
-  h.driver().remove(&client);
 }
 
 TEST(Fault, CancelCompletesOnceAndDropsTheLateResponse) {
