@@ -90,9 +90,6 @@ FLIT_HOT Status Rpc::start_call(Session* s, uint32_t seq, uint16_t method, const
   return Status::kOk;
 }
 
-// Sends every new packet the session's credits and each slot's window allow,
-// the slots taking turns (each call starts one slot further on), so that no
-// slot waits for credits while others keep taking them. No allocation.
 // Takes back the credit each refused request's probe holds (packet 0, in
 // flight until the server has room for the request), when without them a
 // last request packet could never have its eager credits: that room may
@@ -100,12 +97,12 @@ FLIT_HOT Status Rpc::start_call(Session* s, uint32_t seq, uint16_t method, const
 // session's credits (32 of 32) the two waited for each other until their
 // deadlines. Otherwise answers to the packets in flight bring the credits
 // back, and the probes stay. The probes go again once the waiter has sent
-// (client_send_more); an answer to a probe taken back is dropped as stale,
-// and the probe sent again is answered as a duplicate. Cold.
+// (client_send_more); should an older copy be admitted after all, its
+// answer counts as the admission (client_rx_ok). Cold.
 FLIT_COLD void Rpc::reclaim_probe_credits(Session* s) {
-  // Only a probe the server has refused, and not sent since: an answer
-  // that admits it can no longer come (a copy still on its way could be
-  // admitted, and its answer dropped, losing the admission).
+  // Only a probe the server has refused, and not sent since: no answer
+  // admitting that copy can come (one just sent could be admitted, its
+  // credit return arriving for a packet taken back).
   auto probing = [](const ClientSlot& c) {
     return c.busy && c.refused && c.probe_refused && c.num_tx == 1 && c.num_rx == 0 &&
            c.rx_mask == 0;
@@ -120,6 +117,9 @@ FLIT_COLD void Rpc::reclaim_probe_credits(Session* s) {
   }
 }
 
+// Sends every new packet the session's credits and each slot's window allow,
+// the slots taking turns (each call starts one slot further on), so that no
+// slot waits for credits while others keep taking them. No allocation.
 FLIT_HOT void Rpc::client_send_more(Session* s) {
   if (s->credit_waiter != Session::kNoWaiter) {
     // A last request packet waits for its eager credits: nobody else takes
