@@ -275,7 +275,8 @@ class Checker {
 
   bool run() {
     int before = diag_.error_count();
-    for (const auto& p : s_.package) check_name(p, s_.package_loc, "package name");
+    for (size_t i = 0; i < s_.package.size(); ++i)
+      check_name(s_.package[i], s_.package_locs[i], "package name");
     top_level_names();
     for (auto& e : s_.enums) check_enum(*e);
     for (auto& st : s_.structs) check_struct(*st);

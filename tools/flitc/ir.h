@@ -126,7 +126,7 @@ struct Import {
 struct Schema {
   const SourceFile* file = nullptr;
   std::vector<std::string> package;  // "a.b" -> {"a", "b"}
-  Loc package_loc;
+  std::vector<Loc> package_locs;     // one per component of package
   std::vector<Import> imports;
   std::vector<std::unique_ptr<EnumDecl>> enums;
   std::vector<std::unique_ptr<StructDecl>> structs;

@@ -25,10 +25,10 @@ class Parser {
 
   bool file() {
     if (!keyword("package", "a file must start with 'package NAME;'")) return false;
-    s_->package_loc = cur().loc;
     do {
       if (!expect(Tok::kIdent, "package name")) return false;
       s_->package.push_back(prev().text);
+      s_->package_locs.push_back(prev().loc);
     } while (accept(Tok::kDot));
     if (!expect(Tok::kSemi, "';' after the package name")) return false;
     while (is_keyword("import")) {
