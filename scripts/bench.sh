@@ -198,7 +198,7 @@ def paired(t, n, metric):
     rs = [metric(f[r]) / metric(b[r]) for r in sorted(f) if r in b and metric(b[r]) > 0]
     if not rs:
         return ""
-    return f"{med(rs):.2f}x ({min(rs):.2f}-{max(rs):.2f})"
+    return f"**{med(rs):.2f}x** ({min(rs):.2f}-{max(rs):.2f})"
 cpu = subprocess.run(["sh", "-c", "lscpu | sed -n 's/^Model name: *//p' | head -1"], capture_output=True, text=True).stdout.strip()
 where = {"udp": "UDP on loopback", "memif": "DPDK over net_memif between two processes (raw baseline: reflected Ethernet/IPv4/UDP frames)"}
 p = "docs/BENCHMARKS.md"
@@ -214,8 +214,8 @@ for t in transports:
             fp99, bp99 = med([x["latency_ns"]["p99"] for x in f]), med([x["latency_ns"]["p99"] for x in b])
             p50 = paired(t, n, lambda x: x["latency_ns"]["p50"])
             p99 = paired(t, n, lambda x: x["latency_ns"]["p99"])
-            rows.append(f"| {n} | median RTT | {fp50/1000:.2f} us | {bp50/1000:.2f} us | **{fp50/bp50:.2f}x** | {p50} |")
-            rows.append(f"| {n} | p99 RTT | {fp99/1000:.2f} us | {bp99/1000:.2f} us | **{fp99/bp99:.2f}x** | {p99} |")
+            rows.append(f"| {n} | median RTT | {fp50/1000:.2f} us | {bp50/1000:.2f} us | {fp50/bp50:.2f}x | {p50} |")
+            rows.append(f"| {n} | p99 RTT | {fp99/1000:.2f} us | {bp99/1000:.2f} us | {fp99/bp99:.2f}x | {p99} |")
             c = load(t, n, "connected")
             if c:
                 cp50 = med([x["latency_ns"]["p50"] for x in c])
@@ -223,22 +223,24 @@ for t in transports:
         elif n.startswith("throughput"):
             fr, br = med([x["requests_per_s"] for x in f]), med([x["requests_per_s"] for x in b])
             pr = paired(t, n, lambda x: x["requests_per_s"])
-            rows.append(f"| {n} | requests/s | {fr/1e3:.0f} k | {br/1e3:.0f} k | **{fr/br:.2f}x** | {pr} |")
+            rows.append(f"| {n} | requests/s | {fr/1e3:.0f} k | {br/1e3:.0f} k | {fr/br:.2f}x | {pr} |")
         else:
             fg = med([x["requests_per_s"] * x["req_size"] * 8 / 1e9 for x in f])
             bg = med([x["requests_per_s"] * x["req_size"] * 8 / 1e9 for x in b])
             pg = paired(t, n, lambda x: x["requests_per_s"] * x["req_size"])
-            rows.append(f"| {n} | Gbit/s one way | {fg:.2f} | {bg:.2f} | **{fg/bg:.2f}x** | {pg} |")
+            rows.append(f"| {n} | Gbit/s one way | {fg:.2f} | {bg:.2f} | {fg/bg:.2f}x | {pg} |")
     if not rows:
         continue
     table = "\n".join([
         f"Medians of {rounds} runs of {secs} s each (after 0.5 s warm-up), {where[t]},",
         f"server on CPU 0, client on CPU 1 ({cpu}). Command: `scripts/bench.sh --rounds {rounds} --seconds {secs} --transports {t}`.",
         "",
-        "Ratio: flit's median over the baseline's; per round: the median of each round's own",
-        "ratio (flit's run and the baseline's are adjacent in time), with its range.",
+        "Per round, the measure: the median of each round's own ratio (flit's run and the",
+        "baseline's are adjacent in time, so they saw the same machine), with its range.",
+        "Ratio of medians: flit's median over the baseline's, which mixes in any change of",
+        "the machine between rounds.",
         "",
-        "| benchmark | metric | flit | raw baseline | flit / baseline | per round |",
+        "| benchmark | metric | flit | raw baseline | ratio of medians | per round |",
         "|---|---|---:|---:|---:|---:|",
         *rows,
     ])
