@@ -8,7 +8,8 @@
 //     mbuf, copy a prebuilt frame, send; receive, free): the floor.
 //   - BM_TransportLoopback: the same through DpdkTransport (tx_burst builds
 //     Ethernet/IPv4/UDP headers and software checksums; rx_burst validates
-//     and verifies them; rx_release frees), per packet size.
+//     and verifies them; rx_release frees), per packet size, with UDP
+//     checksums (/1) and without (/0: udp_cksum=0, on a second memif link).
 //   - BM_Cksum*: flit's software Internet checksum (inet_cksum.h) against
 //     DPDK's rte_raw_cksum, over one 32-byte call's frame.
 // The difference between the first two is what the transport adds per frame
@@ -42,26 +43,29 @@ namespace {
 using flit::transport::DpdkTransport;
 using flit::transport::kFrameHdrSize;
 
-constexpr const char* kIpA = "198.18.0.1";  // sends
-constexpr const char* kIpB = "198.18.0.2";  // receives
+constexpr const char* kIps[4] = {"198.18.0.1", "198.18.0.2", "198.18.0.3", "198.18.0.4"};
 constexpr uint16_t kUdpPort = 31870;
 
-// The two transports, one per end of the memif link (rpc_id 0 on
-// net_memif0, 1 on net_memif1), made once: the EAL is initialised once per
-// process. `a` sends to `b`.
+// Two memif links, each with a transport at either end (rpc_id k on
+// net_memifk), made once: the EAL is initialised once per process. On
+// link 0, `a` (net_memif0) sends to `b` (net_memif1) with UDP checksums;
+// on link 1, net_memif2 sends to net_memif3 with udp_cksum=0.
 struct Pair {
   std::string sock;
-  std::unique_ptr<DpdkTransport> a, b;
+  std::unique_ptr<DpdkTransport> t[4];
+  DpdkTransport* a = nullptr;  // the sender of link `udp_cksum`
+  DpdkTransport* b = nullptr;  // its receiver
+  const char* b_ip = nullptr;
   ~Pair() {
-    a.reset();
-    b.reset();
-    std::remove(sock.c_str());
+    for (auto& x : t) x.reset();
+    std::remove((sock + "0").c_str());
+    std::remove((sock + "1").c_str());
   }
 };
 
-Pair& pair() {
+Pair& pair(bool udp_cksum = true) {
   static Pair q;
-  if (q.a == nullptr) {
+  if (q.t[0] == nullptr) {
     const char* dir = std::getenv("TMPDIR");
     q.sock = std::string(dir != nullptr && *dir != '\0' ? dir : "/tmp") +
              "/flit-dpdk-micro-bench-" + std::to_string(getpid()) + "-" +
@@ -70,25 +74,37 @@ Pair& pair() {
     DpdkTransport::Options o;
     o.eal =
         "--no-huge -m 512 --no-pci --no-shconf --no-telemetry -l 0 --log-level=*:warning "
-        "--log-level=pmd.net.memif:critical --vdev=net_memif0,role=server,id=0,socket=" +
-        q.sock + " --vdev=net_memif1,role=client,id=0,socket=" + q.sock;
-    o.ports = {"net_memif0", "net_memif1"};
-    o.ips = {kIpA, kIpB};
+        "--log-level=pmd.net.memif:critical";
+    for (int k = 0; k < 4; ++k) {
+      o.eal += " --vdev=net_memif" + std::to_string(k) +
+               (k % 2 == 0 ? ",role=server" : ",role=client") + ",id=0,socket=" + q.sock +
+               std::to_string(k / 2);
+      o.ports.push_back("net_memif" + std::to_string(k));
+      o.ips.push_back(kIps[k]);
+    }
     o.udp_port = kUdpPort;
-    o.rpc_id = 0;
-    q.a = std::make_unique<DpdkTransport>(o);
-    o.rpc_id = 1;
-    q.b = std::make_unique<DpdkTransport>(o);
+    for (uint8_t k = 0; k < 4; ++k) {
+      o.rpc_id = k;
+      o.udp_cksum = k < 2;
+      q.t[k] = std::make_unique<DpdkTransport>(o);
+    }
   }
+  const int link = udp_cksum ? 0 : 1;
+  q.a = q.t[2 * link].get();
+  q.b = q.t[2 * link + 1].get();
+  q.b_ip = kIps[2 * link + 1];
   return q;
 }
 
+// state.range(0): payload bytes; range(1): 1 with UDP checksums, 0 with
+// udp_cksum=0 on the sender (the receiver then verifies none either).
 void BM_TransportLoopback(benchmark::State& state) {
-  DpdkTransport& a = *pair().a;
-  DpdkTransport& b = *pair().b;
+  Pair& q = pair(state.range(1) != 0);
+  DpdkTransport& a = *q.a;
+  DpdkTransport& b = *q.b;
   const auto payload_len = static_cast<uint32_t>(state.range(0));
   const flit::transport::Route to =
-      a.resolve("dpdk://" + std::string(kIpB) + ":" + std::to_string(kUdpPort));
+      a.resolve("dpdk://" + std::string(q.b_ip) + ":" + std::to_string(kUdpPort));
   uint8_t hdr[flit::kPktHdrSize] = {};
   std::vector<uint8_t> payload(payload_len, 0x5a);
   flit::transport::TxPacket p{&to, hdr, payload.data(), payload_len};
@@ -124,7 +140,7 @@ void BM_TransportLoopback(benchmark::State& state) {
   if (b.dpdk_stats().rx_bad_checksum != 0) state.SkipWithError("bad checksums on the link");
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_TransportLoopback)->Arg(32)->Arg(1024);
+BENCHMARK(BM_TransportLoopback)->ArgsProduct({{32, 1024}, {1, 0}});
 
 void BM_RawFrameLoopback(benchmark::State& state) {
   // The same ports, used directly.
