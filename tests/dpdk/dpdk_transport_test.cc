@@ -850,6 +850,28 @@ void expect_error(const NexusConfig& cfg, uint8_t id, std::initializer_list<cons
   }
 }
 
+// The same for a DpdkTransport opened directly with o.
+void expect_open_error(const DpdkTransport::Options& o, std::initializer_list<const char*> parts) {
+  try {
+    DpdkTransport t(o);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    for (const char* part : parts) {
+      EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
+    }
+  }
+}
+
+// The test network's options for a transport of its own on `port` at `ip`.
+DpdkTransport::Options port_options(const char* port, const char* ip) {
+  DpdkTransport::Options o;
+  DpdkTransport::parse_options(test_env().server_config().transport_options, &o);
+  o.ports = {port};
+  o.ips = {ip};
+  o.udp_port = 31850;
+  return o;
+}
+
 TEST(DpdkErrors, UnknownOptionListsTheValidOnes) {
   NexusConfig c = test_env().server_config();
   c.transport_options.push_back("bogus=1");
@@ -861,22 +883,11 @@ TEST(DpdkErrors, UnknownOptionListsTheValidOnes) {
 // pools back (before, every later open failed: "cannot create a pool ...
 // File exists").
 TEST(DpdkErrors, APortWhoseSetupFailedCanBeOpenedAgain) {
-  NexusConfig c = test_env().server_config();
-  DpdkTransport::Options o;
-  DpdkTransport::parse_options(c.transport_options, &o);
-  o.ports = {"net_memif_spare1"};  // opened by no other test
-  o.ips = {"198.18.4.1"};
-  o.udp_port = 31850;
+  const DpdkTransport::Options o =
+      port_options("net_memif_spare1", "198.18.4.1");  // opened by no other test
   DpdkTransport::Options bad = o;
   bad.macs = {"01:00:5e:00:00:01"};
-  try {
-    DpdkTransport t(bad);
-    FAIL() << "a multicast MAC was accepted";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("does not accept MAC 01:00:5E:00:00:01"),
-              std::string::npos)
-        << e.what();
-  }
+  expect_open_error(bad, {"does not accept MAC 01:00:5E:00:00:01"});
   EXPECT_NO_THROW(DpdkTransport{o});
 }
 
@@ -885,24 +896,11 @@ TEST(DpdkErrors, APortWhoseSetupFailedCanBeOpenedAgain) {
 // it opened, and every call over it ended Unavailable with nothing said).
 // Its pools are given back, so the second open fails the same way.
 TEST(DpdkErrors, APortWithoutAUnicastMacIsRefusedNamingMac) {
-  NexusConfig c = test_env().server_config();
-  DpdkTransport::Options o;
-  DpdkTransport::parse_options(c.transport_options, &o);
-  o.ports = {"net_ring_nomac"};
-  o.ips = {"198.18.4.2"};
-  o.udp_port = 31850;
+  const DpdkTransport::Options o = port_options("net_ring_nomac", "198.18.4.2");
   for (int attempt = 0; attempt < 2; ++attempt) {
-    try {
-      DpdkTransport t(o);
-      FAIL() << "a port with MAC 00:00:00:00:00:00 was opened";
-    } catch (const Error& e) {
-      const std::string what = e.what();
-      EXPECT_NE(what.find("port net_ring_nomac (net_ring) has MAC 00:00:00:00:00:00, not a "
-                          "unicast address"),
-                std::string::npos)
-          << what;
-      EXPECT_NE(what.find("mac=02:00:00:00:00:01"), std::string::npos) << what;
-    }
+    expect_open_error(o, {"port net_ring_nomac (net_ring) has MAC 00:00:00:00:00:00, not a "
+                          "unicast address",
+                          "mac=02:00:00:00:00:01"});
   }
 }
 

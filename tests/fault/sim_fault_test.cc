@@ -731,6 +731,36 @@ TEST(Fault, CancelsAtEveryStageUnderFaultsLeaveSessionsWhole) {
   h.check_sessions_whole(sessions, 400, 20 * kDpp);
 }
 
+// The failed-session tests' set-up: 8 + 4 slow calls on s (8 in slots, 4
+// in the backlog), request ids first_id and up, each completing into its
+// SlowCall and then into then(i, status); once the server holds the 8, it
+// restarts, and its reset fails the session.
+struct SlowCall {
+  MsgBuffer req, resp;
+  int done = 0;
+  Status st = Status::kOk;
+};
+void slow_calls_then_restart(SimHarness& h, SessionId s, uint64_t first_id,
+                             std::vector<SlowCall>* calls,
+                             const std::function<void(size_t, Status)>* then) {
+  calls->resize(8 + 4);
+  for (size_t i = 0; i < calls->size(); ++i) {
+    SlowCall& c = (*calls)[i];
+    c.req = work_request(h.client(), first_id + i, 8);
+    c.resp = h.client().alloc_msg_buffer(8);
+    ASSERT_EQ(h.client().enqueue_request(s, kSlowWork, &c.req, &c.resp,
+                                         [calls, then, i](Status st) {
+                                           (*calls)[i].done++;
+                                           (*calls)[i].st = st;
+                                           (*then)(i, st);
+                                         }),
+              Status::kOk);
+  }
+  ASSERT_TRUE(
+      h.driver().run_until([&] { return h.server_side().runs.size() == 8; }, 1'000'000'000));
+  h.restart_server();
+}
+
 // A restarted server resets the session while 8 calls are outstanding; the
 // first failed call's continuation disconnects the session, as the docs
 // advise for kFailed. The session must outlive the loop that fails the
@@ -741,36 +771,19 @@ TEST(Fault, DisconnectFromTheContinuationOfAFailedCallFreesTheSessionAfterTheLas
   SimHarness h(seed_for(9080));
   h.server_side().slow_ns = 50'000'000;  // the calls stay outstanding
   SessionId s = h.connect();
-  struct Call {
-    MsgBuffer req, resp;
-    int done = 0;
-    Status st = Status::kOk;
-  };
-  std::vector<Call> calls(8 + 4);  // 8 in slots, 4 in the backlog
+  std::vector<SlowCall> calls;
   int disconnects = 0;
-  for (size_t i = 0; i < calls.size(); ++i) {
-    Call& c = calls[i];
-    c.req = work_request(h.client(), 500 + i, 8);
-    c.resp = h.client().alloc_msg_buffer(8);
-    ASSERT_EQ(h.client().enqueue_request(s, kSlowWork, &c.req, &c.resp,
-                                         [&, i](Status st) {
-                                           calls[i].done++;
-                                           calls[i].st = st;
-                                           if (st != Status::kOk && h.client().session_state(s) ==
-                                                                        SessionState::kFailed) {
-                                             disconnects++;
-                                             h.client().disconnect(s);
-                                           }
-                                         }),
-              Status::kOk);
-  }
-  ASSERT_TRUE(
-      h.driver().run_until([&] { return h.server_side().runs.size() == 8; }, 1'000'000'000));
-  h.restart_server();
+  const std::function<void(size_t, Status)> then = [&](size_t, Status st) {
+    if (st != Status::kOk && h.client().session_state(s) == SessionState::kFailed) {
+      disconnects++;
+      h.client().disconnect(s);
+    }
+  };
+  ASSERT_NO_FATAL_FAILURE(slow_calls_then_restart(h, s, 500, &calls, &then));
   ASSERT_TRUE(h.driver().run_until(
       [&] { return h.client().session_state(s) == SessionState::kFree; }, 5'000'000'000));
   mallopt(M_PERTURB, 0);
-  for (const Call& c : calls) {
+  for (const SlowCall& c : calls) {
     EXPECT_EQ(c.done, 1);
     EXPECT_TRUE(c.st == Status::kUnknownOutcome || c.st == Status::kUnavailable) << to_string(c.st);
   }
@@ -787,29 +800,14 @@ TEST(Fault, AFailedSessionsContinuationThatThrowsDoesNotStrandTheOthers) {
   SimHarness h(seed_for(9081));
   h.server_side().slow_ns = 50'000'000;  // the calls stay outstanding
   SessionId s = h.connect();
-  struct Call {
-    MsgBuffer req, resp;
-    int done = 0;
-  };
-  std::vector<Call> calls(8 + 4);  // 8 in slots, 4 in the backlog
+  std::vector<SlowCall> calls;
   int thrown = 0;
-  for (size_t i = 0; i < calls.size(); ++i) {
-    Call& c = calls[i];
-    c.req = work_request(h.client(), 550 + i, 8);
-    c.resp = h.client().alloc_msg_buffer(8);
-    ASSERT_EQ(h.client().enqueue_request(s, kSlowWork, &c.req, &c.resp,
-                                         [&, i](Status st) {
-                                           calls[i].done++;
-                                           if (st == Status::kOk) return;
-                                           if (thrown++ == 0) throw std::runtime_error("first");
-                                           if (h.client().session_state(s) == SessionState::kFailed)
-                                             h.client().disconnect(s);
-                                         }),
-              Status::kOk);
-  }
-  ASSERT_TRUE(
-      h.driver().run_until([&] { return h.server_side().runs.size() == 8; }, 1'000'000'000));
-  h.restart_server();
+  const std::function<void(size_t, Status)> then = [&](size_t, Status st) {
+    if (st == Status::kOk) return;
+    if (thrown++ == 0) throw std::runtime_error("first");
+    if (h.client().session_state(s) == SessionState::kFailed) h.client().disconnect(s);
+  };
+  ASSERT_NO_FATAL_FAILURE(slow_calls_then_restart(h, s, 550, &calls, &then));
   bool caught = false;
   auto freed = [&] { return h.client().session_state(s) == SessionState::kFree; };
   try {
@@ -820,7 +818,7 @@ TEST(Fault, AFailedSessionsContinuationThatThrowsDoesNotStrandTheOthers) {
   }
   EXPECT_TRUE(caught);
   EXPECT_TRUE(freed()) << "the session was left failed";
-  for (const Call& c : calls) EXPECT_EQ(c.done, 1);
+  for (const SlowCall& c : calls) EXPECT_EQ(c.done, 1);
   EXPECT_EQ(h.client().num_client_sessions(), 0u);
 }
 

@@ -163,6 +163,13 @@ class ImportTest : public ::testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
   void write(const std::string& rel, const std::string& text) { std::ofstream(dir_ / rel) << text; }
+  // Loads dir_/rel into c and returns what it printed; *schema gets the
+  // result (null on error).
+  std::string load_printing(Compilation& c, const std::string& rel, const Schema** schema) {
+    ::testing::internal::CaptureStderr();
+    *schema = c.load((dir_ / rel).string());
+    return ::testing::internal::GetCapturedStderr();
+  }
   std::filesystem::path dir_;
 };
 
@@ -237,9 +244,9 @@ TEST_F(ImportTest, NamesClashAcrossPackagesThroughImports) {
   {
     Diagnostics d;
     Compilation c({}, d);
-    ::testing::internal::CaptureStderr();
-    EXPECT_EQ(c.load((dir_ / "src/m.flit").string()), nullptr);
-    const std::string err = ::testing::internal::GetCapturedStderr();
+    const Schema* m = nullptr;
+    const std::string err = load_printing(c, "src/m.flit", &m);
+    EXPECT_EQ(m, nullptr);
     EXPECT_EQ(d.error_count(), 1);
     EXPECT_NE(err.find("q2.flit:2:8: error: 'P' is already declared (at "), std::string::npos)
         << err;
@@ -250,9 +257,9 @@ TEST_F(ImportTest, NamesClashAcrossPackagesThroughImports) {
   {
     Diagnostics d;
     Compilation c({}, d);
-    ::testing::internal::CaptureStderr();
-    EXPECT_EQ(c.load((dir_ / "src/a.flit").string()), nullptr);
-    const std::string err = ::testing::internal::GetCapturedStderr();
+    const Schema* a = nullptr;
+    const std::string err = load_printing(c, "src/a.flit", &a);
+    EXPECT_EQ(a, nullptr);
     EXPECT_NE(err.find("'inner' generates the C++ name 'a::inner', which is also the namespace "
                        "of package 'a.inner'"),
               std::string::npos)
@@ -308,9 +315,8 @@ TEST_F(ImportTest, ANameTheSamePackageImportsDeclaresIsTaken) {
     write(top, k.text);
     Diagnostics d;
     Compilation c({}, d);
-    ::testing::internal::CaptureStderr();
-    const Schema* s = c.load((dir_ / top).string());
-    const std::string err = ::testing::internal::GetCapturedStderr();
+    const Schema* s = nullptr;
+    const std::string err = load_printing(c, top, &s);
     if (k.message == nullptr) {
       EXPECT_NE(s, nullptr) << err;
       continue;
