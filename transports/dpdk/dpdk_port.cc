@@ -443,18 +443,6 @@ void DpdkPort::setup(const PortSetup& s) {
                   ": " + rte_err(rc) + " (drop mac= to use the port's own)");
     }
   }
-  // Peers drop frames whose source MAC is not one host's (a flit peer's
-  // unicast_source check, a kernel's and a switch's): a port without one
-  // (net_ring's is all zeros) could send but never be answered.
-  rte_ether_addr own{};
-  rte_eth_macaddr_get(id_, &own);
-  if (!rte_is_valid_assigned_ether_addr(&own)) {
-    throw Error("flit dpdk: port " + name_ + " (" + info.driver_name + ") has MAC " +
-                mac_to_string(own) +
-                ", not a unicast address: peers would drop every frame from it; set one with "
-                "mac=02:00:00:00:00:01 (locally administered) if the driver can take one, else "
-                "use a port that has one (net_ring can do neither)");
-  }
   rc = rte_eth_dev_start(id_);
   if (rc != 0) {
     throw Error("flit dpdk: port " + name_ + ": start failed: " + rte_err(rc) +
@@ -463,6 +451,18 @@ void DpdkPort::setup(const PortSetup& s) {
                      : ""));
   }
   rte_eth_macaddr_get(id_, &mac_);
+  // Peers drop frames whose source MAC is not one host's (a flit peer's
+  // unicast_source check, a kernel's and a switch's): a port without one
+  // (net_ring's is all zeros) could send but never be answered.
+  // Checked once started, on the MAC the frames will carry (undo_setup
+  // stops the port again).
+  if (!rte_is_valid_assigned_ether_addr(&mac_)) {
+    throw Error("flit dpdk: port " + name_ + " (" + info.driver_name + ") has MAC " +
+                mac_to_string(mac_) +
+                ", not a unicast address: peers would drop every frame from it; set one with "
+                "mac=02:00:00:00:00:01 (locally administered) if the driver can take one, else "
+                "use a port that has one (net_ring can do neither)");
+  }
   claimed_.assign(queues_, false);
   // Frames sent before the link is up are lost (a memif link connects
   // asynchronously after start): wait for it, bounded, since the peer may
