@@ -112,12 +112,22 @@ struct TransportOpts {
   }
 };
 
+// --rx-burst: NexusConfig::rx_burst, for server and client alike.
+void add_rx_burst_flag(CLI::App* app, uint32_t* v) {
+  app->add_option("--rx-burst", *v,
+                  "packets taken per receive poll, at most " + std::to_string(flit::kMaxRxBurst) +
+                      " (NexusConfig::rx_burst)")
+      ->check(CLI::Range(1u, flit::kMaxRxBurst))
+      ->capture_default_str();
+}
+
 struct ServerOpts {
   TransportOpts t;
   std::string listen = "udp://127.0.0.1:31850";
   int cpu = -1;
   double duration = 0;  // 0: until SIGINT/SIGTERM
   size_t mtu = 0;
+  uint32_t rx_burst = flit::kDefaultRxBurst;
   uint32_t work_iters = 0;  // simulated work per request (work.h)
 };
 
@@ -137,6 +147,7 @@ int run_server(const ServerOpts& o) {
   o.t.apply(&cfg);
   cfg.listen_uri = o.listen;
   cfg.mtu = o.mtu;
+  cfg.rx_burst = o.rx_burst;
   flit::Nexus nexus(cfg);
   const uint32_t work = o.work_iters;
   nexus.register_handler(kEcho, [work](flit::ReqHandle* h) {
@@ -192,6 +203,7 @@ struct ClientOpts {
   uint32_t sessions = 1;
   int cpu = -1;
   size_t mtu = 0;
+  uint32_t rx_burst = flit::kDefaultRxBurst;
   double connect_timeout = 2;
   std::string json;
   double rate = 0;  // requests/s, open loop; 0: closed loop
@@ -350,6 +362,7 @@ int run_client(const ClientOpts& o) {
     }
   }
   cfg.mtu = o.mtu;
+  cfg.rx_burst = o.rx_burst;
   cfg.connect_timeout =
       std::chrono::duration_cast<flit::Duration>(std::chrono::duration<double>(o.connect_timeout));
   flit::Nexus nexus(cfg);
@@ -587,6 +600,7 @@ int main(int argc, char** argv) {
   server->add_option("--duration", so.duration, "exit after SECONDS (default: until SIGINT)")
       ->check(kFinite & CLI::Range(0.0, 86400.0));
   server->add_option("--mtu", so.mtu, "largest packet, header included (default: transport's)");
+  add_rx_burst_flag(server, &so.rx_burst);
   server
       ->add_option("--work-iters", so.work_iters,
                    "simulated work per request: N dependent multiply-adds before answering "
@@ -635,6 +649,7 @@ int main(int argc, char** argv) {
       ->check(kFinite & CLI::Range(0.01, 600.0))
       ->capture_default_str();
   client->add_option("--mtu", co.mtu, "largest packet, header included (default: transport's)");
+  add_rx_burst_flag(client, &co.rx_burst);
   co.t.add_flags(client);
   client->add_option("--json", co.json, "also write the result as JSON to FILE");
 

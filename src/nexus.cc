@@ -39,6 +39,10 @@ Nexus::Nexus(NexusConfig cfg) : cfg_(std::move(cfg)), epoch_(secure_random_u64()
                 std::to_string(kSessionCredits) + "], got " +
                 std::to_string(cfg_.eager_response_pkts));
   }
+  if (cfg_.rx_burst == 0 || cfg_.rx_burst > kMaxRxBurst) {
+    throw Error("flit: NexusConfig::rx_burst must be in [1, " + std::to_string(kMaxRxBurst) +
+                "], got " + std::to_string(cfg_.rx_burst));
+  }
   if (cfg_.rto <= Duration::zero() || cfg_.call_deadline <= Duration::zero() ||
       cfg_.connect_timeout <= Duration::zero() || cfg_.connect_retry <= Duration::zero()) {
     throw Error(

@@ -181,9 +181,9 @@ FLIT_HOT void Rpc::run_event_loop_once() {
         "a continuation instead");
   }
   in_event_loop_ = true;
-  transport::RxPacket rx[kRxBurst];
+  transport::RxPacket rx[kMaxRxBurst];
   LoopScope scope{in_event_loop_, transport_.get(), rx};
-  scope.n = transport_->rx_burst(rx, kRxBurst);
+  scope.n = transport_->rx_burst(rx, cfg_.rx_burst);
   // The steady clock is read when there is work, and on every 16th empty
   // poll for the timers (millisecond-scale: a few microseconds stale is
   // nothing); an idle poll loop then costs little more than the transport's

@@ -979,3 +979,79 @@ TEST_F(RpcTest, MismatchedPacketSizeIsRefusedAtConnect) {
 
 }  // namespace
 }  // namespace flit::testing
+
+namespace flit::testing {
+namespace {
+
+// A transport whose receive queue holds `queued` junk packets (a header with
+// a wrong magic, which the engine drops and counts), and which records the
+// burst each rx_burst asks for.
+class JunkQueue final : public transport::Transport {
+ public:
+  JunkQueue(JunkQueue** self, uint32_t queued) : queued_(queued) {
+    *self = this;
+    std::memset(junk_, 0xAB, sizeof junk_);
+  }
+  std::vector<uint32_t> asked;  // `max` of every rx_burst call
+
+  std::string_view name() const override { return "junkqueue"; }
+  size_t max_packet_size() const override { return 1472; }
+  std::string local_uri() const override { return "junkqueue://local:1"; }
+  transport::Route resolve(std::string_view) override { return {}; }
+  bool same_peer(const transport::Route&, const transport::Route&) const override { return true; }
+  std::string route_to_string(const transport::Route&) const override { return "junkqueue"; }
+  uint32_t tx_burst(const transport::TxPacket*, uint32_t n) override { return n; }
+  uint32_t rx_burst(transport::RxPacket* pkts, uint32_t max) override {
+    asked.push_back(max);
+    uint32_t n = 0;
+    for (; n < max && queued_ != 0; ++n, --queued_) pkts[n] = {junk_, sizeof junk_, &route_, n};
+    return n;
+  }
+  void rx_release(const transport::RxPacket*, uint32_t) override {}
+  transport::TransportStats stats() const override { return {}; }
+
+ private:
+  uint32_t queued_;
+  uint8_t junk_[kPktHdrSize];
+  transport::Route route_{};
+};
+
+// Each event-loop iteration takes at most NexusConfig::rx_burst packets,
+// by default kDefaultRxBurst; the rest wait for the next iteration.
+TEST(RpcRxBurst, EachLoopIterationTakesAtMostRxBurstPackets) {
+  for (uint32_t burst : {0u, 1u, 5u, kMaxRxBurst}) {  // 0: leave the default
+    SCOPED_TRACE(burst);
+    const uint32_t want = burst == 0 ? kDefaultRxBurst : burst;
+    JunkQueue* t = nullptr;
+    NexusConfig c;
+    if (burst != 0) c.rx_burst = burst;
+    const uint32_t queued = 2 * want + 3;
+    c.transport_factory = [&](uint8_t) { return std::make_unique<JunkQueue>(&t, queued); };
+    Nexus nexus(c);
+    Rpc rpc(nexus, 0);
+    for (uint64_t expect : {want, 2 * want, std::min(3 * want, queued)}) {
+      rpc.run_event_loop_once();
+      EXPECT_EQ(rpc.stats().drop_bad_magic, expect);
+    }
+    EXPECT_EQ(t->asked, std::vector<uint32_t>(3, want));
+  }
+}
+
+TEST(RpcRxBurst, OutOfRangeIsAClearError) {
+  for (uint32_t bad : {0u, kMaxRxBurst + 1}) {
+    NexusConfig c;
+    c.rx_burst = bad;
+    try {
+      Nexus nexus(c);
+      ADD_FAILURE() << bad;
+    } catch (const Error& e) {
+      EXPECT_NE(
+          std::string(e.what()).find("rx_burst must be in [1, 32], got " + std::to_string(bad)),
+          std::string::npos)
+          << e.what();
+    }
+  }
+}
+
+}  // namespace
+}  // namespace flit::testing

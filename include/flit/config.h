@@ -23,10 +23,17 @@ inline constexpr uint32_t kSessionSlots = 8;
 // receives more than it reserved room for.
 inline constexpr uint32_t kSessionCredits = 32;
 
-// Packets taken from the transport per receive burst, and the transmit
-// batch size (a burst is flushed when it is full or the loop iteration ends).
-inline constexpr uint32_t kRxBurst = 32;
+// Most packets taken from the transport per receive burst (the burst is
+// NexusConfig::rx_burst, kDefaultRxBurst unless set), and the transmit
+// batch size (a batch is flushed when it is full or the loop iteration
+// ends).
+inline constexpr uint32_t kMaxRxBurst = 32;
 inline constexpr uint32_t kTxBatch = 32;
+
+// Default receive burst: half of kMaxRxBurst, so that the calls in flight
+// between two Rpcs cannot all travel as one batch (docs/ARCHITECTURE.md,
+// "Receive bursts and convoys").
+inline constexpr uint32_t kDefaultRxBurst = 16;
 
 // Functions from Rpc::post(), and worker handlers' responses, taken from
 // their rings per event-loop iteration: work handed in by other threads
@@ -56,7 +63,8 @@ inline constexpr size_t kMinBufferClass = 64;
 static_assert(kSessionCredits >= kSessionSlots,
               "every slot must be able to send at least one packet");
 static_assert((kSessionSlots & (kSessionSlots - 1)) == 0, "slots: a power of two");
-static_assert(kTxBatch >= kRxBurst, "one rx burst can trigger one tx packet each");
+static_assert(kTxBatch >= kMaxRxBurst, "one rx burst can trigger one tx packet each");
+static_assert(kDefaultRxBurst >= 1 && kDefaultRxBurst <= kMaxRxBurst);
 static_assert(kPktHdrSize % 8 == 0, "header keeps 8-byte fields aligned");
 
 }  // namespace flit

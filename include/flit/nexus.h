@@ -70,6 +70,15 @@ struct NexusConfig {
   // response packet after the first (eRPC's scheme). In [1, kSessionCredits].
   // The client's setting is what its sessions use.
   uint32_t eager_response_pkts = kDefaultEagerResponsePkts;
+  // Packets each event-loop iteration takes from the transport at most, in
+  // [1, kMaxRxBurst]; their answers go out together at the iteration's end.
+  // Below the number of packets in flight between two Rpcs, the calls in
+  // flight split into several batches that both sides work on at once; at
+  // or above it they travel as one batch, and each side waits while the
+  // other works through it (docs/ARCHITECTURE.md, "Receive bursts and
+  // convoys"). A larger burst spreads each iteration's fixed cost over more
+  // packets.
+  uint32_t rx_burst = kDefaultRxBurst;
   // Retransmission timeout: a request or request-for-response packet not
   // answered within it is sent again (selective: only the packets whose
   // answers are missing).
