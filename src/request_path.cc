@@ -34,8 +34,13 @@ FLIT_HOT Status Rpc::enqueue_request(SessionId sn, uint16_t method, const MsgBuf
       [[unlikely]] {
     return Status::kInvalidArgument;
   }
-  uint64_t dl = now_ns() + (deadline == Duration::zero() ? deadline_ns_
-                                                         : static_cast<uint64_t>(deadline.count()));
+  // From a handler or continuation, the time this loop iteration read (it
+  // read one: idle_polls_ is 0) saves a clock read per call; it is as old as
+  // the iteration's work before this call, microseconds against deadlines of
+  // milliseconds.
+  const uint64_t now = in_event_loop_ && idle_polls_ == 0 ? now_cache_ns_ : now_ns();
+  uint64_t dl =
+      now + (deadline == Duration::zero() ? deadline_ns_ : static_cast<uint64_t>(deadline.count()));
   uint32_t seq = s->next_call_seq++;
   if (s->next_call_seq == 0) s->next_call_seq = 1;  // CallId 0 is kInvalidCall
   if (s->free_slot_mask == 0 || s->backlog_len != 0) [[unlikely]] {
@@ -86,6 +91,16 @@ FLIT_HOT Status Rpc::start_call(Session* s, uint32_t seq, uint16_t method, const
   c.refused = false;
   c.probe_refused = false;
   c.last_sent = false;
+  // No other slot waits for credits: only this one has packets to send,
+  // and the pass over every busy slot can be skipped (unless sending them
+  // took back probes' credits, whose probes then want a pass).
+  if (!s->credit_starved && s->credit_waiter == Session::kNoWaiter) [[likely]] {
+    if (!client_send_slot(s, i)) return Status::kOk;  // now the credit waiter
+    if (!s->credit_starved) [[likely]] {
+      s->credit_starved = s->credits == 0;
+      return Status::kOk;
+    }
+  }
   client_send_more(s);
   return Status::kOk;
 }
@@ -115,6 +130,7 @@ FLIT_COLD void Rpc::reclaim_probe_credits(Session* s) {
     c.num_tx = 0;
     s->credits++;
   }
+  s->credit_starved = true;  // the probes go again in a later pass
 }
 
 // Sends every new packet the session's credits and each slot's window allow,
@@ -132,6 +148,7 @@ FLIT_HOT void Rpc::client_send_more(Session* s) {
     s->credit_waiter = Session::kNoWaiter;
     send_last_request_pkt(s, w);
   }
+  s->credit_starved = false;
   const uint32_t start = s->send_turn;
   s->send_turn = (start + 1) % kSessionSlots;
   const uint32_t busy = ~s->free_slot_mask & kAllSlotsMask;
@@ -140,23 +157,34 @@ FLIT_HOT void Rpc::client_send_more(Session* s) {
   while (turn != 0 && s->credits != 0) {
     const uint32_t i = (static_cast<uint32_t>(std::countr_zero(turn)) + start) % kSessionSlots;
     turn &= turn - 1;
-    ClientSlot& c = s->cslots[i];
-    const uint32_t limit = c.refused ? 1 : c.total_tx();  // a refused request probes
-    while (c.num_tx < limit && s->credits != 0 && c.num_tx - c.num_rx < kWindow) {
-      if (c.num_tx + 1 == c.req_pkts && s->eager > 1 && c.resp_pkts == 0) {
-        if (s->credits < s->eager) reclaim_probe_credits(s);
-        if (s->credits < s->eager) {
-          s->credit_waiter = static_cast<uint8_t>(i);
-          return;
-        }
-        send_last_request_pkt(s, i);
-        break;
-      }
-      client_send_one(s, i, c.num_tx);
-      c.num_tx++;
-      s->credits--;
-    }
+    if (!client_send_slot(s, i)) return;
   }
+  // Run out of credits, maybe with packets left: the next credits back
+  // start another pass (complete_call, start_call).
+  if (s->credits == 0) s->credit_starved = true;
+}
+
+// Sends what slot i's window and the session's credits allow of its
+// packets. False if its last request packet must wait for the eager credits
+// (it is then the credit_waiter). No allocation.
+FLIT_HOT bool Rpc::client_send_slot(Session* s, uint32_t i) {
+  ClientSlot& c = s->cslots[i];
+  const uint32_t limit = c.refused ? 1 : c.total_tx();  // a refused request probes
+  while (c.num_tx < limit && s->credits != 0 && c.num_tx - c.num_rx < kWindow) {
+    if (c.num_tx + 1 == c.req_pkts && s->eager > 1 && c.resp_pkts == 0) {
+      if (s->credits < s->eager) reclaim_probe_credits(s);
+      if (s->credits < s->eager) {
+        s->credit_waiter = static_cast<uint8_t>(i);
+        return false;
+      }
+      send_last_request_pkt(s, i);
+      break;
+    }
+    client_send_one(s, i, c.num_tx);
+    c.num_tx++;
+    s->credits--;
+  }
+  return true;
 }
 
 // The last request packet of slot i. Its answer, response packet 0, comes
@@ -260,8 +288,9 @@ void Rpc::complete_call(Session* s, uint32_t slot_idx, Status st) {
   }
   // The credits returned may be what another slot waits for: with nothing
   // of its own in flight, no answer would wake it. (No other slot busy, as
-  // with one call in flight: nobody waits.)
-  if (s->free_slot_mask != kAllSlotsMask && s->state == SessionState::kConnected)
+  // with one call in flight, or no slot short of credits: nobody waits.)
+  if (s->free_slot_mask != kAllSlotsMask && s->state == SessionState::kConnected &&
+      (s->credit_starved || s->credit_waiter != Session::kNoWaiter))
     client_send_more(s);
   if (first) [[unlikely]] {
     keep_first_exception(&first, [&] { cont(st); });

@@ -160,6 +160,13 @@ struct Session {
   // then go to it first (kNoWaiter: none).
   static constexpr uint8_t kNoWaiter = 0xFF;
   uint8_t credit_waiter = kNoWaiter;
+  // A slot may have packets that only credits hold back: a send stopped
+  // with none left, or probes' credits were taken back (the probes go
+  // again). Credits coming back must then start a pass over the slots
+  // (client_send_more). While false (and no credit_waiter), a new call
+  // sends only its own slot's packets, and a completed call's returned
+  // credits wake nobody.
+  bool credit_starved = false;
   // fail_session is completing this session's calls; a disconnect() from
   // one of their continuations frees the session when it is done.
   bool failing = false;

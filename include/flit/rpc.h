@@ -381,6 +381,7 @@ class Rpc {
   Status start_call(Session* s, uint32_t seq, uint16_t method, const MsgBuffer* req,
                     MsgBuffer* resp, Continuation&& cont, uint64_t deadline_ns);
   void client_send_more(Session* s);
+  bool client_send_slot(Session* s, uint32_t slot_idx);
   void client_send_one(Session* s, uint32_t slot_idx, uint32_t tx_idx);
   void complete_call(Session* s, uint32_t slot_idx, Status st);
   void drain_backlog(Session* s, std::exception_ptr* first);
@@ -464,6 +465,9 @@ class Rpc {
   uint64_t now_cache_ns_ = 0;  // refreshed once per event-loop iteration
   bool in_event_loop_ = false;
   bool closing_ = false;  // in ~Rpc: no new sessions or retried calls
+  // Empty polls since the clock was last read; 0 inside an iteration means
+  // this iteration read it (now_cache_ns_ is current), which
+  // enqueue_request relies on.
   uint32_t idle_polls_ = 0;
   FaultInjection fault_;
   bool fault_on_ = false;
