@@ -96,10 +96,8 @@ FLIT_HOT Status Rpc::start_call(Session* s, uint32_t seq, uint16_t method, const
   // took back probes' credits, whose probes then want a pass).
   if (!s->credit_starved && s->credit_waiter == Session::kNoWaiter) [[likely]] {
     if (!client_send_slot(s, i)) return Status::kOk;  // now the credit waiter
-    if (!s->credit_starved) [[likely]] {
-      s->credit_starved = s->credits == 0;
+    if (!s->credit_starved) [[likely]]
       return Status::kOk;
-    }
   }
   client_send_more(s);
   return Status::kOk;
@@ -154,14 +152,17 @@ FLIT_HOT void Rpc::client_send_more(Session* s) {
   const uint32_t busy = ~s->free_slot_mask & kAllSlotsMask;
   // busy rotated so that bit 0 is slot `start`.
   uint32_t turn = ((busy >> start) | (busy << (kSessionSlots - start))) & kAllSlotsMask;
-  while (turn != 0 && s->credits != 0) {
+  while (turn != 0) {
     const uint32_t i = (static_cast<uint32_t>(std::countr_zero(turn)) + start) % kSessionSlots;
     turn &= turn - 1;
+    if (s->credits == 0) [[unlikely]] {
+      // The slots not served: the next credits back start another pass
+      // (complete_call, start_call) if one of them has packets to send.
+      if (s->cslots[i].wants_credits()) s->credit_starved = true;
+      continue;
+    }
     if (!client_send_slot(s, i)) return;
   }
-  // Run out of credits, maybe with packets left: the next credits back
-  // start another pass (complete_call, start_call).
-  if (s->credits == 0) s->credit_starved = true;
 }
 
 // Sends what slot i's window and the session's credits allow of its
@@ -169,7 +170,7 @@ FLIT_HOT void Rpc::client_send_more(Session* s) {
 // (it is then the credit_waiter). No allocation.
 FLIT_HOT bool Rpc::client_send_slot(Session* s, uint32_t i) {
   ClientSlot& c = s->cslots[i];
-  const uint32_t limit = c.refused ? 1 : c.total_tx();  // a refused request probes
+  const uint32_t limit = c.send_limit();
   while (c.num_tx < limit && s->credits != 0 && c.num_tx - c.num_rx < kWindow) {
     if (c.num_tx + 1 == c.req_pkts && s->eager > 1 && c.resp_pkts == 0) {
       if (s->credits < s->eager) reclaim_probe_credits(s);
@@ -184,6 +185,7 @@ FLIT_HOT bool Rpc::client_send_slot(Session* s, uint32_t i) {
     c.num_tx++;
     s->credits--;
   }
+  if (s->credits == 0 && c.wants_credits()) s->credit_starved = true;
   return true;
 }
 

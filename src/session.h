@@ -93,6 +93,10 @@ struct ClientSlot {
   uint64_t tx_gen = 0;  // the send batch that last queued a packet reading *req
 
   uint32_t total_tx() const { return resp_pkts == 0 ? req_pkts : req_pkts + resp_pkts - 1; }
+  // Packets [0, send_limit()) are to be sent: a refused request probes.
+  uint32_t send_limit() const { return refused ? 1 : total_tx(); }
+  // Has a packet to send that its window allows: only credits hold it back.
+  bool wants_credits() const { return busy && num_tx < send_limit() && num_tx - num_rx < kWindow; }
   uint32_t in_flight() const {
     // rx_mask is 0 unless answers arrived out of order; skipping the count
     // then matters because without -mpopcnt (the x86-64 baseline Debian
@@ -161,11 +165,11 @@ struct Session {
   static constexpr uint8_t kNoWaiter = 0xFF;
   uint8_t credit_waiter = kNoWaiter;
   // A slot may have packets that only credits hold back: a send stopped
-  // with none left, or probes' credits were taken back (the probes go
-  // again). Credits coming back must then start a pass over the slots
-  // (client_send_more). While false (and no credit_waiter), a new call
-  // sends only its own slot's packets, and a completed call's returned
-  // credits wake nobody.
+  // with none left before a slot's packets were all out, or probes'
+  // credits were taken back (the probes go again). Credits coming back must
+  // then start a pass over the slots (client_send_more). While false (and
+  // no credit_waiter), a new call sends only its own slot's packets, and a
+  // completed call's returned credits wake nobody.
   bool credit_starved = false;
   // fail_session is completing this session's calls; a disconnect() from
   // one of their continuations frees the session when it is done.
