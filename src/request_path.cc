@@ -34,11 +34,10 @@ FLIT_HOT Status Rpc::enqueue_request(SessionId sn, uint16_t method, const MsgBuf
       [[unlikely]] {
     return Status::kInvalidArgument;
   }
-  // From a handler or continuation, the time this loop iteration read (it
-  // read one: idle_polls_ is 0) saves a clock read per call; it is as old as
-  // the iteration's work before this call, microseconds against deadlines of
-  // milliseconds.
-  const uint64_t now = in_event_loop_ && idle_polls_ == 0 ? now_cache_ns_ : now_ns();
+  // From a handler or continuation, the time this loop iteration read saves
+  // a clock read per call; it is as old as the iteration's work before this
+  // call, microseconds against deadlines of milliseconds.
+  const uint64_t now = now_fresh_ ? now_cache_ns_ : now_ns();
   uint64_t dl =
       now + (deadline == Duration::zero() ? deadline_ns_ : static_cast<uint64_t>(deadline.count()));
   uint32_t seq = s->next_call_seq++;
@@ -176,6 +175,10 @@ FLIT_HOT bool Rpc::client_send_slot(Session* s, uint32_t i) {
       if (s->credits < s->eager) reclaim_probe_credits(s);
       if (s->credits < s->eager) {
         s->credit_waiter = static_cast<uint8_t>(i);
+        // The slots after it in this pass (and calls started while it
+        // waits) were not served: should its call end before it is
+        // sent, a pass must follow.
+        s->credit_starved = true;
         return false;
       }
       send_last_request_pkt(s, i);

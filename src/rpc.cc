@@ -162,12 +162,14 @@ namespace {
 // even if a handler throws.
 struct LoopScope {
   bool& flag;
+  bool& now_fresh;
   transport::Transport* t;
   transport::RxPacket* rx;
   uint32_t n = 0;
   ~LoopScope() {
     if (n != 0) t->rx_release(rx, n);
     flag = false;
+    now_fresh = false;
   }
 };
 }  // namespace
@@ -182,7 +184,7 @@ FLIT_HOT void Rpc::run_event_loop_once() {
   }
   in_event_loop_ = true;
   transport::RxPacket rx[kMaxRxBurst];
-  LoopScope scope{in_event_loop_, transport_.get(), rx};
+  LoopScope scope{in_event_loop_, now_fresh_, transport_.get(), rx};
   scope.n = transport_->rx_burst(rx, cfg_.rx_burst);
   // The steady clock is read when there is work, and on every 16th empty
   // poll for the timers (millisecond-scale: a few microseconds stale is
@@ -192,6 +194,7 @@ FLIT_HOT void Rpc::run_event_loop_once() {
   if (scope.n != 0 || tx_->n != 0 || cfg_.clock != nullptr || ++idle_polls_ >= 16) {
     idle_polls_ = 0;
     now_cache_ns_ = now_ns();
+    now_fresh_ = true;
   }
   for (uint32_t i = 0; i < scope.n; ++i) process_packet(rx[i]);
   // Work handed in by other threads, a bounded amount per iteration (the

@@ -44,6 +44,7 @@ FLIT_HOT void Rpc::run_posted() {
       // The clock is read lazily on idle polls; posted work may start calls.
       idle_polls_ = 0;
       now_cache_ns_ = now_ns();
+      now_fresh_ = true;
     }
     stats_.posts_run++;
     fn();

@@ -469,6 +469,73 @@ TEST_F(RpcTest, CancelOfACallIdFromAFreedSessionCancelsNothing) {
   EXPECT_EQ(got, Status::kCancelled);
 }
 
+// A call whose last request packet waits for the eager credits it needs
+// holds back the calls started after it; if it ends before it could send
+// that packet (cancelled here, before any answer came back), they go at
+// once, not at their deadlines.
+TEST_F(RpcTest, CallsBehindACreditWaiterGoWhenItIsCancelled) {
+  SessionId s = connect();
+  // kSessionCredits - 1 packets: all but the last go, leaving one credit,
+  // fewer than the kDefaultEagerResponsePkts the last one needs.
+  MsgBuffer big = client_->alloc_msg_buffer(client_->data_per_pkt() * (kSessionCredits - 1));
+  MsgBuffer big_resp = client_->alloc_msg_buffer(4);
+  MsgBuffer req = client_->alloc_msg_buffer(4), resp = client_->alloc_msg_buffer(4);
+  std::memset(req.data(), 5, 4);
+  CallId big_id = kInvalidCall;
+  Status big_st = Status::kInternal, st = Status::kInternal;
+  ASSERT_EQ(
+      client_->enqueue_request(
+          s, kEcho, &big, &big_resp, [&](Status r) { big_st = r; }, Duration::zero(), &big_id),
+      Status::kOk);
+  ASSERT_EQ(client_->enqueue_request(
+                s, kEcho, &req, &resp, [&](Status r) { st = r; }, std::chrono::seconds(2)),
+            Status::kOk);
+  EXPECT_TRUE(client_->cancel(big_id));
+  EXPECT_EQ(big_st, Status::kCancelled);
+  ASSERT_TRUE(poll_until(*client_, [&] { return st != Status::kInternal; }));
+  EXPECT_EQ(st, Status::kOk);
+  EXPECT_EQ(std::memcmp(resp.data(), req.data(), 4), 0);
+}
+
+// A call started by a continuation that disconnect() runs from outside the
+// event loop takes its deadline from the time of that call, not from the
+// last loop iteration's clock reading (here 2 s old by a test clock, less
+// than the idle timeout; the call's deadline is 1 s).
+TEST_F(RpcTest, ACallStartedFromDisconnectOutsideTheLoopTakesItsDeadlineFromNow) {
+  struct TestClock {
+    std::atomic<uint64_t> ns{uint64_t{1} << 40};
+    static uint64_t read(void* self) { return static_cast<TestClock*>(self)->ns.load(); }
+  } clock;
+  NexusConfig cfg = test_env().client_config();
+  cfg.clock = &TestClock::read;
+  cfg.clock_ctx = &clock;
+  Nexus nexus(cfg);
+  Rpc rpc(nexus, 0);
+  SessionId s1 = kInvalidSession, s2 = kInvalidSession;
+  ASSERT_EQ(rpc.connect(server_->uri(), &s1), Status::kOk);
+  ASSERT_EQ(rpc.connect(server_->uri(), &s2), Status::kOk);
+  MsgBuffer held = rpc.alloc_msg_buffer(4), held_resp = rpc.alloc_msg_buffer(4);
+  MsgBuffer req = rpc.alloc_msg_buffer(4), resp = rpc.alloc_msg_buffer(4);
+  std::memset(req.data(), 9, 4);
+  Status held_st = Status::kInternal, st = Status::kInternal;
+  ASSERT_EQ(rpc.enqueue_request(s1, kBlackhole, &held, &held_resp,
+                                [&](Status r) {
+                                  held_st = r;
+                                  EXPECT_EQ(rpc.enqueue_request(
+                                                s2, kEcho, &req, &resp, [&](Status r2) { st = r2; },
+                                                std::chrono::seconds(1)),
+                                            Status::kOk);
+                                }),
+            Status::kOk);
+  rpc.run_event_loop_once();  // sends it; reads the clock
+  clock.ns += 2'000'000'000;  // away from the loop
+  rpc.disconnect(s1);
+  ASSERT_NE(held_st, Status::kInternal);
+  ASSERT_TRUE(poll_until(rpc, [&] { return st != Status::kInternal; }));
+  EXPECT_EQ(st, Status::kOk);
+  EXPECT_EQ(std::memcmp(resp.data(), req.data(), 4), 0);
+}
+
 // Destroying a client Rpc completes what it owes, once each, with
 // kCancelled: calls in the slots and in the backlog, a retried call waiting
 // for its next attempt, and a connect under way.

@@ -464,11 +464,11 @@ class Rpc {
   uint64_t last_scan_ns_ = 0;
   uint64_t now_cache_ns_ = 0;  // refreshed once per event-loop iteration
   bool in_event_loop_ = false;
-  bool closing_ = false;  // in ~Rpc: no new sessions or retried calls
-  // Empty polls since the clock was last read; 0 inside an iteration means
-  // this iteration read it (now_cache_ns_ is current), which
-  // enqueue_request relies on.
-  uint32_t idle_polls_ = 0;
+  bool closing_ = false;     // in ~Rpc: no new sessions or retried calls
+  uint32_t idle_polls_ = 0;  // empty polls since the clock was last read
+  // This event-loop iteration read the clock into now_cache_ns_ (false
+  // outside the loop, InLoopScope included): enqueue_request uses it.
+  bool now_fresh_ = false;
   FaultInjection fault_;
   bool fault_on_ = false;
   uint64_t fault_rng_ = 1;
