@@ -87,6 +87,12 @@ void MsgBufferPool::refill(uint32_t c) {
 }
 
 MsgBuffer MsgBufferPool::alloc(size_t size) {
+  MsgBuffer b;
+  alloc_into(b, size);
+  return b;
+}
+
+void MsgBufferPool::alloc_into(MsgBuffer& out, size_t size) {
   if (size > max_msg_size_) [[unlikely]] {
     throw Error("flit: message buffer of " + std::to_string(size) +
                 " bytes exceeds the maximum message size " + std::to_string(max_msg_size_) +
@@ -99,10 +105,12 @@ MsgBuffer MsgBufferPool::alloc(size_t size) {
   FreeBlock* fb = free_[c];
   free_[c] = fb->next;
   ++in_use_;
-  MsgBuffer b(this, reinterpret_cast<uint8_t*>(fb) + headroom(c),
-              static_cast<uint32_t>(kMinBufferClass << c), c);
-  b.size_ = static_cast<uint32_t>(size);
-  return b;
+  out.release();
+  out.pool_ = this;
+  out.data_ = reinterpret_cast<uint8_t*>(fb) + headroom(c);
+  out.capacity_ = static_cast<uint32_t>(kMinBufferClass << c);
+  out.size_ = static_cast<uint32_t>(size);
+  out.class_ = c;
 }
 
 void MsgBufferPool::free(uint8_t* data, uint32_t c) {

@@ -30,6 +30,12 @@ class MsgBufferPool {
   // A buffer with capacity >= size and size() == size. Throws flit::Error if
   // size exceeds the maximum message size or memory cannot be mapped.
   MsgBuffer alloc(size_t size);
+  // out = alloc(size), with the new buffer's fields written straight into
+  // out (its old buffer, if any, goes back to the pool). Moving a
+  // just-built MsgBuffer reads it back with a 16-byte load that its 8-byte
+  // stores cannot forward to: a stall that was most of
+  // ReqHandle::init_response's time.
+  void alloc_into(MsgBuffer& out, size_t size);
 
   // Room for packet 0's header just before the payload, or null for a
   // buffer without headroom (capacity kBareBufferBytes or more).

@@ -72,10 +72,23 @@ struct PktHdr {
     if constexpr (std::endian::native != std::endian::little) h.swap();
     return h;
   }
+  // Field by field, straight into p. A copy of the whole header, just
+  // built field by field, is read back with 16-byte loads that the narrow
+  // stores cannot forward to: a store-forwarding stall that was half of
+  // client_send_one's time and two thirds of respond's.
   void store(uint8_t* p) const {
-    PktHdr h = *this;
-    if constexpr (std::endian::native != std::endian::little) h.swap();
-    std::memcpy(p, &h, sizeof h);
+    put(p, 0, magic);
+    put(p, 2, version);
+    put(p, 3, type);
+    put(p, 4, method);
+    put(p, 6, status);
+    put(p, 7, flags);
+    put(p, 8, dest_session);
+    put(p, 12, msg_size);
+    put(p, 16, token);
+    put(p, 24, req_num);
+    put(p, 32, pkt_num);
+    put(p, 36, src_session);
   }
   PktType pkt_type() const { return static_cast<PktType>(type); }
   // Requests reuse bytes 6-7 as the call's remaining deadline budget in
@@ -87,6 +100,11 @@ struct PktHdr {
   }
 
  private:
+  template <typename T>
+  static void put(uint8_t* p, size_t off, T v) {
+    v = to_le(v);
+    std::memcpy(p + off, &v, sizeof v);
+  }
   void swap() {
     magic = to_le(magic);
     method = to_le(method);

@@ -436,7 +436,8 @@ Status Rpc::call(SessionId s, uint16_t method, const MsgBuffer& req, MsgBuffer* 
 MsgBuffer& ReqHandle::init_response(size_t size) {
   FLIT_CHECK(in_use_, "ReqHandle::init_response after enqueue_response: the handle is spent");
   if (at_worker_) return Rpc::worker_init_response(this, size);  // any thread
-  resp_ = rpc_->alloc_msg_buffer(size);
+  rpc_->check_owner("alloc_msg_buffer");
+  rpc_->pool_->alloc_into(resp_, size);
   return resp_;
 }
 
