@@ -31,6 +31,11 @@ Rpc::Rpc(Nexus& nexus, uint8_t rpc_id)
       cfg_(nexus.config()),
       id_(rpc_id),
       owner_(std::this_thread::get_id()),
+#if defined(__x86_64__) || defined(__aarch64__)
+      owner_tp_(__builtin_thread_pointer()),
+#else
+      owner_tp_(nullptr),
+#endif
       tx_(std::make_unique<TxBatch>()) {
   nexus_.freeze();
   transport_ = nexus_.make_transport(rpc_id);

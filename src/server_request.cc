@@ -330,7 +330,7 @@ FLIT_COLD void Rpc::report_handler_exception(const char* kind, uint16_t method,
 }
 
 FLIT_HOT void Rpc::enqueue_response(ReqHandle* hd, Status st) {
-  if (std::this_thread::get_id() != owner_) [[unlikely]] {
+  if (!on_owner_thread()) [[unlikely]] {
     // Only a worker handler's request may be answered off the owner thread:
     // the response goes back through the ring.
     if (hd != nullptr && hd->at_worker_) {
