@@ -131,7 +131,7 @@ FLIT_COLD void Rpc::reclaim_probe_credits(Session* s) {
 }
 
 // Sends every new packet the session's credits and each slot's window allow,
-// the slots taking turns (each call starts one slot further on), so that no
+// the slots taking turns (each pass starts one slot further on), so that no
 // slot waits for credits while others keep taking them. No allocation.
 FLIT_HOT void Rpc::client_send_more(Session* s) {
   if (s->credit_waiter != Session::kNoWaiter) {

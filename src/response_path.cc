@@ -122,7 +122,7 @@ FLIT_HOT void Rpc::handle_response_pkt(const PktHdr& h, const uint8_t* payload, 
       c.num_tx = c.total_tx();
     }
     if (c.resp->capacity() < h.msg_size) {
-      *c.resp = pool_->alloc(h.msg_size);  // grows the caller's buffer from the pool
+      pool_->alloc_into(*c.resp, h.msg_size);  // grows the caller's buffer from the pool
     } else {
       c.resp->resize(h.msg_size);
     }

@@ -31,7 +31,7 @@ Rpc::Rpc(Nexus& nexus, uint8_t rpc_id)
       cfg_(nexus.config()),
       id_(rpc_id),
       owner_(std::this_thread::get_id()),
-#if defined(__x86_64__) || defined(__aarch64__)
+#if FLIT_HAS_THREAD_POINTER
       owner_tp_(__builtin_thread_pointer()),
 #else
       owner_tp_(nullptr),
@@ -441,7 +441,7 @@ Status Rpc::call(SessionId s, uint16_t method, const MsgBuffer& req, MsgBuffer* 
 MsgBuffer& ReqHandle::init_response(size_t size) {
   FLIT_CHECK(in_use_, "ReqHandle::init_response after enqueue_response: the handle is spent");
   if (at_worker_) return Rpc::worker_init_response(this, size);  // any thread
-  rpc_->check_owner("alloc_msg_buffer");
+  rpc_->check_owner("ReqHandle::init_response");
   rpc_->pool_->alloc_into(resp_, size);
   return resp_;
 }

@@ -366,7 +366,7 @@ FLIT_HOT void Rpc::respond(ReqHandle* hd, Session* s, ServerSlot* slot, Status s
     st = Status::kResponseTooLarge;  // it ran: not kResourceExhausted, which is safe to retry
   }
   if (st != Status::kOk || !hd->resp_.valid()) {
-    hd->resp_ = pool_->alloc(0);  // a status-only (or empty) response
+    pool_->alloc_into(hd->resp_, 0);  // a status-only (or empty) response
   }
   slot->resp = std::move(hd->resp_);
   slot->resp_status = st;

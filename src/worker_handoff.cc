@@ -212,7 +212,7 @@ void Rpc::finish_worker(ReqHandle* h) {
     if (n > s->remote_max_msg) {
       st = Status::kResponseTooLarge;  // it ran (see respond())
     } else {
-      h->resp_ = pool_->alloc(n);
+      pool_->alloc_into(h->resp_, n);
       if (n != 0) std::memcpy(h->resp_.data(), h->worker_resp_.data(), n);
     }
   }

@@ -152,6 +152,32 @@ TEST(MsgBufferPool, MemoryTheTransportRefusesIsNotKept) {
   EXPECT_GT(pool.bytes_mapped(), mapped);
 }
 
+// alloc_into replaces what its target held, which goes back to the pool;
+// one it refuses leaves the target as it was.
+TEST(MsgBufferPool, AllocIntoReturnsTheOldBufferAndKeepsItOnRefusal) {
+  MsgBufferPool pool(1432, 1 << 20);
+  MsgBuffer b;
+  pool.alloc_into(b, 100);
+  ASSERT_TRUE(b.valid());
+  EXPECT_EQ(b.size(), 100u);
+  EXPECT_GE(b.capacity(), 100u);
+  EXPECT_EQ(pool.buffers_in_use(), 1u);
+  std::memset(b.data(), 0x5c, b.size());
+  pool.alloc_into(b, 5000);  // another class: the first buffer goes back
+  EXPECT_EQ(b.size(), 5000u);
+  EXPECT_GE(b.capacity(), 5000u);
+  EXPECT_EQ(pool.buffers_in_use(), 1u);
+  std::memset(b.data(), 0x5d, b.size());
+  uint8_t* const data = b.data();
+  EXPECT_THROW(pool.alloc_into(b, (1 << 20) + 1), Error);
+  EXPECT_EQ(b.data(), data);
+  EXPECT_EQ(b.size(), 5000u);
+  EXPECT_EQ(b.data()[4999], 0x5d);
+  EXPECT_EQ(pool.buffers_in_use(), 1u);
+  b.release();
+  EXPECT_EQ(pool.buffers_in_use(), 0u);
+}
+
 TEST(MsgBufferPool, NumPkts) {
   MsgBufferPool pool(1000, 1 << 20);
   EXPECT_EQ(pool.num_pkts(0), 1u);

@@ -499,12 +499,16 @@ TEST_F(RpcTest, CallsBehindACreditWaiterGoWhenItIsCancelled) {
 
 // A call started by a continuation that disconnect() runs from outside the
 // event loop takes its deadline from the time of that call, not from the
-// last loop iteration's clock reading (here 2 s old by a test clock, less
-// than the idle timeout; the call's deadline is 1 s).
+// last loop iteration's clock reading (here 2 s old: a test clock jumps
+// ahead, by less than the idle timeout; the call's deadline is 1 s).
 TEST_F(RpcTest, ACallStartedFromDisconnectOutsideTheLoopTakesItsDeadlineFromNow) {
-  struct TestClock {
-    std::atomic<uint64_t> ns{uint64_t{1} << 40};
-    static uint64_t read(void* self) { return static_cast<TestClock*>(self)->ns.load(); }
+  struct TestClock {  // the steady clock, plus a jump
+    std::atomic<uint64_t> ahead_ns{0};
+    static uint64_t read(void* self) {
+      const auto t = std::chrono::steady_clock::now().time_since_epoch();
+      return static_cast<uint64_t>(std::chrono::nanoseconds(t).count()) +
+             static_cast<TestClock*>(self)->ahead_ns.load();
+    }
   } clock;
   NexusConfig cfg = test_env().client_config();
   cfg.clock = &TestClock::read;
@@ -527,8 +531,8 @@ TEST_F(RpcTest, ACallStartedFromDisconnectOutsideTheLoopTakesItsDeadlineFromNow)
                                             Status::kOk);
                                 }),
             Status::kOk);
-  rpc.run_event_loop_once();  // sends it; reads the clock
-  clock.ns += 2'000'000'000;  // away from the loop
+  rpc.run_event_loop_once();        // sends it; reads the clock
+  clock.ahead_ns += 2'000'000'000;  // away from the loop
   rpc.disconnect(s1);
   ASSERT_NE(held_st, Status::kInternal);
   ASSERT_TRUE(poll_until(rpc, [&] { return st != Status::kInternal; }));

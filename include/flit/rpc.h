@@ -47,6 +47,17 @@
 #include "flit/status.h"
 #include "flit/transport/transport.h"
 
+// __builtin_thread_pointer: GCC 11 and later on x86-64 (GCC 7 on
+// AArch64); clang 14 and later (earlier ones fail to select it on x86-64).
+#if (defined(__clang__) && __clang_major__ >= 14 &&    \
+     (defined(__x86_64__) || defined(__aarch64__))) || \
+    (!defined(__clang__) && defined(__GNUC__) &&       \
+     ((defined(__x86_64__) && __GNUC__ >= 11) || (defined(__aarch64__) && __GNUC__ >= 7)))
+#define FLIT_HAS_THREAD_POINTER 1
+#else
+#define FLIT_HAS_THREAD_POINTER 0
+#endif
+
 namespace flit {
 
 class Rpc;
@@ -363,7 +374,7 @@ class Rpc {
   // The thread pointer is one load where the compiler exposes it (the
   // thread id is a call into libc, two to three per call made or answered).
   bool on_owner_thread() const {
-#if defined(__x86_64__) || defined(__aarch64__)
+#if FLIT_HAS_THREAD_POINTER
     return __builtin_thread_pointer() == owner_tp_;
 #else
     return std::this_thread::get_id() == owner_;
