@@ -93,7 +93,7 @@ FLIT_HOT Status Rpc::start_call(Session* s, uint32_t seq, uint16_t method, const
   // No other slot waits for credits: only this one has packets to send,
   // and the pass over every busy slot can be skipped (unless sending them
   // took back probes' credits, whose probes then want a pass).
-  if (!s->credit_starved && s->credit_waiter == Session::kNoWaiter) [[likely]] {
+  if (!s->credit_starved) [[likely]] {
     if (!client_send_slot(s, i)) return Status::kOk;  // now the credit waiter
     if (!s->credit_starved) [[likely]]
       return Status::kOk;
@@ -295,7 +295,7 @@ void Rpc::complete_call(Session* s, uint32_t slot_idx, Status st) {
   // of its own in flight, no answer would wake it. (No other slot busy, as
   // with one call in flight, or no slot short of credits: nobody waits.)
   if (s->free_slot_mask != kAllSlotsMask && s->state == SessionState::kConnected &&
-      (s->credit_starved || s->credit_waiter != Session::kNoWaiter))
+      s->credit_starved)
     client_send_more(s);
   if (first) [[unlikely]] {
     keep_first_exception(&first, [&] { cont(st); });
@@ -379,9 +379,8 @@ bool Rpc::cancel(CallId id) {
   if (id == kInvalidCall || sn >= max_session_num_ || sessions_[sn] == nullptr) return false;
   Session* s = sessions_[sn].get();
   if (s->role != SessionRole::kClient) return false;
-  // From outside the loop the cached time may be old: the backlog drained
-  // when a slot frees must see which calls expired meanwhile.
-  if (!in_event_loop_) now_cache_ns_ = std::max(now_cache_ns_, now_ns());
+  // The backlog drained when a slot frees must see which calls expired.
+  catch_up_clock();
   for (uint32_t i = 0; i < kSessionSlots; ++i) {
     ClientSlot& c = s->cslots[i];
     if (c.busy && c.call_seq == seq) {

@@ -165,11 +165,13 @@ struct Session {
   static constexpr uint8_t kNoWaiter = 0xFF;
   uint8_t credit_waiter = kNoWaiter;
   // A slot may have packets that only credits hold back: a send stopped
-  // with none left before a slot's packets were all out, or probes'
-  // credits were taken back (the probes go again). Credits coming back must
-  // then start a pass over the slots (client_send_more). While false (and
-  // no credit_waiter), a new call sends only its own slot's packets, and a
-  // completed call's returned credits wake nobody.
+  // with none left before a slot's packets were all out, a slot became the
+  // credit_waiter (always set with it: the slots after it were not
+  // served), or probes' credits were taken back (the probes go again).
+  // Credits coming back must then start a pass over the slots
+  // (client_send_more), which recomputes it. While false, a new call sends
+  // only its own slot's packets, and a completed call's returned credits
+  // wake nobody.
   bool credit_starved = false;
   // fail_session is completing this session's calls; a disconnect() from
   // one of their continuations frees the session when it is done.

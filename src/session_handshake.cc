@@ -333,9 +333,8 @@ void Rpc::disconnect(SessionId n) {
   }
   if (s->state != SessionState::kConnected) return;  // already disconnecting
   s->state = SessionState::kDisconnecting;
-  // From outside the loop the cached time may be old: calls the
-  // continuations start take their progress and budget from it.
-  if (!in_event_loop_) now_cache_ns_ = std::max(now_cache_ns_, now_ns());
+  // Calls the continuations start take their progress and budget from it.
+  catch_up_clock();
   // The server is told before the continuations run: one that throws
   // (fail_all_calls still runs the rest, then passes it on) must not leave
   // the session disconnecting with nothing sent and no deadline set.

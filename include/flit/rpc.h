@@ -27,6 +27,7 @@
 // request is handed to a worker thread that has gone to sleep).
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -382,6 +383,11 @@ class Rpc {
   }
   [[noreturn]] FLIT_COLD void owner_violation(const char* fn) const;
   uint64_t now_ns() const;
+  // Called outside the loop (cancel(), disconnect()), before continuations
+  // run as from it: the cached time may be old, so read the clock.
+  void catch_up_clock() {
+    if (!in_event_loop_) now_cache_ns_ = std::max(now_cache_ns_, now_ns());
+  }
 
   // session_handshake.cc
   SessionId alloc_session_num();
