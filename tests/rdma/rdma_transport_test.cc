@@ -657,11 +657,13 @@ TEST_F(RdmaTransportTest, HandleEvictedWithinOneSendChunkOutlivesItsSend) {
   EXPECT_EQ(s->peers_evicted(), evicted + 2) << "b's handle for a's, then a's for b's";
   EXPECT_EQ(s->peers_held(), 1u);
   const auto counters = s->counters();  // what Rpc::transport_counters shows
-  ASSERT_EQ(counters.size(), 2u);
+  ASSERT_EQ(counters.size(), 3u);
   EXPECT_EQ(counters[0].name, "peers_held");
   EXPECT_EQ(counters[0].value, 1u);
   EXPECT_EQ(counters[1].name, "peers_evicted");
   EXPECT_EQ(counters[1].value, evicted + 2);
+  EXPECT_EQ(counters[2].name, "qp_rebuilds");
+  EXPECT_EQ(counters[2].value, 0u);
   for (transport::RdmaTransport* t : {a.get(), b.get()}) {
     transport::RxPacket p[4];
     uint32_t n = 0;
@@ -672,6 +674,136 @@ TEST_F(RdmaTransportTest, HandleEvictedWithinOneSendChunkOutlivesItsSend) {
   }
   EXPECT_EQ(vd::counters().sends_on_destroyed_ah, 0u);
   EXPECT_EQ(vd::counters().send_errors, 0u);
+}
+
+// Two transports on the test device, each able to reach the other.
+struct RdmaPair {
+  explicit RdmaPair(int max_inline = -1) {
+    transport::RdmaTransport::Options o;
+    o.mgmt_host = "127.0.0.1";
+    o.recv_depth = kDepth;
+    o.max_inline = max_inline;
+    a = std::make_unique<transport::RdmaTransport>(o);
+    b = std::make_unique<transport::RdmaTransport>(o);
+    to_a = b->resolve(a->local_uri());
+    to_b = a->resolve(b->local_uri());
+  }
+  // Sends one packet from->to; its bytes are checked. The packet stays with
+  // the receiver unless release (then *held is left alone).
+  static bool one_packet(transport::RdmaTransport& from, const transport::Route& route,
+                         transport::RdmaTransport& to, bool release = true,
+                         transport::RxPacket* held = nullptr) {
+    uint8_t hdr[kPktHdrSize] = {};
+    transport::TxPacket tx{&route, hdr, kPayload, sizeof kPayload};
+    if (from.tx_burst(&tx, 1) != 1) return false;
+    transport::RxPacket p[4];
+    uint32_t n = 0;
+    for (int i = 0; i < 100'000 && n == 0; ++i) n = to.rx_burst(p, 4);
+    const bool ok = n == 1 && intact(p[0]);
+    if (release) {
+      to.rx_release(p, n);
+    } else if (held != nullptr) {
+      *held = p[0];
+    }
+    return ok;
+  }
+  static bool intact(const transport::RxPacket& p) {
+    return p.len == kPktHdrSize + sizeof kPayload &&
+           std::memcmp(p.data + kPktHdrSize, kPayload, sizeof kPayload) == 0;
+  }
+  static constexpr uint32_t kDepth = 64;
+  static constexpr uint8_t kPayload[16] = {7, 8, 9, 10};
+  std::unique_ptr<transport::RdmaTransport> a, b;
+  transport::Route to_a, to_b;
+};
+
+// A fatal error moves a transport's QP to ERR (the device reports it
+// asynchronously; vd::fail_qp stands for that): the receives posted on it
+// complete with flush errors, and it would send and receive nothing more.
+// The transport takes the first flushed receive as the sign, takes the QP
+// through RESET back to RTS and posts its receive buffers again, but not
+// the one the engine still holds, whose bytes stay intact; traffic both
+// ways resumes. Before, the QP stayed in ERR for good.
+TEST_F(RdmaTransportTest, AQueuePairInErrorIsRebuiltAndTrafficResumes) {
+  RdmaPair q;
+  transport::RdmaTransport& a = *q.a;
+  transport::RdmaTransport& b = *q.b;
+  ASSERT_TRUE(RdmaPair::one_packet(b, q.to_a, a));
+  transport::RxPacket held{};
+  ASSERT_TRUE(RdmaPair::one_packet(b, q.to_a, a, false, &held));
+  // (A released buffer may wait for a batch of reposts.)
+  const uint32_t posted = a.recv_posted();
+  const uint64_t rx_errors = a.stats().rx_errors;
+
+  vd::fail_qp(a.qp_num());
+  uint8_t hdr[kPktHdrSize] = {};
+  transport::TxPacket tx{&q.to_a, hdr, RdmaPair::kPayload, sizeof RdmaPair::kPayload};
+  ASSERT_EQ(b.tx_burst(&tx, 1), 1u);  // lost: a's QP takes nothing in ERR
+  transport::RxPacket p[4];
+  EXPECT_EQ(a.rx_burst(p, 4), 0u);  // the flushes: a rebuilds its QP
+  EXPECT_EQ(a.qp_rebuilds(), 1u);
+  EXPECT_EQ(a.stats().rx_errors - rx_errors, posted) << "one flush per posted receive";
+  EXPECT_EQ(a.recv_posted(), RdmaPair::kDepth - 1) << "every buffer but the held one posted";
+  EXPECT_TRUE(RdmaPair::intact(held));
+  a.rx_release(&held, 1);
+
+  EXPECT_TRUE(RdmaPair::one_packet(b, q.to_a, a)) << "a receives again";
+  EXPECT_TRUE(RdmaPair::one_packet(a, q.to_b, b)) << "a sends again";
+  EXPECT_EQ(a.qp_rebuilds(), 1u);
+  EXPECT_EQ(b.qp_rebuilds(), 0u);
+}
+
+// The same when the device has not flushed the receives (providers differ
+// in when they do; RESET discards them and, on mlx4/mlx5, their
+// completions): the first sign is a send's flush, here from inside the
+// wait for a zero-copy send (max_inline=0), which the rebuild ends. Every
+// receive buffer is posted again all the same, none twice.
+TEST_F(RdmaTransportTest, AQueuePairInErrorIsRebuiltFromASendWithoutReceiveFlushes) {
+  RdmaPair q(0);
+  transport::RdmaTransport& a = *q.a;
+  transport::RdmaTransport& b = *q.b;
+  ASSERT_TRUE(RdmaPair::one_packet(b, q.to_a, a));
+  vd::fail_qp(a.qp_num(), false);
+  uint8_t hdr[kPktHdrSize] = {};
+  transport::TxPacket tx{&q.to_b, hdr, RdmaPair::kPayload, sizeof RdmaPair::kPayload};
+  const uint64_t dropped = a.stats().tx_dropped;
+  EXPECT_EQ(a.tx_burst(&tx, 1), 1u);  // posted, then flushed
+  EXPECT_EQ(a.qp_rebuilds(), 1u);
+  EXPECT_EQ(a.stats().tx_dropped, dropped + 1) << "the flushed send; no wait timeout";
+  EXPECT_EQ(a.recv_posted(), RdmaPair::kDepth);
+  transport::RxPacket p[4];
+  EXPECT_EQ(b.rx_burst(p, 4), 0u) << "the flushed send never left";
+
+  EXPECT_TRUE(RdmaPair::one_packet(b, q.to_a, a)) << "a receives again";
+  EXPECT_TRUE(RdmaPair::one_packet(a, q.to_b, b)) << "a sends again";
+  EXPECT_EQ(a.qp_rebuilds(), 1u);
+  EXPECT_LE(a.recv_posted(), RdmaPair::kDepth);
+}
+
+// Under the engine: the client's QP goes to ERR between calls, and the next
+// calls complete (the engine resends what the error cost) with every byte
+// right.
+TEST_F(RdmaTransportTest, CallsGoOnAfterTheClientsQueuePairFails) {
+  ServerThread srv(server(), [](Nexus& n) { n.register_handler(kEcho, echo); });
+  transport::RdmaTransport::Options o;
+  o.mgmt_host = "127.0.0.1";
+  transport::RdmaTransport* t = nullptr;
+  NexusConfig cfg = client();
+  cfg.transport_factory = [&](uint8_t) {
+    auto u = std::make_unique<transport::RdmaTransport>(o);
+    t = u.get();
+    return u;
+  };
+  Nexus n(cfg);
+  Rpc r(n, 0);
+  ASSERT_NE(t, nullptr);
+  SessionId s = kInvalidSession;
+  ASSERT_EQ(r.connect(srv.uri(), &s), Status::kOk);
+  echo_sizes(r, s, {100, 5000});
+  vd::fail_qp(t->qp_num());
+  echo_sizes(r, s, {1, 5000, 20'000});
+  EXPECT_EQ(t->qp_rebuilds(), 1u);
+  EXPECT_EQ(srv.stats().requests_handled, 5u);
 }
 
 // An endpoint whose packets are smaller than its port's MTU (mtu=1024 on

@@ -386,6 +386,49 @@ void progress() {
   }
 }
 
+// A receive of q completed with a flush error. Lock held.
+void flush_recv(Qp* q, uint64_t wr_id) {
+  ibv_wc wc{};
+  wc.wr_id = wr_id;
+  wc.status = IBV_WC_WR_FLUSH_ERR;
+  wc.opcode = IBV_WC_RECV;
+  wc.qp_num = q->qp.qp_num;
+  push_cqe(reinterpret_cast<Cq*>(q->qp.recv_cq), wc, 0, false);
+}
+
+// Removes q's completions from cq, as mlx4/mlx5 do when a QP goes to RESET.
+void clean_cq(Cq* cq, uint32_t qp_num) {
+  uint32_t kept = 0;
+  for (uint32_t i = 0; i < cq->count; ++i) {
+    const CqEntry e = cq->ring[(cq->head + i) % cq->ring.size()];
+    if (e.wc.qp_num != qp_num) cq->ring[(cq->head + kept++) % cq->ring.size()] = e;
+  }
+  cq->count = kept;
+  cq->ready.store(kept, std::memory_order_release);
+}
+
+// Moves q to state `to` (checked by the caller). ERR completes every
+// posted receive with a flush error unless flush_receives is false (a
+// provider whose flushes have not come yet; the sends flush as progress()
+// meets them); RESET discards both queues and removes q's completions from
+// its CQs. Lock held.
+void enter_state(Qp* q, ibv_qp_state to, bool flush_receives = true) {
+  if (to == IBV_QPS_ERR && q->qp.state != IBV_QPS_ERR && flush_receives) {
+    for (; q->rq_count > 0; q->rq_count--) {
+      flush_recv(q, q->rq[q->rq_head].wr_id);
+      q->rq_head = (q->rq_head + 1) % q->rq.size();
+    }
+  }
+  if (to == IBV_QPS_RESET) {
+    st().pending_sends.fetch_sub(q->sq_count, std::memory_order_relaxed);
+    q->sq_count = q->rq_count = 0;
+    q->sq_retired = q->sq_posted;  // nothing outstanding holds a slot
+    clean_cq(reinterpret_cast<Cq*>(q->qp.send_cq), q->qp.qp_num);
+    clean_cq(reinterpret_cast<Cq*>(q->qp.recv_cq), q->qp.qp_num);
+  }
+  q->qp.state = to;
+}
+
 int poll_cq(ibv_cq* ibcq, int n, ibv_wc* wc) {
   State& s = st();
   Cq* cq = reinterpret_cast<Cq*>(ibcq);
@@ -421,7 +464,9 @@ int post_send(ibv_qp* ibqp, ibv_send_wr* wr, ibv_send_wr** bad) {
     int err = 0;
     uint32_t total = 0;
     for (int i = 0; i < wr->num_sge; ++i) total += wr->sg_list[i].length;
-    if (q->qp.state != IBV_QPS_RTS || (refuse_last && wr->next == nullptr)) {
+    // In ERR a send is taken and flushed (progress()), as devices do.
+    if ((q->qp.state != IBV_QPS_RTS && q->qp.state != IBV_QPS_ERR) ||
+        (refuse_last && wr->next == nullptr)) {
       err = EINVAL;
     } else if (wr->opcode != IBV_WR_SEND || wr->num_sge < 0 ||
                static_cast<uint32_t>(wr->num_sge) > q->cap.max_send_sge ||
@@ -470,10 +515,14 @@ int post_recv(ibv_qp* ibqp, ibv_recv_wr* wr, ibv_recv_wr** bad) {
   std::lock_guard<DeviceLock> lk(s.mu);
   Qp* q = reinterpret_cast<Qp*>(ibqp);
   for (; wr != nullptr; wr = wr->next) {
-    if (q->qp.state == IBV_QPS_RESET || q->qp.state == IBV_QPS_ERR || wr->num_sge < 0 ||
+    if (q->qp.state == IBV_QPS_RESET || wr->num_sge < 0 ||
         static_cast<uint32_t>(wr->num_sge) > q->cap.max_recv_sge) {
       *bad = wr;
       return EINVAL;
+    }
+    if (q->qp.state == IBV_QPS_ERR) {  // taken and flushed at once, as devices do
+      flush_recv(q, wr->wr_id);
+      continue;
     }
     if (q->rq_count == q->rq.size()) {
       *bad = wr;
@@ -529,6 +578,11 @@ void set_port_state(int dev, ibv_port_state s) {
 void refuse_last_wr_of_next_chain() {
   std::lock_guard<DeviceLock> lk(st().mu);
   st().refuse_last_wr = true;
+}
+void fail_qp(uint32_t qp_num, bool flush_receives) {
+  std::lock_guard<DeviceLock> lk(st().mu);
+  auto it = st().qps.find(qp_num);
+  if (it != st().qps.end()) enter_state(it->second, IBV_QPS_ERR, flush_receives);
 }
 void set_active_mtu(int dev, ibv_mtu m) {
   std::lock_guard<DeviceLock> lk(st().mu);
@@ -773,11 +827,25 @@ int ibv_modify_qp(ibv_qp* ibqp, ibv_qp_attr* a, int mask) {
   }
   if (!ok) return EINVAL;
   if ((mask & IBV_QP_QKEY) != 0) q->qkey = a->qkey;
-  if (to == IBV_QPS_RESET) {
-    st().pending_sends.fetch_sub(q->sq_count, std::memory_order_relaxed);
-    q->sq_count = q->rq_count = 0;
+  enter_state(q, to);
+  return 0;
+}
+
+int ibv_query_qp(ibv_qp* ibqp, ibv_qp_attr* a, int, ibv_qp_init_attr* ia) {
+  std::lock_guard<DeviceLock> lk(st().mu);
+  const Qp* q = reinterpret_cast<const Qp*>(ibqp);
+  *a = ibv_qp_attr{};
+  a->qp_state = a->cur_qp_state = q->qp.state;
+  a->qkey = q->qkey;
+  a->port_num = q->port;
+  a->cap = q->cap;
+  if (ia != nullptr) {
+    *ia = ibv_qp_init_attr{};
+    ia->send_cq = q->qp.send_cq;
+    ia->recv_cq = q->qp.recv_cq;
+    ia->qp_type = IBV_QPT_UD;
+    ia->cap = q->cap;
   }
-  q->qp.state = to;
   return 0;
 }
 

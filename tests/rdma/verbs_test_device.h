@@ -18,7 +18,10 @@
 //   - inline data copied at post time; other sends read ("DMA") the
 //     sender's memory later, at the next poll of any CQ, so a buffer reused
 //     before its completion was polled delivers the wrong bytes;
-//   - completions in order per queue; QP state transitions checked.
+//   - completions in order per queue; QP state transitions checked; a QP
+//     in ERR completes every WR posted to it, before or after, with
+//     IBV_WC_WR_FLUSH_ERR; one moved to RESET discards its queues and, as
+//     mlx4/mlx5 do, its completions not yet polled.
 //
 // How it is linked: the data-path verbs (ibv_post_send, ibv_post_recv,
 // ibv_poll_cq, and ibv_query_port through the extended context) are inline
@@ -55,6 +58,13 @@ void set_active_mtu(int dev, ibv_mtu mtu);
 // *bad pointing at it) after posting the others, as a driver may when one
 // WR of a chain is unacceptable. Once.
 void refuse_last_wr_of_next_chain();
+
+// QP qp_num goes to ERR, as after a fatal error the device reports
+// asynchronously (IBV_EVENT_QP_FATAL): its WRs complete with flush errors
+// and it sends and receives nothing until it goes through RESET. With
+// flush_receives false, the receives posted before stay without a
+// completion (a provider whose flushes have not come yet).
+void fail_qp(uint32_t qp_num, bool flush_receives = true);
 
 struct Counters {
   uint64_t sends_inline = 0;           // executed sends posted with IBV_SEND_INLINE

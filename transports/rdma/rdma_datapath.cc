@@ -2,6 +2,8 @@
 // no lock, no syscall (verbs post and poll are user-space doorbells and
 // memory reads), no allocation while the peers in use have address handles
 // (a new host, or one evicted from the peer table, costs ibv_create_ah).
+// The exception is the error path: a QP that left RTS is brought back with
+// verbs that may enter the kernel (recover_qp, rebuild_qp).
 //
 // Sending. A packet whose header and payload fit the device's inline room
 // is copied into the work request by ibv_post_send itself (IBV_SEND_INLINE):
@@ -26,6 +28,7 @@
 // reposted in batches of post_batch_ (one doorbell per batch).
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 
 #include "flit/config.h"
@@ -158,8 +161,7 @@ FLIT_HOT void RdmaTransport::poll_send_cq() {
   ibv_wc wc[kSendPoll];
   int n = ibv_poll_cq(send_cq_, kSendPoll, wc);
   if (n < 0) [[unlikely]] {
-    stats_.tx_dropped++;
-    sq_error_ = true;
+    stats_.tx_dropped++;  // the CQ itself failed (overrun): no QP transition mends it
     return;
   }
   for (int i = 0; i < n; ++i) {
@@ -167,25 +169,107 @@ FLIT_HOT void RdmaTransport::poll_send_cq() {
     if (wc[i].status != IBV_WC_SUCCESS) [[unlikely]] {
       // An error completion (even of an unsignalled WR) or a WR flushed
       // after one: the packet is lost, like on the wire; the engine's
-      // retransmission recovers it. The QP is in SQE: move it back to RTS.
+      // retransmission recovers it. The QP left RTS: bring it back.
       stats_.tx_dropped++;
-      sq_error_ = true;
+      qp_error_ = true;
     }
   }
-  if (sq_error_) [[unlikely]]
-    recover_sq();
+  if (qp_error_) [[unlikely]]
+    recover_qp();
   if (num_dead_ahs_ != 0 && n > 0) [[unlikely]]
     reap_dead_ahs();
 }
 
-// Cold: brings the send queue back from the SQE state after an error
-// completion. A verbs call that may enter the kernel.
-void RdmaTransport::recover_sq() {
-  sq_error_ = false;
+// Cold: brings the QP back to RTS after a sign that it left it (an error
+// completion, a refused post). A send error moves a UD QP to SQE, one
+// transition from RTS. A fatal error (the device's, reported as
+// IBV_EVENT_QP_FATAL) moves it to ERR, where it sends and receives nothing
+// until it goes through RESET: rebuild_qp. Verbs calls that may enter the
+// kernel; nothing when the QP is in RTS.
+FLIT_COLD void RdmaTransport::recover_qp() {
+  qp_error_ = false;
+  if (qp_dead_) return;
   ibv_qp_attr a{};
-  a.qp_state = IBV_QPS_RTS;
-  a.cur_qp_state = IBV_QPS_SQE;
-  (void)ibv_modify_qp(qp_, &a, IBV_QP_STATE | IBV_QP_CUR_STATE);
+  ibv_qp_init_attr ia{};
+  if (ibv_query_qp(qp_, &a, IBV_QP_STATE, &ia) != 0) return;
+  if (a.qp_state == IBV_QPS_SQE) {
+    a = ibv_qp_attr{};
+    a.qp_state = IBV_QPS_RTS;
+    a.cur_qp_state = IBV_QPS_SQE;
+    (void)ibv_modify_qp(qp_, &a, IBV_QP_STATE | IBV_QP_CUR_STATE);
+  } else if (a.qp_state == IBV_QPS_ERR) {
+    rebuild_qp();
+  }
+}
+
+// Takes the completions waiting in both CQs, as a QP goes through RESET:
+// send ones retire their WRs, receive ones put their buffers back on the
+// repost list (a packet among them is lost, like one on the wire). No
+// allocation.
+FLIT_COLD void RdmaTransport::drain_cqs() {
+  ibv_wc wc[kSendPoll];
+  for (int n; (n = ibv_poll_cq(send_cq_, kSendPoll, wc)) > 0;) {
+    for (int i = 0; i < n; ++i) {
+      if (wc[i].wr_id > sq_retired_) sq_retired_ = wc[i].wr_id;
+      if (wc[i].status != IBV_WC_SUCCESS) stats_.tx_dropped++;
+    }
+  }
+  for (int n; (n = ibv_poll_cq(recv_cq_, kSendPoll, wc)) > 0;) {
+    for (int i = 0; i < n; ++i) {
+      const auto b = static_cast<uint32_t>(wc[i].wr_id);
+      if (b >= recv_depth_ || rx_posted_[b] == 0) continue;  // not ours to take
+      rx_posted_[b] = 0;
+      recv_posted_--;
+      reposts_[num_reposts_++] = b;
+      stats_.rx_errors++;
+    }
+  }
+}
+
+// Cold: a QP in ERR back to RTS, so that a fatal error costs the packets in
+// flight (the engine resends them) and not the Rpc. RESET discards every
+// WR the device still holds: the receive buffers still marked posted are
+// then free (whether or not the device flushed them, and whether or not it
+// kept their completions: providers differ), and so is every send slot (the
+// engine may reuse a zero-copy payload once tx_burst returns, and after
+// RESET the device reads none). Then INIT, RTR, RTS and the receives posted
+// again. Buffers the engine holds stay with it. If the QP cannot be brought
+// back, this Rpc is dead: said once on stderr; the engine then fails its
+// sessions as unreachable. No allocation.
+FLIT_COLD void RdmaTransport::rebuild_qp() {
+  qp_rebuilds_++;
+  drain_cqs();
+  ibv_qp_attr a{};
+  a.qp_state = IBV_QPS_RESET;
+  const char* step = "RESET";
+  int rc = ibv_modify_qp(qp_, &a, IBV_QP_STATE);
+  if (rc == 0) {
+    drain_cqs();  // what a provider keeps across RESET
+    for (uint32_t b = 0; b < recv_depth_; ++b) {
+      if (rx_posted_[b] == 0) continue;
+      rx_posted_[b] = 0;
+      reposts_[num_reposts_++] = b;
+    }
+    recv_posted_ = 0;
+    sq_retired_ = sq_posted_;
+    unsignalled_ = 0;
+    if (num_dead_ahs_ != 0) reap_dead_ahs();  // no posted WR names them now
+    rc = bring_up_qp(&step);
+  }
+  if (rc != 0) {
+    qp_dead_ = true;
+    std::fprintf(stderr,
+                 "flit rdma: %s: the queue pair went to the error state and could not be "
+                 "rebuilt (to %s: %s): this Rpc can no longer send or receive\n",
+                 device_name_.c_str(), step, std::strerror(rc));
+    return;
+  }
+  qp_error_ = false;
+  while (num_reposts_ > 0) {
+    const uint32_t before = num_reposts_;
+    post_recvs(num_reposts_);
+    if (num_reposts_ == before) break;  // refused: rx_burst tries again
+  }
 }
 
 // Polls the send CQ until WR seq is retired, bounded by kCompletionTimeout.
@@ -291,6 +375,7 @@ FLIT_HOT uint32_t RdmaTransport::tx_burst(const TxPacket* pkts, uint32_t n) {
     if (ibv_post_send(qp_, send_wrs_, &bad) != 0) [[unlikely]] {
       posted = bad == nullptr ? 0 : static_cast<uint32_t>(bad - send_wrs_);
       stats_.tx_dropped += k - posted;
+      qp_error_ = !qp_dead_;  // the QP may have left RTS: the next poll looks
       if (signal && posted > 0 && posted < k) {
         // The signalled last WR was refused, so the posted ones would
         // complete unseen, and a zero-copy wait could end on an older
@@ -343,7 +428,9 @@ FLIT_HOT void RdmaTransport::post_recvs(uint32_t n) {
   if (ibv_post_recv(qp_, recv_wrs_, &bad) != 0) [[unlikely]] {
     posted = bad == nullptr ? 0 : static_cast<uint32_t>(bad - recv_wrs_);
     stats_.rx_errors++;
+    qp_error_ = !qp_dead_;  // the QP may have left RTS: the next poll looks
   }
+  for (uint32_t i = 0; i < posted; ++i) rx_posted_[recv_wrs_[i].wr_id] = 1;
   num_reposts_ -= posted;
   recv_posted_ += posted;
 }
@@ -357,17 +444,26 @@ FLIT_HOT uint32_t RdmaTransport::rx_burst(RxPacket* pkts, uint32_t max) {
       stats_.rx_errors++;
     // Idle: give back buffers held below the batch size.
     if (num_reposts_ > 0) post_recvs(num_reposts_);
+    if (qp_error_) [[unlikely]]
+      recover_qp();
     return 0;
   }
   uint32_t out = 0;
   for (int i = 0; i < got; ++i) {
     const ibv_wc& c = wc[i];
     uint32_t b = static_cast<uint32_t>(c.wr_id);
+    // Not posted: a completion the device made before a rebuild and kept
+    // past the CQs' draining. Its buffer is on the repost list already.
+    if (b >= recv_depth_ || rx_posted_[b] == 0) [[unlikely]]
+      continue;
+    rx_posted_[b] = 0;
     recv_posted_--;
     uint8_t* buf = rx_mem_ + size_t{b} * rx_slot_;
     if (c.status != IBV_WC_SUCCESS || c.byte_len < kGrhSize) [[unlikely]] {
       stats_.rx_errors++;
       reposts_[num_reposts_++] = b;
+      // A receive error leaves the QP in ERR; a flush says it is there.
+      if (c.status != IBV_WC_SUCCESS) qp_error_ = true;
       continue;
     }
     uint32_t len = c.byte_len - kGrhSize;
@@ -416,6 +512,8 @@ FLIT_HOT uint32_t RdmaTransport::rx_burst(RxPacket* pkts, uint32_t max) {
     p.from = &rx_routes_[b];
     p.cookie = b;
   }
+  if (qp_error_) [[unlikely]]
+    recover_qp();
   if (num_reposts_ >= post_batch_) post_recvs(num_reposts_);
   return out;
 }

@@ -263,26 +263,34 @@ void RdmaTransport::create_qp() {
   // What the device granted (it may round up); never more than asked.
   max_inline_ = std::min(max_inline_, ia.cap.max_inline_data);
 
+  const char* step = nullptr;
+  if (int rc = bring_up_qp(&step); rc != 0) {
+    throw Error(std::string("flit rdma: UD QP to ") + step + " failed: " + errstr(rc));
+  }
+}
+
+// A new QP, or one in RESET, to RTS: INIT (port, P_Key index 0, Q_Key),
+// RTR, RTS. 0, or the error of the transition that failed, named in *step.
+int RdmaTransport::bring_up_qp(const char** step) {
   ibv_qp_attr a{};
   a.qp_state = IBV_QPS_INIT;
   a.pkey_index = 0;
   a.port_num = port_;
   a.qkey = qkey_;
+  *step = "INIT";
   if (int rc = ibv_modify_qp(qp_, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT | IBV_QP_QKEY);
       rc != 0) {
-    throw Error("flit rdma: UD QP to INIT failed: " + errstr(rc));
+    return rc;
   }
   a = ibv_qp_attr{};
   a.qp_state = IBV_QPS_RTR;
-  if (int rc = ibv_modify_qp(qp_, &a, IBV_QP_STATE); rc != 0) {
-    throw Error("flit rdma: UD QP to RTR failed: " + errstr(rc));
-  }
+  *step = "RTR";
+  if (int rc = ibv_modify_qp(qp_, &a, IBV_QP_STATE); rc != 0) return rc;
   a = ibv_qp_attr{};
   a.qp_state = IBV_QPS_RTS;
   a.sq_psn = 0;
-  if (int rc = ibv_modify_qp(qp_, &a, IBV_QP_STATE | IBV_QP_SQ_PSN); rc != 0) {
-    throw Error("flit rdma: UD QP to RTS failed: " + errstr(rc));
-  }
+  *step = "RTS";
+  return ibv_modify_qp(qp_, &a, IBV_QP_STATE | IBV_QP_SQ_PSN);
 }
 
 ibv_mr* RdmaTransport::reg_mr_or_throw(void* addr, size_t len, const char* what) {
@@ -315,6 +323,7 @@ void RdmaTransport::setup_buffers() {
 
   rx_routes_ = std::make_unique<Route[]>(recv_depth_);
   reposts_ = std::make_unique<uint32_t[]>(recv_depth_);
+  rx_posted_ = std::make_unique<uint8_t[]>(recv_depth_);  // zeroed
   peers_ = std::make_unique<PeerSlot[]>(num_peer_slots());
   std::memset(peers_.get(), 0, sizeof(PeerSlot) * num_peer_slots());
   peer_hand_ = std::make_unique<uint8_t[]>(peer_buckets_);

@@ -105,7 +105,9 @@ class RdmaTransport final : public Transport {
   void rx_release(const RxPacket* pkts, uint32_t n) override;
   TransportStats stats() const override { return stats_; }
   std::vector<Counter> counters() const override {
-    return {{"peers_held", peers_held()}, {"peers_evicted", peers_evicted_}};
+    return {{"peers_held", peers_held()},
+            {"peers_evicted", peers_evicted_},
+            {"qp_rebuilds", qp_rebuilds_}};
   }
 
   // For tests and diagnostics.
@@ -116,6 +118,8 @@ class RdmaTransport final : public Transport {
   bool roce() const { return roce_; }
   // Address handles evicted to make room for another host.
   uint64_t peers_evicted() const { return peers_evicted_; }
+  // Times the QP was found in ERR and a rebuild tried (rebuild_qp).
+  uint64_t qp_rebuilds() const { return qp_rebuilds_; }
   // Peer-table slots in use (hosts with an address handle).
   uint32_t peers_held() const {
     uint32_t n = 0;
@@ -164,6 +168,7 @@ class RdmaTransport final : public Transport {
   void open_device(const Options& opt);
   void pick_gid(const Options& opt, const ibv_port_attr& pa);
   void create_qp();
+  int bring_up_qp(const char** step);
   void setup_buffers();
   ibv_mr* reg_mr_or_throw(void* addr, size_t len, const char* what);
   void start_mgmt(const Options& opt);
@@ -177,9 +182,10 @@ class RdmaTransport final : public Transport {
   void reap_dead_ahs();
   void poll_send_cq();
   bool wait_retired(uint64_t seq);
-  void recover_sq();
+  void recover_qp();
+  void rebuild_qp();
+  void drain_cqs();
   void post_recvs(uint32_t n);
-  void flush_reposts();
 
   std::string device_name_;
   uint8_t port_ = 1;
@@ -209,8 +215,9 @@ class RdmaTransport final : public Transport {
   uint32_t recv_depth_ = 0;
   uint32_t recv_posted_ = 0;
   uint32_t post_batch_ = 1;
-  std::unique_ptr<Route[]> rx_routes_;   // sender of the packet in each buffer
-  std::unique_ptr<uint32_t[]> reposts_;  // released, not yet reposted
+  std::unique_ptr<Route[]> rx_routes_;    // sender of the packet in each buffer
+  std::unique_ptr<uint32_t[]> reposts_;   // released, not yet reposted
+  std::unique_ptr<uint8_t[]> rx_posted_;  // 1: the buffer is posted to the RQ
   uint32_t num_reposts_ = 0;
   ibv_recv_wr recv_wrs_[kMaxPostBatch];
   ibv_sge recv_sges_[kMaxPostBatch];
@@ -223,7 +230,9 @@ class RdmaTransport final : public Transport {
   uint64_t sq_posted_ = 0;    // WRs posted (wr_id = sequence number, from 1)
   uint64_t sq_retired_ = 0;   // highest sequence number whose completion was polled
   uint32_t unsignalled_ = 0;  // posted since the last signalled WR
-  bool sq_error_ = false;     // an error completion was seen: the SQ needs recovery
+  bool qp_error_ = false;     // an error completion or a refused post: recover_qp looks
+  bool qp_dead_ = false;      // a rebuild failed: the QP stays down, no more tries
+  uint64_t qp_rebuilds_ = 0;
   ibv_send_wr send_wrs_[kTxChunk];
   ibv_sge send_sges_[kTxChunk][2];
 
