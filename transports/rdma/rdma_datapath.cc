@@ -427,8 +427,10 @@ FLIT_HOT void RdmaTransport::post_recvs(uint32_t n) {
   uint32_t posted = n;
   if (ibv_post_recv(qp_, recv_wrs_, &bad) != 0) [[unlikely]] {
     posted = bad == nullptr ? 0 : static_cast<uint32_t>(bad - recv_wrs_);
-    stats_.rx_errors++;
-    qp_error_ = !qp_dead_;  // the QP may have left RTS: the next poll looks
+    if (!qp_dead_) {  // (a dead QP refuses every post: not counted again each poll)
+      stats_.rx_errors++;
+      qp_error_ = true;  // the QP may have left RTS: the next poll looks
+    }
   }
   for (uint32_t i = 0; i < posted; ++i) rx_posted_[recv_wrs_[i].wr_id] = 1;
   num_reposts_ -= posted;
