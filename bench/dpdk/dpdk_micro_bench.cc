@@ -10,6 +10,10 @@
 //     Ethernet/IPv4/UDP headers and software checksums; rx_burst validates
 //     and verifies them; rx_release frees), per packet size, with UDP
 //     checksums (/1) and without (/0: udp_cksum=0, on a second memif link).
+//   - BM_RpcLoopback: whole calls, a client Rpc and an echo server Rpc on a
+//     third link (engine, transport and PMD, both sides on this core), one
+//     or 32 in flight: the CPU side of the memif targets, free of the
+//     two-core runs' regimes.
 //   - BM_Cksum*: flit's software Internet checksum (inet_cksum.h) against
 //     DPDK's rte_raw_cksum, over one 32-byte call's frame.
 // The difference between the first two is what the transport adds per frame
@@ -17,8 +21,8 @@
 //
 //   build-release/bench/dpdk/flit-dpdk-micro-bench [--benchmark_filter=...]
 //
-// Needs no hugepages and no root (--no-huge, --no-shconf); the memif socket
-// is a file in $TMPDIR (default /tmp), removed at exit.
+// Needs no hugepages and no root (--no-huge, --no-shconf); the memif sockets
+// are files in $TMPDIR (default /tmp), removed at exit.
 #include <benchmark/benchmark.h>
 #include <rte_eal.h>
 #include <rte_ethdev.h>
@@ -30,11 +34,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <vector>
 
 #include "dpdk_transport.h"
 #include "flit/error.h"
+#include "flit/flit.h"
 #include "inet_cksum.h"
 #include "pkthdr.h"
 
@@ -43,23 +49,27 @@ namespace {
 using flit::transport::DpdkTransport;
 using flit::transport::kFrameHdrSize;
 
-constexpr const char* kIps[4] = {"198.18.0.1", "198.18.0.2", "198.18.0.3", "198.18.0.4"};
+constexpr int kPorts = 6;  // three memif links
+constexpr const char* kIps[kPorts] = {"198.18.0.1", "198.18.0.2", "198.18.0.3",
+                                      "198.18.0.4", "198.18.0.5", "198.18.0.6"};
 constexpr uint16_t kUdpPort = 31870;
 
-// Two memif links, each with a transport at either end (rpc_id k on
+// Three memif links, each with a transport at either end (rpc_id k on
 // net_memifk), made once: the EAL is initialised once per process. On
 // link 0, `a` (net_memif0) sends to `b` (net_memif1) with UDP checksums;
-// on link 1, net_memif2 sends to net_memif3 with udp_cksum=0.
+// on link 1, net_memif2 sends to net_memif3 with udp_cksum=0; link 2
+// (net_memif4 and 5) carries BM_RpcLoopback's Rpcs, made when it first runs.
 struct Pair {
   std::string sock;
+  DpdkTransport::Options options;  // every port's, rpc_id aside
   std::unique_ptr<DpdkTransport> t[4];
   DpdkTransport* a = nullptr;  // the sender of link `udp_cksum`
   DpdkTransport* b = nullptr;  // its receiver
   const char* b_ip = nullptr;
   ~Pair() {
     for (auto& x : t) x.reset();
-    std::remove((sock + "0").c_str());
-    std::remove((sock + "1").c_str());
+    for (int link = 0; link < kPorts / 2; ++link)
+      std::remove((sock + std::to_string(link)).c_str());
   }
 };
 
@@ -75,7 +85,7 @@ Pair& pair(bool udp_cksum = true) {
     o.eal =
         "--no-huge -m 512 --no-pci --no-shconf --no-telemetry -l 0 --log-level=*:warning "
         "--log-level=pmd.net.memif:critical";
-    for (int k = 0; k < 4; ++k) {
+    for (int k = 0; k < kPorts; ++k) {
       o.eal += " --vdev=net_memif" + std::to_string(k) +
                (k % 2 == 0 ? ",role=server" : ",role=client") + ",id=0,socket=" + q.sock +
                std::to_string(k / 2);
@@ -83,6 +93,7 @@ Pair& pair(bool udp_cksum = true) {
       o.ips.push_back(kIps[k]);
     }
     o.udp_port = kUdpPort;
+    q.options = o;  // link 2: BM_RpcLoopback's (RpcPair)
     for (uint8_t k = 0; k < 4; ++k) {
       o.rpc_id = k;
       o.udp_cksum = k < 2;
@@ -180,6 +191,122 @@ void BM_RawFrameLoopback(benchmark::State& state) {
   rte_mempool_free(pool);
 }
 BENCHMARK(BM_RawFrameLoopback)->Arg(32)->Arg(1024);
+
+// A server Rpc (echo handler, inline) on net_memif4 and a client Rpc on
+// net_memif5, both driven by this thread, with kSessions sessions between
+// them: made once, on first use, and kept (the ports stay open for the
+// process).
+struct RpcPair {
+  static constexpr uint16_t kEcho = 1;
+  static constexpr uint32_t kSessions = 4;
+  std::unique_ptr<flit::Nexus> server_nexus, client_nexus;
+  std::unique_ptr<flit::Rpc> server, client;
+  flit::SessionId sessions[kSessions] = {};
+  std::string error;  // why the pair could not be made
+
+  RpcPair() {
+    Pair& q = pair();  // the EAL, with link 2's ports declared
+    auto config = [&q](uint8_t rpc_id) {
+      flit::NexusConfig c;
+      c.transport_factory = [&q, rpc_id](uint8_t) {
+        DpdkTransport::Options o = q.options;
+        o.rpc_id = rpc_id;
+        return std::make_unique<DpdkTransport>(o);
+      };
+      return c;
+    };
+    server_nexus = std::make_unique<flit::Nexus>(config(4));
+    server_nexus->register_handler(kEcho, [](flit::ReqHandle* h) {
+      auto req = h->request();
+      flit::MsgBuffer& out = h->init_response(req.size());
+      if (req.size() != 0) std::memcpy(out.data(), req.data(), req.size());
+      h->rpc()->enqueue_response(h);
+    });
+    client_nexus = std::make_unique<flit::Nexus>(config(5));
+    server = std::make_unique<flit::Rpc>(*server_nexus, 0);
+    client = std::make_unique<flit::Rpc>(*client_nexus, 0);
+    uint32_t done = 0;
+    flit::Status up = flit::Status::kOk;
+    for (flit::SessionId& s : sessions) {
+      s = client->create_session("dpdk://" + std::string(kIps[4]) + ":" + std::to_string(kUdpPort),
+                                 [&](flit::SessionId, flit::Status st) {
+                                   if (st != flit::Status::kOk) up = st;
+                                   done++;
+                                 });
+    }
+    // Bounded by the sessions' connect timeout (the link comes up
+    // asynchronously; the first packets wait for ARP).
+    while (done != kSessions) poll();
+    if (up != flit::Status::kOk) error = "no session over memif: " + std::string(to_string(up));
+  }
+  void poll() {
+    server->run_event_loop_once();
+    client->run_event_loop_once();
+  }
+};
+
+RpcPair& rpc_pair() {
+  static RpcPair p;
+  return p;
+}
+
+// flit's whole per-call CPU cost over DPDK on one core, both sides: client
+// calls through the engine and DpdkTransport to an echo handler and back,
+// 32-byte request and response, state.range(0) calls in flight in closed
+// loop (each completion starts the next call from its continuation, as
+// flit-bench's client does), spread over RpcPair::kSessions sessions. Both
+// Rpcs run on this thread, so no cross-core transfer is in it, and the fast
+// and slow regimes of two-core runs do not show: it is the CPU side of the
+// latency and throughput targets, to be set against BM_RawFrameLoopback/32
+// twice (a frame each way; the raw reflector sends back the mbuf it got).
+void BM_RpcLoopback(benchmark::State& state) {
+  RpcPair& p = rpc_pair();
+  if (!p.error.empty()) {
+    state.SkipWithError(p.error.c_str());
+    return;
+  }
+  const auto inflight = static_cast<uint32_t>(state.range(0));
+  struct Call {
+    flit::MsgBuffer req, resp;
+    flit::SessionId session;
+  };
+  std::vector<Call> calls(inflight);
+  uint64_t completed = 0, failed = 0;
+  uint32_t outstanding = 0;
+  bool stopping = false;
+  std::function<void(Call*)> issue = [&](Call* c) {
+    outstanding++;
+    const flit::Status st = p.client->enqueue_request(c->session, RpcPair::kEcho, &c->req, &c->resp,
+                                                      [&, c](flit::Status r) {
+                                                        outstanding--;
+                                                        completed++;
+                                                        failed += r != flit::Status::kOk;
+                                                        if (!stopping) issue(c);
+                                                      });
+    if (st != flit::Status::kOk) {
+      outstanding--;
+      failed++;
+    }
+  };
+  for (uint32_t i = 0; i < inflight; ++i) {
+    calls[i].req = p.client->alloc_msg_buffer(32);
+    std::memset(calls[i].req.data(), 0x5a, 32);
+    calls[i].resp = p.client->alloc_msg_buffer(32);
+    calls[i].session = p.sessions[i % RpcPair::kSessions];
+    issue(&calls[i]);
+  }
+  uint64_t target = 0;
+  // Each call ends by its deadline at worst: the polls are bounded.
+  while (state.KeepRunningBatch(inflight)) {
+    target += inflight;
+    while (completed < target && outstanding != 0) p.poll();
+  }
+  stopping = true;
+  while (outstanding != 0) p.poll();
+  if (failed != 0) state.SkipWithError("calls failed (lost frames or a dead link)");
+  state.SetItemsProcessed(static_cast<int64_t>(target));
+}
+BENCHMARK(BM_RpcLoopback)->Arg(1)->Arg(32);
 
 // The UDP part of a 32-byte call's frame: 8 + 40 + 32 bytes.
 constexpr size_t kUdpBytes = 8 + flit::kPktHdrSize + 32;
