@@ -208,6 +208,11 @@ struct RpcPair {
     Pair& q = pair();  // the EAL, with link 2's ports declared
     auto config = [&q](uint8_t rpc_id) {
       flit::NexusConfig c;
+      // The link comes up asynchronously and the first packets wait for ARP
+      // (as BM_TransportLoopback's warm-up allows: 5 s); and the sessions
+      // must outlive the other benchmarks' runs, when nothing polls them.
+      c.connect_timeout = std::chrono::seconds(5);
+      c.idle_timeout = std::chrono::hours(24);
       c.transport_factory = [&q, rpc_id](uint8_t) {
         DpdkTransport::Options o = q.options;
         o.rpc_id = rpc_id;
@@ -234,9 +239,7 @@ struct RpcPair {
                                    done++;
                                  });
     }
-    // Bounded by the sessions' connect timeout (the link comes up
-    // asynchronously; the first packets wait for ARP).
-    while (done != kSessions) poll();
+    while (done != kSessions) poll();  // bounded by connect_timeout
     if (up != flit::Status::kOk) error = "no session over memif: " + std::string(to_string(up));
   }
   void poll() {

@@ -722,8 +722,10 @@ struct RdmaPair {
 // complete with flush errors, and it would send and receive nothing more.
 // The transport takes the first flushed receive as the sign, takes the QP
 // through RESET back to RTS and posts its receive buffers again, but not
-// the one the engine still holds, whose bytes stay intact; traffic both
-// ways resumes. Before, the QP stayed in ERR for good.
+// the one the engine still holds: a full receive queue's worth of packets
+// later, its bytes are intact and no buffer was posted twice. Traffic both
+// ways resumes, and a second failure is mended as the first. Before, the
+// QP stayed in ERR for good.
 TEST_F(RdmaTransportTest, AQueuePairInErrorIsRebuiltAndTrafficResumes) {
   RdmaPair q;
   transport::RdmaTransport& a = *q.a;
@@ -744,13 +746,27 @@ TEST_F(RdmaTransportTest, AQueuePairInErrorIsRebuiltAndTrafficResumes) {
   EXPECT_EQ(a.qp_rebuilds(), 1u);
   EXPECT_EQ(a.stats().rx_errors - rx_errors, posted) << "one flush per posted receive";
   EXPECT_EQ(a.recv_posted(), RdmaPair::kDepth - 1) << "every buffer but the held one posted";
-  EXPECT_TRUE(RdmaPair::intact(held));
-  a.rx_release(&held, 1);
 
-  EXPECT_TRUE(RdmaPair::one_packet(b, q.to_a, a)) << "a receives again";
+  for (uint32_t i = 0; i < RdmaPair::kDepth; ++i) {
+    ASSERT_TRUE(RdmaPair::one_packet(b, q.to_a, a)) << "a receives again: packet " << i;
+  }
+  EXPECT_TRUE(RdmaPair::intact(held)) << "the held buffer was not received into";
+  a.rx_release(&held, 1);
   EXPECT_TRUE(RdmaPair::one_packet(a, q.to_b, b)) << "a sends again";
-  EXPECT_EQ(a.qp_rebuilds(), 1u);
+  EXPECT_EQ(vd::counters().recv_posted_twice, 0u);
   EXPECT_EQ(b.qp_rebuilds(), 0u);
+
+  // Again, at once: recover_qp looks at most every 10 ms, so a's polls
+  // mend it within a few (bounded: 2 s).
+  vd::fail_qp(a.qp_num());
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (a.qp_rebuilds() < 2 && std::chrono::steady_clock::now() < give_up) {
+    a.rx_release(p, a.rx_burst(p, 4));
+  }
+  EXPECT_EQ(a.qp_rebuilds(), 2u);
+  EXPECT_TRUE(RdmaPair::one_packet(b, q.to_a, a)) << "a receives after the second rebuild";
+  EXPECT_TRUE(RdmaPair::one_packet(a, q.to_b, b)) << "a sends after the second rebuild";
+  EXPECT_EQ(vd::counters().recv_posted_twice, 0u);
 }
 
 // The same when the device has not flushed the receives (providers differ
@@ -777,7 +793,56 @@ TEST_F(RdmaTransportTest, AQueuePairInErrorIsRebuiltFromASendWithoutReceiveFlush
   EXPECT_TRUE(RdmaPair::one_packet(b, q.to_a, a)) << "a receives again";
   EXPECT_TRUE(RdmaPair::one_packet(a, q.to_b, b)) << "a sends again";
   EXPECT_EQ(a.qp_rebuilds(), 1u);
-  EXPECT_LE(a.recv_posted(), RdmaPair::kDepth);
+  EXPECT_EQ(vd::counters().recv_posted_twice, 0u);
+}
+
+// Flushes that come only after the rebuild (a provider that makes them
+// late and keeps them past RESET) name buffers the transport has posted
+// again on the new QP: they are told apart by the rebuild count in the
+// receive's wr_id and ignored. Taken as the new posts' completions, they
+// would have the buffers posted a second time.
+TEST_F(RdmaTransportTest, FlushesOfTheOldQueuePairAreNotTakenForTheNewOnes) {
+  RdmaPair q(0);  // (zero-copy sends: tx_burst waits for, and sees, the flush)
+  transport::RdmaTransport& a = *q.a;
+  transport::RdmaTransport& b = *q.b;
+  ASSERT_TRUE(RdmaPair::one_packet(b, q.to_a, a));
+  vd::flush_late_at_reset(true);
+  vd::fail_qp(a.qp_num(), false);
+  uint8_t hdr[kPktHdrSize] = {};
+  transport::TxPacket tx{&q.to_b, hdr, RdmaPair::kPayload, sizeof RdmaPair::kPayload};
+  EXPECT_EQ(a.tx_burst(&tx, 1), 1u);  // flushed: a rebuilds; the old receives flush now
+  EXPECT_EQ(a.qp_rebuilds(), 1u);
+  const uint32_t posted = a.recv_posted();
+  transport::RxPacket p[4];
+  for (int i = 0; i < 100; ++i) a.rx_release(p, a.rx_burst(p, 4));  // the late flushes
+  EXPECT_EQ(a.recv_posted(), posted);
+  EXPECT_EQ(a.qp_rebuilds(), 1u) << "a late flush is no sign of a new error";
+  EXPECT_EQ(vd::counters().recv_posted_twice, 0u);
+  EXPECT_TRUE(RdmaPair::one_packet(b, q.to_a, a)) << "a receives again";
+  EXPECT_TRUE(RdmaPair::one_packet(a, q.to_b, b)) << "a sends again";
+}
+
+// A QP that cannot be rebuilt (the device refuses RESET, as one that is
+// gone would): the transport says so once and stops. It posts nothing
+// more, so a send neither waits for a completion that cannot come nor
+// counts as sent; no rebuild is tried again however often it is polled.
+TEST_F(RdmaTransportTest, AQueuePairThatCannotBeRebuiltStopsTheTransportCleanly) {
+  RdmaPair q(0);
+  transport::RdmaTransport& a = *q.a;
+  ASSERT_TRUE(RdmaPair::one_packet(*q.b, q.to_a, a));
+  vd::refuse_reset(true);
+  vd::fail_qp(a.qp_num());
+  transport::RxPacket p[4];
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
+  while (std::chrono::steady_clock::now() < until) a.rx_release(p, a.rx_burst(p, 4));
+  EXPECT_EQ(a.qp_rebuilds(), 1u) << "tried once";
+  uint8_t hdr[kPktHdrSize] = {};
+  transport::TxPacket tx{&q.to_b, hdr, RdmaPair::kPayload, sizeof RdmaPair::kPayload};
+  const uint64_t dropped = a.stats().tx_dropped;
+  const uint64_t refused = vd::counters().post_send_refused;
+  EXPECT_EQ(a.tx_burst(&tx, 1), 0u);
+  EXPECT_EQ(a.stats().tx_dropped, dropped + 1);
+  EXPECT_EQ(vd::counters().post_send_refused, refused) << "not even tried";
 }
 
 // Under the engine: the client's QP goes to ERR between calls, and the next

@@ -91,6 +91,9 @@ struct Qp {
   uint64_t sq_retired = 0;  // highest seq whose (signalled) completion was polled
   // Receive queue: posted buffers, a ring.
   std::vector<PostedRecv> rq;
+  // Receives discarded at RESET whose flushes come late (flush_late_at_reset):
+  // completed when the QP next reaches RTS.
+  std::vector<uint64_t> late_flushes;
   uint32_t rq_head = 0, rq_count = 0;
 };
 
@@ -135,6 +138,8 @@ struct State {
   Device devs[kNumDevices];
   int visible = kNumDevices;
   bool refuse_last_wr = false;  // refuse_last_wr_of_next_chain
+  bool late_flushes = false;    // flush_late_at_reset
+  bool refuse_reset = false;    // refuse_reset
   Counters counters;
   std::unordered_map<uint32_t, Qp*> qps;   // by QP number (unique process-wide)
   std::unordered_map<uint32_t, Mr*> mrs;   // by lkey
@@ -155,6 +160,8 @@ struct State {
   }
   void reset_locked() {
     refuse_last_wr = false;
+    late_flushes = false;
+    refuse_reset = false;
     for (int d = 0; d < kNumDevices; ++d) {
       Device& dev = devs[d];
       std::memset(&dev.ibdev, 0, sizeof dev.ibdev);
@@ -421,10 +428,18 @@ void enter_state(Qp* q, ibv_qp_state to, bool flush_receives = true) {
   }
   if (to == IBV_QPS_RESET) {
     st().pending_sends.fetch_sub(q->sq_count, std::memory_order_relaxed);
+    if (st().late_flushes) {
+      for (uint32_t i = 0; i < q->rq_count; ++i)
+        q->late_flushes.push_back(q->rq[(q->rq_head + i) % q->rq.size()].wr_id);
+    }
     q->sq_count = q->rq_count = 0;
     q->sq_retired = q->sq_posted;  // nothing outstanding holds a slot
     clean_cq(reinterpret_cast<Cq*>(q->qp.send_cq), q->qp.qp_num);
     clean_cq(reinterpret_cast<Cq*>(q->qp.recv_cq), q->qp.qp_num);
+  }
+  if (to == IBV_QPS_RTS) {
+    for (uint64_t id : q->late_flushes) flush_recv(q, id);
+    q->late_flushes.clear();
   }
   q->qp.state = to;
 }
@@ -528,6 +543,10 @@ int post_recv(ibv_qp* ibqp, ibv_recv_wr* wr, ibv_recv_wr** bad) {
       *bad = wr;
       return ENOMEM;
     }
+    for (uint32_t i = 0; i < q->rq_count && wr->num_sge > 0; ++i) {
+      const PostedRecv& o = q->rq[(q->rq_head + i) % q->rq.size()];
+      if (o.has_sge && o.sge.addr == wr->sg_list[0].addr) s.counters.recv_posted_twice++;
+    }
     PostedRecv& r = q->rq[(q->rq_head + q->rq_count) % q->rq.size()];
     q->rq_count++;
     r.wr_id = wr->wr_id;
@@ -578,6 +597,14 @@ void set_port_state(int dev, ibv_port_state s) {
 void refuse_last_wr_of_next_chain() {
   std::lock_guard<DeviceLock> lk(st().mu);
   st().refuse_last_wr = true;
+}
+void flush_late_at_reset(bool on) {
+  std::lock_guard<DeviceLock> lk(st().mu);
+  st().late_flushes = on;
+}
+void refuse_reset(bool on) {
+  std::lock_guard<DeviceLock> lk(st().mu);
+  st().refuse_reset = on;
 }
 void fail_qp(uint32_t qp_num, bool flush_receives) {
   std::lock_guard<DeviceLock> lk(st().mu);
@@ -811,7 +838,7 @@ int ibv_modify_qp(ibv_qp* ibqp, ibv_qp_attr* a, int mask) {
   const int init_mask = IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT | IBV_QP_QKEY;
   bool ok = false;
   if (to == IBV_QPS_RESET || to == IBV_QPS_ERR) {
-    ok = true;
+    ok = to == IBV_QPS_ERR || !st().refuse_reset;
   } else if (from == IBV_QPS_RESET && to == IBV_QPS_INIT) {
     ok = (mask & init_mask) == init_mask && a->port_num == 1 && a->pkey_index == 0;
     if (ok) {

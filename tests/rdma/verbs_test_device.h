@@ -65,6 +65,13 @@ void refuse_last_wr_of_next_chain();
 // flush_receives false, the receives posted before stay without a
 // completion (a provider whose flushes have not come yet).
 void fail_qp(uint32_t qp_num, bool flush_receives = true);
+// Receives a QP still holds when it goes to RESET complete with flush
+// errors only when it next reaches RTS, after new receives were posted (a
+// provider whose flushes come late and survive RESET). Until reset().
+void flush_late_at_reset(bool on);
+// ibv_modify_qp to RESET fails (EINVAL), as on a device that is gone.
+// Until reset().
+void refuse_reset(bool on);
 
 struct Counters {
   uint64_t sends_inline = 0;           // executed sends posted with IBV_SEND_INLINE
@@ -77,6 +84,7 @@ struct Counters {
   uint64_t send_errors = 0;            // error completions (length, protection)
   uint64_t recv_errors = 0;            // receive buffer too small or bad lkey
   uint64_t post_send_refused = 0;      // ibv_post_send failed (queue full, bad state)
+  uint64_t recv_posted_twice = 0;      // a receive buffer posted while already posted
   uint64_t resource_errors = 0;        // teardown order violations (EBUSY)
   uint64_t sends_on_destroyed_ah = 0;  // a queued send's address handle was destroyed
 };

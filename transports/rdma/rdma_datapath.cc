@@ -27,6 +27,7 @@
 // the packet after it, in place, and rx_release gives the buffers back,
 // reposted in batches of post_batch_ (one doorbell per batch).
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -40,6 +41,8 @@ namespace flit::transport {
 namespace {
 
 constexpr uint32_t kSendPoll = 16;
+// recover_qp looks at the QP at most this often.
+constexpr auto kRecoverEvery = std::chrono::milliseconds(10);
 // A zero-copy send not completed within this is a broken device; tx_burst
 // gives up waiting (the packet counts as dropped) rather than hang.
 constexpr auto kCompletionTimeout = std::chrono::seconds(2);
@@ -165,6 +168,8 @@ FLIT_HOT void RdmaTransport::poll_send_cq() {
     return;
   }
   for (int i = 0; i < n; ++i) {
+    if (wc[i].wr_id <= sq_rebuilt_at_) [[unlikely]]
+      continue;  // a WR of the QP before its rebuild: retired then
     if (wc[i].wr_id > sq_retired_) sq_retired_ = wc[i].wr_id;
     if (wc[i].status != IBV_WC_SUCCESS) [[unlikely]] {
       // An error completion (even of an unsignalled WR) or a WR flushed
@@ -189,6 +194,14 @@ FLIT_HOT void RdmaTransport::poll_send_cq() {
 FLIT_COLD void RdmaTransport::recover_qp() {
   qp_error_ = false;
   if (qp_dead_) return;
+  // At most one look per kRecoverEvery: a QP that keeps failing (or posts
+  // that keep being refused) must not cost verbs calls on every poll.
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_recover_) {
+    qp_error_ = true;  // looked at once the interval ends
+    return;
+  }
+  next_recover_ = now + kRecoverEvery;
   ibv_qp_attr a{};
   ibv_qp_init_attr ia{};
   if (ibv_query_qp(qp_, &a, IBV_QP_STATE, &ia) != 0) return;
@@ -202,22 +215,23 @@ FLIT_COLD void RdmaTransport::recover_qp() {
   }
 }
 
-// Takes the completions waiting in both CQs, as a QP goes through RESET:
-// send ones retire their WRs, receive ones put their buffers back on the
-// repost list (a packet among them is lost, like one on the wire). No
-// allocation.
+// Takes the completions waiting in both CQs before the QP goes through
+// RESET: send ones retire their WRs, receive ones put their buffers back on
+// the repost list (counted as receive errors: a packet among them is lost,
+// like one on the wire). No allocation.
 FLIT_COLD void RdmaTransport::drain_cqs() {
   ibv_wc wc[kSendPoll];
   for (int n; (n = ibv_poll_cq(send_cq_, kSendPoll, wc)) > 0;) {
     for (int i = 0; i < n; ++i) {
+      if (wc[i].wr_id <= sq_rebuilt_at_) continue;
       if (wc[i].wr_id > sq_retired_) sq_retired_ = wc[i].wr_id;
       if (wc[i].status != IBV_WC_SUCCESS) stats_.tx_dropped++;
     }
   }
   for (int n; (n = ibv_poll_cq(recv_cq_, kSendPoll, wc)) > 0;) {
     for (int i = 0; i < n; ++i) {
-      const auto b = static_cast<uint32_t>(wc[i].wr_id);
-      if (b >= recv_depth_ || rx_posted_[b] == 0) continue;  // not ours to take
+      const uint32_t b = posted_buffer(wc[i].wr_id);
+      if (b == kNotPosted) continue;
       rx_posted_[b] = 0;
       recv_posted_--;
       reposts_[num_reposts_++] = b;
@@ -244,16 +258,19 @@ FLIT_COLD void RdmaTransport::rebuild_qp() {
   const char* step = "RESET";
   int rc = ibv_modify_qp(qp_, &a, IBV_QP_STATE);
   if (rc == 0) {
-    drain_cqs();  // what a provider keeps across RESET
+    // Completions of the old QP that come from now on (providers differ in
+    // what they keep past RESET) are told apart and ignored: receives by
+    // rx_gen_ in their wr_id, sends by sq_rebuilt_at_.
     for (uint32_t b = 0; b < recv_depth_; ++b) {
       if (rx_posted_[b] == 0) continue;
       rx_posted_[b] = 0;
       reposts_[num_reposts_++] = b;
     }
     recv_posted_ = 0;
-    sq_retired_ = sq_posted_;
+    rx_gen_++;  // a receive completion of the old QP is not taken for a new post's
+    sq_retired_ = sq_rebuilt_at_ = sq_posted_;
     unsignalled_ = 0;
-    if (num_dead_ahs_ != 0) reap_dead_ahs();  // no posted WR names them now
+    if (num_dead_ahs_ != 0) reap_dead_ahs();  // the WRs that used them are gone
     rc = bring_up_qp(&step);
   }
   if (rc != 0) {
@@ -261,9 +278,13 @@ FLIT_COLD void RdmaTransport::rebuild_qp() {
     std::fprintf(stderr,
                  "flit rdma: %s: the queue pair went to the error state and could not be "
                  "rebuilt (to %s: %s): this Rpc can no longer send or receive\n",
-                 device_name_.c_str(), step, std::strerror(rc));
+                 device_name_.c_str(), step, std::strerror(rc > 0 ? rc : EIO));
     return;
   }
+  std::fprintf(stderr,
+               "flit rdma: %s: the queue pair went to the error state and was rebuilt "
+               "(%llu so far); the packets in flight were lost\n",
+               device_name_.c_str(), static_cast<unsigned long long>(qp_rebuilds_));
   qp_error_ = false;
   while (num_reposts_ > 0) {
     const uint32_t before = num_reposts_;
@@ -290,6 +311,10 @@ bool RdmaTransport::wait_retired(uint64_t seq) {
 }
 
 FLIT_HOT uint32_t RdmaTransport::tx_burst(const TxPacket* pkts, uint32_t n) {
+  if (qp_dead_) [[unlikely]] {
+    stats_.tx_dropped += n;  // nothing would complete: no wait for it
+    return 0;
+  }
   uint32_t accepted = 0;
   for (uint32_t done = 0; done < n;) {
     uint32_t m = std::min(n - done, kTxChunk);
@@ -412,13 +437,13 @@ FLIT_HOT uint32_t RdmaTransport::tx_burst(const TxPacket* pkts, uint32_t n) {
 // RQ with one doorbell.
 FLIT_HOT void RdmaTransport::post_recvs(uint32_t n) {
   n = std::min({n, num_reposts_, kMaxPostBatch});
-  if (n == 0) return;
+  if (n == 0 || qp_dead_) return;
   for (uint32_t i = 0; i < n; ++i) {
     uint32_t b = reposts_[num_reposts_ - 1 - i];
     recv_sges_[i].addr = reinterpret_cast<uintptr_t>(rx_mem_ + size_t{b} * rx_slot_);
     recv_sges_[i].length = rx_slot_;
     recv_sges_[i].lkey = rx_mr_->lkey;
-    recv_wrs_[i].wr_id = b;
+    recv_wrs_[i].wr_id = (uint64_t{rx_gen_} << 32) | b;
     recv_wrs_[i].sg_list = &recv_sges_[i];
     recv_wrs_[i].num_sge = 1;
     recv_wrs_[i].next = i + 1 < n ? &recv_wrs_[i + 1] : nullptr;
@@ -427,12 +452,10 @@ FLIT_HOT void RdmaTransport::post_recvs(uint32_t n) {
   uint32_t posted = n;
   if (ibv_post_recv(qp_, recv_wrs_, &bad) != 0) [[unlikely]] {
     posted = bad == nullptr ? 0 : static_cast<uint32_t>(bad - recv_wrs_);
-    if (!qp_dead_) {  // (a dead QP refuses every post: not counted again each poll)
-      stats_.rx_errors++;
-      qp_error_ = true;  // the QP may have left RTS: the next poll looks
-    }
+    stats_.rx_errors++;
+    qp_error_ = true;  // the QP may have left RTS: the next poll looks
   }
-  for (uint32_t i = 0; i < posted; ++i) rx_posted_[recv_wrs_[i].wr_id] = 1;
+  for (uint32_t i = 0; i < posted; ++i) rx_posted_[static_cast<uint32_t>(recv_wrs_[i].wr_id)] = 1;
   num_reposts_ -= posted;
   recv_posted_ += posted;
 }
@@ -453,10 +476,11 @@ FLIT_HOT uint32_t RdmaTransport::rx_burst(RxPacket* pkts, uint32_t max) {
   uint32_t out = 0;
   for (int i = 0; i < got; ++i) {
     const ibv_wc& c = wc[i];
-    uint32_t b = static_cast<uint32_t>(c.wr_id);
-    // Not posted: a completion the device made before a rebuild and kept
-    // past the CQs' draining. Its buffer is on the repost list already.
-    if (b >= recv_depth_ || rx_posted_[b] == 0) [[unlikely]]
+    // Not a buffer posted now: a completion of the QP before a rebuild
+    // (providers differ in what they keep past RESET). Ignored: that post
+    // was taken back at the rebuild.
+    const uint32_t b = posted_buffer(c.wr_id);
+    if (b == kNotPosted) [[unlikely]]
       continue;
     rx_posted_[b] = 0;
     recv_posted_--;

@@ -26,6 +26,7 @@
 
 #include <infiniband/verbs.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -218,6 +219,14 @@ class RdmaTransport final : public Transport {
   std::unique_ptr<Route[]> rx_routes_;    // sender of the packet in each buffer
   std::unique_ptr<uint32_t[]> reposts_;   // released, not yet reposted
   std::unique_ptr<uint8_t[]> rx_posted_;  // 1: the buffer is posted to the RQ
+  uint32_t rx_gen_ = 0;                   // rebuilds so far, in each receive WR's wr_id (high half)
+  static constexpr uint32_t kNotPosted = UINT32_MAX;
+  // The buffer a receive completion's wr_id names, if it is posted on the
+  // current QP; else kNotPosted.
+  uint32_t posted_buffer(uint64_t wr_id) const {
+    const auto b = static_cast<uint32_t>(wr_id);
+    return (wr_id >> 32) == rx_gen_ && b < recv_depth_ && rx_posted_[b] != 0 ? b : kNotPosted;
+  }
   uint32_t num_reposts_ = 0;
   ibv_recv_wr recv_wrs_[kMaxPostBatch];
   ibv_sge recv_sges_[kMaxPostBatch];
@@ -233,6 +242,8 @@ class RdmaTransport final : public Transport {
   bool qp_error_ = false;     // an error completion or a refused post: recover_qp looks
   bool qp_dead_ = false;      // a rebuild failed: the QP stays down, no more tries
   uint64_t qp_rebuilds_ = 0;
+  uint64_t sq_rebuilt_at_ = 0;  // sq_posted_ at the last rebuild: older WRs are gone
+  std::chrono::steady_clock::time_point next_recover_{};  // recover_qp's rate limit
   ibv_send_wr send_wrs_[kTxChunk];
   ibv_sge send_sges_[kTxChunk][2];
 
