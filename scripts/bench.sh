@@ -179,6 +179,23 @@ for ((r = 1; r <= rounds; r++)); do
   done
 done
 
+# The CPU side of the memif rows, free of the two-core runs' regimes: flit's
+# whole per-call cost with both Rpcs on one core against two raw frames
+# (flit-dpdk-micro-bench, when the build has it; --benchmark_repetitions
+# ROUNDS, medians).
+if [[ ,$transports, == *,memif,* ]]; then
+  if ninja -C "$builddir" bench/dpdk/flit-dpdk-micro-bench >/dev/null 2>&1; then
+    echo "bench.sh: one core: BM_RpcLoopback/32 against BM_RawFrameLoopback/32" >&2
+    taskset -c 1 "$builddir/bench/dpdk/flit-dpdk-micro-bench" \
+      --benchmark_filter='RpcLoopback/32$|RawFrameLoopback/32$' \
+      --benchmark_repetitions="$rounds" \
+      --benchmark_out="$out/memif-onecore.json" --benchmark_out_format=json >/dev/null 2>&1 ||
+      echo "bench.sh: flit-dpdk-micro-bench failed: the one-core row is left out" >&2
+  else
+    echo "bench.sh: no flit-dpdk-micro-bench in $builddir (Google Benchmark missing?): the one-core row is left out" >&2
+  fi
+fi
+
 python3 - "$out" "$rounds" "$secs" "$update" "$transports" <<'PY'
 import json, statistics, sys, glob, re, subprocess
 out, rounds, secs, update = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] == "1"
@@ -229,6 +246,19 @@ for t in transports:
             bg = med([x["requests_per_s"] * x["req_size"] * 8 / 1e9 for x in b])
             pg = paired(t, n, lambda x: x["requests_per_s"] * x["req_size"])
             rows.append(f"| {n} | Gbit/s one way | {fg:.2f} | {bg:.2f} | {fg/bg:.2f}x | {pg} |")
+    onecore = f"{out}/{t}-onecore.json"
+    if t == "memif" and glob.glob(onecore):
+        try:
+            # (One repetition has no aggregates: then the runs themselves.)
+            runs = {}
+            for b in json.load(open(onecore))["benchmarks"]:
+                if b.get("run_type", "iteration") == "iteration":
+                    runs.setdefault(b["run_name"], []).append(b["real_time"])
+            med_ns = {k: med(v) for k, v in runs.items()}
+            fc, rc = med_ns["BM_RpcLoopback/32"], 2 * med_ns["BM_RawFrameLoopback/32"]
+            rows.append(f"| throughput-32B, one core (flit-dpdk-micro-bench) | CPU per call, both sides | {fc:.0f} ns | {rc:.0f} ns (two frames) | {rc/fc:.2f}x | |")
+        except (KeyError, ValueError, json.JSONDecodeError) as e:
+            print(f"bench.sh: {onecore}: no medians ({e}): the one-core row is left out", file=sys.stderr)
     if not rows:
         continue
     table = "\n".join([
@@ -239,6 +269,10 @@ for t in transports:
         "baseline's are adjacent in time, so they saw the same machine), with its range.",
         "Ratio of medians: flit's median over the baseline's, which mixes in any change of",
         "the machine between rounds.",
+        *(["The one-core row: `BM_RpcLoopback/32` (client and echo server Rpcs on one core, 32 calls",
+           "in flight) against twice `BM_RawFrameLoopback/32`, medians of the same number of",
+           "repetitions, pinned to CPU 1; its ratio is raw over flit, like the throughput rows."]
+          if t == "memif" and glob.glob(f"{out}/{t}-onecore.json") else []),
         "",
         "| benchmark | metric | flit | raw baseline | ratio of medians | per round |",
         "|---|---|---:|---:|---:|---:|",
