@@ -196,11 +196,7 @@ FLIT_HOT void Rpc::run_event_loop_once() {
   // nothing); an idle poll loop then costs little more than the transport's
   // poll (clock_gettime is ~75 ns on a kvm-clock VM). A custom clock (the
   // simulator's, whose polls each advance virtual time) is read every time.
-  if (scope.n != 0 || tx_->n != 0 || cfg_.clock != nullptr || ++idle_polls_ >= 16) {
-    idle_polls_ = 0;
-    now_cache_ns_ = now_ns();
-    now_fresh_ = true;
-  }
+  if (scope.n != 0 || tx_->n != 0 || cfg_.clock != nullptr || ++idle_polls_ >= 16) read_clock();
   for (uint32_t i = 0; i < scope.n; ++i) process_packet(rx[i]);
   // Work handed in by other threads, a bounded amount per iteration (the
   // inline look at the ring keeps an empty one at two loads per poll).

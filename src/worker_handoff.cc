@@ -40,12 +40,8 @@ bool Rpc::post(PostedFn&& fn) { return posted_->try_push(std::move(fn)); }
 FLIT_HOT void Rpc::run_posted() {
   PostedFn fn;
   for (uint32_t i = 0; i < kPostsPerLoop && posted_->try_pop(fn); ++i) {
-    if (idle_polls_ != 0) {
-      // The clock is read lazily on idle polls; posted work may start calls.
-      idle_polls_ = 0;
-      now_cache_ns_ = now_ns();
-      now_fresh_ = true;
-    }
+    // The clock is read lazily on idle polls; posted work may start calls.
+    if (!now_fresh_) read_clock();
     stats_.posts_run++;
     fn();
   }

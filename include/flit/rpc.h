@@ -383,6 +383,13 @@ class Rpc {
   }
   [[noreturn]] FLIT_COLD void owner_violation(const char* fn) const;
   uint64_t now_ns() const;
+  // The loop iteration's clock read: the timers and the calls it starts
+  // (enqueue_request) take their time from it.
+  void read_clock() {
+    idle_polls_ = 0;
+    now_cache_ns_ = now_ns();
+    now_fresh_ = true;
+  }
   // Called outside the loop (cancel(), disconnect()), before continuations
   // run as from it: the cached time may be old, so read the clock.
   void catch_up_clock() {
